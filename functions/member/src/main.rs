@@ -1,0 +1,8 @@
+//! Lambda `member`: the member's profile, chats, message history and favorites.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    fantooo::telemetry::init();
+    let app = fantooo::App::from_env().await?;
+    lambda_http::run(fantooo::routes::router(app, Some(fantooo::routes::Function::Member))).await
+}

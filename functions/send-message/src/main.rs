@@ -1,0 +1,8 @@
+//! Lambda `send-message`: POST /chats/{id}/messages, the money path.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    fantooo::telemetry::init();
+    let app = fantooo::App::from_env().await?;
+    lambda_http::run(fantooo::routes::router(app, Some(fantooo::routes::Function::SendMessage))).await
+}

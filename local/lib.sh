@@ -1,0 +1,74 @@
+# Shared by local/up and local/test: the venv, the emulator, the table and queues,
+# and the environment the API server and tests read. Source it; don't run it.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+STATE="$ROOT/.local-state"
+mkdir -p "$STATE"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Creates ./.venv with the pinned tools if it is missing or out of date.
+ensure_venv() {
+  local stamp="$VENV/.requirements"
+  if [ -x "$PY" ] && cmp -s "$ROOT/local/requirements.txt" "$stamp"; then return; fi
+  log "installing the emulator and tools into .venv (pinned, local/requirements.txt)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/local/requirements.txt"
+  cp "$ROOT/local/requirements.txt" "$stamp"
+}
+
+# start_emulator PORT LOGFILE [extra args]: starts local/emulator.py, waits until
+# it listens, and sets EMULATOR_PID and AWS_ENDPOINT_URL.
+start_emulator() {
+  local port="$1" logfile="$2"; shift 2
+  "$PY" "$ROOT/local/emulator.py" --host 127.0.0.1 --port "$port" "$@" >"$logfile" 2>&1 &
+  EMULATOR_PID=$!
+  for _ in $(seq 1 100); do
+    if grep -q '"listening"' "$logfile" 2>/dev/null; then break; fi
+    if ! kill -0 "$EMULATOR_PID" 2>/dev/null; then cat "$logfile" >&2; return 1; fi
+    sleep 0.1
+  done
+  local endpoint
+  endpoint=$("$PY" -c 'import json,sys; print(next(json.loads(l)["endpoint"] for l in open(sys.argv[1]) if "listening" in l))' "$logfile")
+  export AWS_ENDPOINT_URL="$endpoint"
+}
+
+# Table and queues from infra/template.yaml; exports TABLE_NAME and ASSIGNMENT_QUEUE_URL.
+bootstrap_resources() {
+  local table="$1" out
+  out=$("$PY" "$ROOT/local/bootstrap.py" --endpoint "$AWS_ENDPOINT_URL" --table "$table" --queue-prefix "$table")
+  export TABLE_NAME="$table"
+  ASSIGNMENT_QUEUE_URL=$(printf '%s' "$out" | "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["assignment_queue_url"])')
+  export ASSIGNMENT_QUEUE_URL
+}
+
+# What the API server reads locally (secrets come from SSM on Lambda).
+export_local_env() {
+  export AWS_REGION="${AWS_REGION:-af-south-1}"
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
+  export AWS_EC2_METADATA_DISABLED=true
+  export TOKEN_SIGNING_KEY="${TOKEN_SIGNING_KEY:-local-token-signing-key-0123456789abcdef}"
+  export PAYSTACK_SECRET_KEY="${PAYSTACK_SECRET_KEY:-sk_test_fantooo_local}"
+  export ADMIN_SETUP_TOKEN="${ADMIN_SETUP_TOKEN:-local-setup-token}"
+  export RATE_LIMIT_PER_IP_PER_MINUTE="${RATE_LIMIT_PER_IP_PER_MINUTE:-300}"
+  export RATE_LIMIT_PER_USERNAME_PER_MINUTE="${RATE_LIMIT_PER_USERNAME_PER_MINUTE:-10}"
+  export RUST_LOG="${RUST_LOG:-info}"
+}
+
+# wait_for_api URL PID: until GET /health answers, or the server died.
+wait_for_api() {
+  local url="$1" pid="$2"
+  for _ in $(seq 1 300); do
+    if curl -fsS "$url/health" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+free_port() {
+  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}

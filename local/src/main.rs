@@ -1,0 +1,46 @@
+//! The local stack's API server: every route of every function on one port,
+//! the very handlers the Lambdas run, over the local emulator, with demo data.
+
+mod seed;
+
+use std::net::SocketAddr;
+
+use fantooo::clock::Clock;
+use fantooo::routes::{self, ROUTES};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    fantooo::telemetry::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--print-routes") {
+        let table: Vec<_> = ROUTES
+            .iter()
+            .map(|r| serde_json::json!({ "method": r.method, "path": r.path, "function": r.function.binary() }))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&table)?);
+        return Ok(());
+    }
+    let app = fantooo::App::from_env_with_clock(Clock::Pinnable).await?;
+    if !args.iter().any(|a| a == "--no-seed") {
+        seed::run(&app).await?;
+    }
+    let port: u16 = std::env::var("FANTOOO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("Fantooo API listening on http://127.0.0.1:{port} (Ctrl-C stops it)");
+    let service = routes::router(app, None).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown()).await?;
+    println!("Fantooo API stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return ctrl_c.await.unwrap_or_default(),
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

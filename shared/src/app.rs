@@ -1,0 +1,75 @@
+//! The dependency bundle a function builds once per cold start.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+
+use crate::auth::TokenKeys;
+use crate::clock::Clock;
+use crate::config::{self, Config, ConfigError};
+use crate::queue::AssignmentQueue;
+use crate::store::Store;
+
+pub struct Secrets {
+    pub token_signing_key: String,
+    pub paystack_secret_key: String,
+    pub admin_setup_token: String,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(***)")
+    }
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub queue: AssignmentQueue,
+    pub tokens: TokenKeys,
+    pub secrets: Secrets,
+    pub clock: Clock,
+    cold: AtomicBool,
+}
+
+/// Cheap to clone: handlers share one bundle.
+#[derive(Clone)]
+pub struct App(Arc<Inner>);
+
+impl std::ops::Deref for App {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl App {
+    /// Config, AWS clients and secrets, once per cold start, with the system clock.
+    pub async fn from_env() -> Result<App, ConfigError> {
+        Self::from_env_with_clock(Clock::System).await
+    }
+
+    pub async fn from_env_with_clock(clock: Clock) -> Result<App, ConfigError> {
+        let config = Config::from_env()?;
+        let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let ssm = aws_sdk_ssm::Client::new(&aws);
+        let secrets = Secrets {
+            token_signing_key: config::secret(&ssm, "TOKEN_SIGNING_KEY").await?,
+            paystack_secret_key: config::secret(&ssm, "PAYSTACK_SECRET_KEY").await?,
+            admin_setup_token: config::secret(&ssm, "ADMIN_SETUP_TOKEN").await?,
+        };
+        if secrets.token_signing_key.len() < 32 {
+            return Err(ConfigError::Invalid("TOKEN_SIGNING_KEY", "must be at least 32 bytes".into()));
+        }
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
+        let queue = AssignmentQueue::new(aws_sdk_sqs::Client::new(&aws), config.assignment_queue_url.clone());
+        let tokens = TokenKeys::new(secrets.token_signing_key.as_bytes());
+        Ok(App(Arc::new(Inner { config, store, queue, tokens, secrets, clock, cold: AtomicBool::new(true) })))
+    }
+
+    /// True for the first invocation this instance serves.
+    pub fn take_cold_start(&self) -> bool {
+        self.cold.swap(false, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,152 @@
+//! Access tokens (HS256 JWT, 15 minutes, algorithm pinned) and refresh tokens
+//! (random, 30 days, stored hashed, rotated on use).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::principal::{AdminRole, Principal, PrincipalKind};
+use crate::error::ApiError;
+
+pub const ACCESS_TTL: Duration = Duration::minutes(15);
+pub const REFRESH_TTL: Duration = Duration::days(30);
+const ISSUER: &str = "fantooo";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    kind: PrincipalKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<AdminRole>,
+    iss: String,
+    iat: i64,
+    exp: i64,
+}
+
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenKeys {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 5;
+        TokenKeys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation }
+    }
+
+    /// Issued against the real clock: a pinned request clock never extends a token.
+    pub fn issue_access(&self, p: &Principal) -> Result<String, ApiError> {
+        let now = Utc::now();
+        let claims = Claims {
+            sub: p.id.clone(),
+            kind: p.kind,
+            role: p.role,
+            iss: ISSUER.into(),
+            iat: now.timestamp(),
+            exp: (now + ACCESS_TTL).timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
+    }
+
+    pub fn verify_access(&self, token: &str) -> Result<Principal, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| ApiError::Unauthorized)?;
+        Ok(Principal { kind: data.claims.kind, id: data.claims.sub, role: data.claims.role })
+    }
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKeys(***)")
+    }
+}
+
+/// `<kind letter>.<principal id>.<secret>`: says whose it is, so the stored hash is
+/// found under its principal (and revoking all of a principal's tokens is one query).
+pub struct RefreshToken {
+    pub kind: PrincipalKind,
+    pub principal_id: String,
+    pub hash: String,
+}
+
+impl RefreshToken {
+    pub fn generate(kind: PrincipalKind, principal_id: &str, now: DateTime<Utc>) -> (String, RefreshToken, DateTime<Utc>) {
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let token = format!("{}.{}.{}", kind.letter(), principal_id, URL_SAFE_NO_PAD.encode(secret));
+        let parsed = RefreshToken { kind, principal_id: principal_id.into(), hash: hash(&token) };
+        (token, parsed, now + REFRESH_TTL)
+    }
+
+    pub fn parse(token: &str) -> Option<RefreshToken> {
+        if token.len() > 200 {
+            return None;
+        }
+        let mut parts = token.splitn(3, '.');
+        let kind = PrincipalKind::from_letter(parts.next()?.chars().next()?)?;
+        let id = parts.next()?;
+        let secret = parts.next()?;
+        if id.is_empty() || secret.len() != 43 {
+            return None;
+        }
+        Some(RefreshToken { kind, principal_id: id.into(), hash: hash(token) })
+    }
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_tokens_round_trip_and_reject_tampering() {
+        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
+        let p = Principal::member("m_1");
+        let t = keys.issue_access(&p).unwrap();
+        assert_eq!(keys.verify_access(&t).unwrap(), p);
+        let other = TokenKeys::new(b"another-key-another-key-another!");
+        assert!(other.verify_access(&t).is_err());
+        assert!(keys.verify_access("not.a.token").is_err());
+    }
+
+    #[test]
+    fn tokens_with_another_algorithm_are_refused() {
+        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
+        let claims = Claims {
+            sub: "m_1".into(),
+            kind: PrincipalKind::Member,
+            role: None,
+            iss: ISSUER.into(),
+            iat: Utc::now().timestamp(),
+            exp: (Utc::now() + ACCESS_TTL).timestamp(),
+        };
+        let t = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert!(keys.verify_access(&t).is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_parse_back_to_their_hash() {
+        let (t, r, _) = RefreshToken::generate(PrincipalKind::Member, "m_1", Utc::now());
+        let p = RefreshToken::parse(&t).unwrap();
+        assert_eq!((p.kind, p.principal_id.as_str(), p.hash.as_str()), (r.kind, "m_1", r.hash.as_str()));
+        assert!(RefreshToken::parse("x.m_1.abc").is_none());
+        assert!(RefreshToken::parse("garbage").is_none());
+    }
+}

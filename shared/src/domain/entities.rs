@@ -1,0 +1,340 @@
+//! The platform's records as the code sees them, and the member-facing views of them.
+//! A view holds only what a member may see: staff fields cannot leak through it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::money::Credits;
+use super::pricing::FREE_MESSAGES_PER_CHAT;
+use super::tier::Tier;
+
+macro_rules! string_enum {
+    ($name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $(#[serde(rename = $s)] $variant),+ }
+        impl $name {
+            pub fn as_str(self) -> &'static str { match self { $($name::$variant => $s),+ } }
+            pub fn parse(s: &str) -> Option<Self> { match s { $($s => Some($name::$variant),)+ _ => None } }
+        }
+    };
+}
+
+string_enum!(Gender { Male => "male", Female => "female", Other => "other" });
+string_enum!(LookingFor { Male => "male", Female => "female", Both => "both" });
+string_enum!(MemberStatus { Active => "active", Banned => "banned", Deleted => "deleted" });
+string_enum!(ChatStatus { Active => "active", Escalated => "escalated", Closed => "closed" });
+string_enum!(CloseReason {
+    InactivityTimeout => "inactivity_timeout",
+    ProfileDeleted => "profile_deleted",
+    MemberDeleted => "member_deleted",
+    Admin => "admin",
+});
+string_enum!(Sender { Member => "member", Character => "character" });
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Member {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub age: u8,
+    pub gender: Gender,
+    pub looking_for: LookingFor,
+    pub location: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub bio: Option<String>,
+    pub language: Option<String>,
+    pub balance: Credits,
+    pub tier: Tier,
+    pub messages_sent: u64,
+    pub credits_spent: Credits,
+    pub kes_paid_cents: i64,
+    pub status: MemberStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `user` in API.md.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberView {
+    pub id: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub age: u8,
+    pub gender: Gender,
+    pub looking_for: LookingFor,
+    pub location: String,
+    pub bio: Option<String>,
+    pub language: Option<String>,
+    pub credits: Credits,
+    pub tier: Tier,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Member> for MemberView {
+    fn from(m: &Member) -> Self {
+        MemberView {
+            id: m.id.clone(),
+            username: m.username.clone(),
+            display_name: m.display_name.clone(),
+            email: m.email.clone(),
+            age: m.age,
+            gender: m.gender,
+            looking_for: m.looking_for,
+            location: m.location.clone(),
+            bio: m.bio.clone(),
+            language: m.language.clone(),
+            credits: m.balance,
+            tier: m.tier,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A character profile, including the staff-only fields operators write with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Character {
+    pub id: String,
+    pub name: String,
+    pub age: u8,
+    pub gender: Gender,
+    pub location: String,
+    pub bio: String,
+    pub photos: Vec<String>,
+    pub interests: Vec<String>,
+    pub occupation: Option<String>,
+    pub language: Option<String>,
+    pub is_featured: bool,
+    pub is_active: bool,
+    pub popularity: i64,
+    /// Staff only: flirty | romantic | friendly | intellectual | playful.
+    pub response_style: Option<String>,
+    /// Staff only.
+    pub personality_guidelines: Option<String>,
+    /// Staff only.
+    pub response_templates: Vec<String>,
+}
+
+/// The member view of a character: `"kind": "character"` and nothing staff-only.
+#[derive(Clone, Debug, Serialize)]
+pub struct CharacterView {
+    pub id: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub age: u8,
+    pub gender: Gender,
+    pub location: String,
+    pub bio: String,
+    pub photos: Vec<String>,
+    pub interests: Vec<String>,
+    pub occupation: Option<String>,
+    pub language: Option<String>,
+    pub is_featured: bool,
+}
+
+impl From<&Character> for CharacterView {
+    fn from(c: &Character) -> Self {
+        CharacterView {
+            id: c.id.clone(),
+            kind: "character",
+            name: c.name.clone(),
+            age: c.age,
+            gender: c.gender,
+            location: c.location.clone(),
+            bio: c.bio.clone(),
+            photos: c.photos.clone(),
+            interests: c.interests.clone(),
+            occupation: c.occupation.clone(),
+            language: c.language.clone(),
+            is_featured: c.is_featured,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chat {
+    pub id: String,
+    pub member_id: String,
+    pub character_id: String,
+    pub status: ChatStatus,
+    pub close_reason: Option<CloseReason>,
+    /// Member messages in this chat (drives the free allowance).
+    pub member_messages: u32,
+    /// All messages, both sides.
+    pub message_count: u32,
+    pub paid_messages: u32,
+    pub created_at: DateTime<Utc>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// The operator holding the chat now, if any (staff only).
+    pub operator_id: Option<String>,
+    pub last_operator_id: Option<String>,
+}
+
+/// What a member message does to the chat's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Open,
+    /// Closed for inactivity: the member writing again reopens it.
+    Reopen,
+}
+
+impl Chat {
+    /// Whether a member message is accepted; closed chats reopen only after inactivity.
+    pub fn admit_member_message(&self) -> Option<Admission> {
+        match (self.status, self.close_reason) {
+            (ChatStatus::Active | ChatStatus::Escalated, _) => Some(Admission::Open),
+            (ChatStatus::Closed, Some(CloseReason::InactivityTimeout)) => Some(Admission::Reopen),
+            (ChatStatus::Closed, _) => None,
+        }
+    }
+
+    pub fn free_messages_left(&self) -> u32 {
+        FREE_MESSAGES_PER_CHAT.saturating_sub(self.member_messages)
+    }
+}
+
+/// `chat` in API.md: members never see `escalated` or assignment state.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChatView {
+    pub id: String,
+    pub profile_id: String,
+    pub status: &'static str,
+    pub free_messages_left: u32,
+    pub message_count: u32,
+    pub created_at: DateTime<Utc>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub close_reason: Option<CloseReason>,
+}
+
+impl From<&Chat> for ChatView {
+    fn from(c: &Chat) -> Self {
+        ChatView {
+            id: c.id.clone(),
+            profile_id: c.character_id.clone(),
+            status: match c.status {
+                ChatStatus::Closed => "closed",
+                ChatStatus::Active | ChatStatus::Escalated => "active",
+            },
+            free_messages_left: c.free_messages_left(),
+            message_count: c.message_count,
+            created_at: c.created_at,
+            last_message_at: c.last_message_at,
+            close_reason: c.close_reason,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub id: String,
+    pub chat_id: String,
+    pub sender: Sender,
+    pub content: String,
+    pub cost: Credits,
+    pub free: bool,
+    pub created_at: DateTime<Utc>,
+    pub edited: bool,
+    /// The operator who wrote a character reply (staff only).
+    pub handled_by: Option<String>,
+}
+
+/// `message` in API.md.
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageView {
+    pub id: String,
+    pub chat_id: String,
+    pub sender: Sender,
+    pub content: String,
+    pub cost: Credits,
+    pub free: bool,
+    pub created_at: DateTime<Utc>,
+    pub edited: bool,
+}
+
+impl From<&Message> for MessageView {
+    fn from(m: &Message) -> Self {
+        MessageView {
+            id: m.id.clone(),
+            chat_id: m.chat_id.clone(),
+            sender: m.sender,
+            content: m.content.clone(),
+            cost: m.cost,
+            free: m.free,
+            created_at: m.created_at,
+            edited: m.edited,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreditPackage {
+    pub id: String,
+    pub name: String,
+    pub credits: i64,
+    pub bonus_credits: i64,
+    /// KES cents.
+    pub price: i64,
+    pub currency: String,
+    pub badge: Option<String>,
+    pub sort: i64,
+    pub is_active: bool,
+}
+
+/// A member of the chat team. Staff only: nothing here reaches a member.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Operator {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub languages: Vec<String>,
+    /// Response styles this operator writes best.
+    pub specializations: Vec<String>,
+    pub max_concurrent_chats: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chat(status: ChatStatus, reason: Option<CloseReason>) -> Chat {
+        Chat {
+            id: "ch".into(),
+            member_id: "m".into(),
+            character_id: "c".into(),
+            status,
+            close_reason: reason,
+            member_messages: 1,
+            message_count: 2,
+            paid_messages: 0,
+            created_at: Utc::now(),
+            last_message_at: None,
+            operator_id: Some("op".into()),
+            last_operator_id: None,
+        }
+    }
+
+    #[test]
+    fn only_inactivity_closed_chats_reopen() {
+        assert_eq!(chat(ChatStatus::Active, None).admit_member_message(), Some(Admission::Open));
+        assert_eq!(chat(ChatStatus::Escalated, None).admit_member_message(), Some(Admission::Open));
+        assert_eq!(
+            chat(ChatStatus::Closed, Some(CloseReason::InactivityTimeout)).admit_member_message(),
+            Some(Admission::Reopen)
+        );
+        for r in [CloseReason::ProfileDeleted, CloseReason::Admin, CloseReason::MemberDeleted] {
+            assert_eq!(chat(ChatStatus::Closed, Some(r)).admit_member_message(), None);
+        }
+    }
+
+    #[test]
+    fn members_see_escalated_as_active_and_no_operator() {
+        let v = serde_json::to_value(ChatView::from(&chat(ChatStatus::Escalated, None))).unwrap();
+        assert_eq!(v["status"], "active");
+        assert_eq!(v["free_messages_left"], 2);
+        assert!(v.get("operator_id").is_none());
+    }
+}

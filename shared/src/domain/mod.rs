@@ -1,0 +1,13 @@
+//! Pure rules and types: no I/O, no AWS types.
+
+pub mod entities;
+pub mod ids;
+pub mod money;
+pub mod pricing;
+pub mod principal;
+pub mod tier;
+pub mod validation;
+
+pub use entities::*;
+pub use money::Credits;
+pub use tier::Tier;

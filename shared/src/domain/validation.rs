@@ -1,0 +1,223 @@
+//! Input newtypes that parse once at the edge, and the per-field error collector.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// Field name -> what is wrong with it. Empty means valid.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FieldErrors(BTreeMap<String, String>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn single(field: &str, msg: impl Into<String>) -> Self {
+        let mut f = Self::new();
+        f.add(field, msg);
+        f
+    }
+
+    pub fn add(&mut self, field: &str, msg: impl Into<String>) {
+        self.0.entry(field.to_string()).or_insert_with(|| msg.into());
+    }
+
+    /// Records the error of a failed parse, returning the value if it parsed.
+    pub fn check<T>(&mut self, field: &str, r: Result<T, String>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_result(self) -> Result<(), FieldErrors> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+}
+
+/// 3-20 of `[a-z0-9_]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok_len = (3..=20).contains(&s.len());
+        let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok_len && ok_chars {
+            Ok(Username(s.to_string()))
+        } else {
+            Err("must be 3-20 characters of a-z, 0-9 and _".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// At least 8 characters with a letter and a digit; at most 128 (argon2 input bound).
+pub struct Password(String);
+
+impl Password {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let n = s.chars().count();
+        if n < 8 {
+            return Err("must be at least 8 characters".into());
+        }
+        if n > 128 {
+            return Err("must be at most 128 characters".into());
+        }
+        if !s.chars().any(|c| c.is_alphabetic()) || !s.chars().any(|c| c.is_ascii_digit()) {
+            return Err("must contain a letter and a digit".into());
+        }
+        Ok(Password(s.to_string()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+pub fn age(n: i64) -> Result<u8, String> {
+    if n < 18 {
+        Err("must be at least 18".into())
+    } else if n > 100 {
+        Err("must be at most 100".into())
+    } else {
+        Ok(n as u8)
+    }
+}
+
+/// Trimmed text of `min..=max` characters.
+pub fn text(s: &str, min: usize, max: usize) -> Result<String, String> {
+    let t = s.trim();
+    let n = t.chars().count();
+    if n < min {
+        Err(if min == 1 { "must not be empty".into() } else { format!("must be at least {min} characters") })
+    } else if n > max {
+        Err(format!("must be at most {max} characters"))
+    } else {
+        Ok(t.to_string())
+    }
+}
+
+/// A plausible address: one @, something on both sides, a dot in the domain.
+pub fn email(s: &str) -> Result<String, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let valid = t.len() <= 254
+        && !t.chars().any(char::is_whitespace)
+        && match t.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if valid {
+        Ok(t)
+    } else {
+        Err("must be an email address".into())
+    }
+}
+
+pub fn latitude(v: f64) -> Result<f64, String> {
+    if v.is_finite() && (-90.0..=90.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be between -90 and 90".into())
+    }
+}
+
+pub fn longitude(v: f64) -> Result<f64, String> {
+    if v.is_finite() && (-180.0..=180.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err("must be between -180 and 180".into())
+    }
+}
+
+/// A language tag such as `en` or `sw-KE`.
+pub fn language(s: &str) -> Result<String, String> {
+    let ok = (2..=10).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("must be a language tag such as en or sw-KE".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(Username::parse("abc").is_ok());
+        assert!(Username::parse("a_b_9").is_ok());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse("Abc").is_err());
+        assert!(Username::parse("abc-d").is_err());
+        assert!(Username::parse(&"a".repeat(21)).is_err());
+        assert!(Username::parse(&"a".repeat(20)).is_ok());
+    }
+
+    #[test]
+    fn passwords_need_length_a_letter_and_a_digit() {
+        assert!(Password::parse("abcdefg1").is_ok());
+        assert!(Password::parse("abcdef1").is_err());
+        assert!(Password::parse("abcdefgh").is_err());
+        assert!(Password::parse("12345678").is_err());
+    }
+
+    #[test]
+    fn ages() {
+        assert!(age(17).is_err());
+        assert_eq!(age(18), Ok(18));
+        assert_eq!(age(100), Ok(100));
+        assert!(age(101).is_err());
+    }
+
+    #[test]
+    fn emails_and_text() {
+        assert!(email("a@b.co").is_ok());
+        assert!(email("a@b").is_err());
+        assert!(email("a b@c.de").is_err());
+        assert!(text("  ", 1, 5).is_err());
+        assert_eq!(text(" hi ", 1, 5), Ok("hi".into()));
+        assert!(text("toolong", 1, 5).is_err());
+    }
+
+    #[test]
+    fn field_errors_keep_the_first_message_per_field() {
+        let mut f = FieldErrors::new();
+        f.add("age", "must be at least 18");
+        f.add("age", "other");
+        assert_eq!(f.iter().next().map(|(_, m)| m.as_str()), Some("must be at least 18"));
+        assert!(f.into_result().is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! The one error type: each variant knows its HTTP status and stable code.
+
+use axum::http::StatusCode;
+
+use crate::domain::validation::FieldErrors;
+use crate::domain::Credits;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body is not a JSON object")]
+    MalformedJson,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("cursor is not valid for this list")]
+    BadCursor,
+    #[error("missing or invalid access token")]
+    Unauthorized,
+    #[error("username or password is wrong")]
+    InvalidCredentials,
+    #[error("refresh token is invalid, expired or revoked")]
+    InvalidRefreshToken,
+    #[error("this account is banned")]
+    Banned,
+    #[error("not allowed")]
+    Forbidden,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error("chat is closed")]
+    ChatClosed,
+    #[error("a request with this Idempotency-Key is still running; retry shortly")]
+    RequestInProgress,
+    #[error("too many concurrent changes; retry")]
+    Contention,
+    #[error("not enough credits: this message costs {cost}, balance is {balance}")]
+    InsufficientCredits { cost: Credits, balance: Credits },
+    #[error("request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    #[error("some fields are not valid")]
+    Validation(FieldErrors),
+    #[error("this Idempotency-Key was used with a different request body")]
+    IdempotencyKeyReused,
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("no such route")]
+    NoRoute,
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            MalformedJson | BadRequest(_) | BadCursor => StatusCode::BAD_REQUEST,
+            Unauthorized | InvalidCredentials | InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
+            Banned | Forbidden => StatusCode::FORBIDDEN,
+            NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            UsernameTaken | ChatClosed | RequestInProgress | Contention => StatusCode::CONFLICT,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Validation(_) | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            MalformedJson => "malformed_json",
+            BadRequest(_) => "bad_request",
+            BadCursor => "bad_cursor",
+            Unauthorized => "unauthorized",
+            InvalidCredentials => "invalid_credentials",
+            InvalidRefreshToken => "invalid_refresh_token",
+            Banned => "banned",
+            Forbidden => "forbidden",
+            NotFound(_) => "not_found",
+            UsernameTaken => "username_taken",
+            ChatClosed => "chat_closed",
+            RequestInProgress => "request_in_progress",
+            Contention => "conflict",
+            InsufficientCredits { .. } => "insufficient_credits",
+            PayloadTooLarge => "payload_too_large",
+            Validation(_) => "validation_failed",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            RateLimited { .. } => "rate_limited",
+            NoRoute => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            Internal(_) => "internal",
+        }
+    }
+
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+
+    pub fn invalid(field: &str, msg: impl Into<String>) -> Self {
+        ApiError::Validation(FieldErrors::single(field, msg))
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(f: FieldErrors) -> Self {
+        ApiError::Validation(f)
+    }
+}
+
+impl ApiError {
+    /// `{"error": {"code", "message", "fields"?}}`. Internal errors say nothing of their cause.
+    pub fn body(&self) -> serde_json::Value {
+        let message = match self {
+            ApiError::Internal(_) => "internal error".to_string(),
+            other => other.to_string(),
+        };
+        let mut error = serde_json::json!({ "code": self.code(), "message": message });
+        if let ApiError::Validation(fields) = self {
+            error["fields"] = serde_json::to_value(fields).unwrap_or_default();
+        }
+        serde_json::json!({ "error": error })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes_follow_the_contract() {
+        let e = ApiError::InsufficientCredits { cost: Credits::whole(1), balance: Credits::ZERO };
+        assert_eq!((e.status().as_u16(), e.code()), (402, "insufficient_credits"));
+        assert_eq!(ApiError::ChatClosed.status().as_u16(), 409);
+        assert_eq!(ApiError::MalformedJson.status().as_u16(), 400);
+        assert_eq!(ApiError::Banned.code(), "banned");
+        assert_eq!(ApiError::invalid("age", "must be at least 18").status().as_u16(), 422);
+        assert_eq!(ApiError::RateLimited { retry_after_secs: 3 }.status().as_u16(), 429);
+    }
+}

@@ -1,0 +1,8 @@
+//! lambda_http / axum glue: JSON in and out, auth, client IP, pinned clock,
+//! pagination parameters and ApiError -> response. No business rules here.
+
+mod extract;
+mod respond;
+
+pub use extract::{from_object, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, RawJson};
+pub use respond::{empty, json, list, Json};

@@ -1,0 +1,23 @@
+//! SQS adapter for the assignment queue: the message is only a trigger; the
+//! queue entry in the table is the truth, and a sweep repairs a lost send.
+
+#[derive(Clone, Debug)]
+pub struct AssignmentQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl AssignmentQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        AssignmentQueue { client, url: url.into() }
+    }
+
+    /// Asks the assigner to look at a chat. Failure is logged, never raised: the
+    /// commit already happened and the scheduled sweep finds the queue entry.
+    pub async fn notify(&self, chat_id: &str) {
+        let body = serde_json::json!({ "chat_id": chat_id }).to_string();
+        if let Err(e) = self.client.send_message().queue_url(&self.url).message_body(body).send().await {
+            tracing::warn!(chat_id, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "assignment trigger not sent; the sweep will pick the chat up");
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The route table: every HTTP route, the Lambda function that serves it, and its
+//! handler. Each function serves its slice; the local stack serves them all.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
+use axum::Router;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::http::{self, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, RawJson};
+use crate::services::{accounts, catalog, chats, send_message};
+use crate::App;
+
+/// The Lambda functions that serve HTTP routes (binary names in infra/template.yaml).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    PublicApi,
+    Auth,
+    Member,
+    SendMessage,
+}
+
+impl Function {
+    pub fn binary(self) -> &'static str {
+        match self {
+            Function::PublicApi => "public-api",
+            Function::Auth => "auth",
+            Function::Member => "member",
+            Function::SendMessage => "send-message",
+        }
+    }
+}
+
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub function: Function,
+    handler: fn() -> MethodRouter<App>,
+}
+
+const fn route(method: &'static str, path: &'static str, function: Function, handler: fn() -> MethodRouter<App>) -> Route {
+    Route { method, path, function, handler }
+}
+
+use Function::*;
+
+pub const ROUTES: &[Route] = &[
+    route("GET", "/health", PublicApi, || get(health)),
+    route("GET", "/config", PublicApi, || get(config)),
+    route("GET", "/auth/username-available", PublicApi, || get(username_available)),
+    route("GET", "/profiles", PublicApi, || get(list_profiles)),
+    route("GET", "/profiles/{id}", PublicApi, || get(get_profile)),
+    route("GET", "/credits/packages", PublicApi, || get(packages)),
+    route("POST", "/auth/register", Auth, || post(register)),
+    route("POST", "/auth/login", Auth, || post(login)),
+    route("POST", "/auth/refresh", Auth, || post(refresh)),
+    route("POST", "/auth/logout", Auth, || post(logout)),
+    route("GET", "/me", Member, || get(me)),
+    route("PATCH", "/me", Member, || patch(update_me)),
+    route("POST", "/chats", Member, || post(open_chat)),
+    route("GET", "/chats", Member, || get(list_chats)),
+    route("GET", "/chats/{id}/messages", Member, || get(list_messages)),
+    route("GET", "/favorites", Member, || get(favorites)),
+    route("PUT", "/favorites/{profile_id}", Member, || put(add_favorite)),
+    route("DELETE", "/favorites/{profile_id}", Member, || delete(remove_favorite)),
+    route("POST", "/chats/{id}/messages", SendMessage, || post(send)),
+];
+
+/// The router for one function's routes, or for all of them (`None`, the local stack).
+pub fn router(app: App, only: Option<Function>) -> Router {
+    let mut by_path: BTreeMap<&str, MethodRouter<App>> = BTreeMap::new();
+    for r in ROUTES.iter().filter(|r| only.is_none_or(|f| f == r.function)) {
+        let handler = (r.handler)();
+        let merged = match by_path.remove(r.path) {
+            Some(existing) => existing.merge(handler),
+            None => handler,
+        };
+        by_path.insert(r.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, methods) in by_path {
+        router = router.route(path, methods);
+    }
+    router
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .with_state(app)
+}
+
+/// One log line per request (never bodies or tokens), marked on a cold start.
+async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let cold_start = app.take_cold_start();
+    let mut res = next.run(req).await;
+    res.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+    tracing::info!(%method, route, status = res.status().as_u16(), ms = started.elapsed().as_millis() as u64, cold_start, "request");
+    res
+}
+
+type Answer = Result<http::Json, ApiError>;
+
+async fn health() -> http::Json {
+    http::Json(StatusCode::OK, serde_json::json!({ "status": "ok" }))
+}
+
+async fn config(State(app): State<App>) -> Answer {
+    http::json(StatusCode::OK, &catalog::public_config(&app))
+}
+
+async fn username_available(State(app): State<App>, p: ListParams) -> Answer {
+    let username = p.get("username").ok_or_else(|| ApiError::invalid("username", "is required"))?;
+    let available = accounts::username_available(&app, username).await?;
+    http::json(StatusCode::OK, &serde_json::json!({ "available": available }))
+}
+
+async fn list_profiles(State(app): State<App>, p: ListParams) -> Answer {
+    let page = catalog::list_profiles(&app, p.get("gender"), p.get("q"), p.cursor.as_deref(), p.limit).await?;
+    http::list(&page)
+}
+
+async fn get_profile(State(app): State<App>, Path(id): Path<String>) -> Answer {
+    http::json(StatusCode::OK, &catalog::get_profile(&app, &id).await?)
+}
+
+async fn packages(State(app): State<App>) -> Answer {
+    http::json(StatusCode::OK, &serde_json::json!({ "items": catalog::packages(&app).await? }))
+}
+
+async fn register(State(app): State<App>, ip: ClientIp, Now(now): Now, JsonBody(r): JsonBody<accounts::RegisterRequest>) -> Answer {
+    http::json(StatusCode::CREATED, &accounts::register(&app, r, &ip.0, now).await?)
+}
+
+async fn login(State(app): State<App>, ip: ClientIp, Now(now): Now, JsonBody(r): JsonBody<accounts::LoginRequest>) -> Answer {
+    http::json(StatusCode::OK, &accounts::login(&app, r, &ip.0, now).await?)
+}
+
+async fn refresh(State(app): State<App>, Now(now): Now, JsonBody(r): JsonBody<accounts::RefreshRequest>) -> Answer {
+    http::json(StatusCode::OK, &accounts::refresh(&app, r, now).await?)
+}
+
+async fn logout(State(app): State<App>, JsonBody(r): JsonBody<accounts::RefreshRequest>) -> Result<StatusCode, ApiError> {
+    accounts::logout(&app, r).await?;
+    Ok(http::empty())
+}
+
+async fn me(State(app): State<App>, MemberAuth(id): MemberAuth) -> Answer {
+    http::json(StatusCode::OK, &accounts::me(&app, &id).await?)
+}
+
+async fn update_me(State(app): State<App>, MemberAuth(id): MemberAuth, RawJson(body, _): RawJson) -> Answer {
+    http::json(StatusCode::OK, &accounts::update_me(&app, &id, body).await?)
+}
+
+#[derive(serde::Deserialize)]
+struct OpenChat {
+    profile_id: String,
+}
+
+async fn open_chat(State(app): State<App>, MemberAuth(id): MemberAuth, Now(now): Now, JsonBody(r): JsonBody<OpenChat>) -> Answer {
+    let (chat, created) = chats::open_chat(&app, &id, &r.profile_id, now).await?;
+    http::json(if created { StatusCode::CREATED } else { StatusCode::OK }, &chat)
+}
+
+async fn list_chats(State(app): State<App>, MemberAuth(id): MemberAuth, p: ListParams) -> Answer {
+    http::list(&chats::list_chats(&app, &id, p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn list_messages(State(app): State<App>, MemberAuth(id): MemberAuth, Path(chat): Path<String>, p: ListParams) -> Answer {
+    http::list(&chats::list_messages(&app, &id, &chat, p.get("after"), p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn favorites(State(app): State<App>, MemberAuth(id): MemberAuth, p: ListParams) -> Answer {
+    http::list(&catalog::favorites(&app, &id, p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn add_favorite(State(app): State<App>, MemberAuth(id): MemberAuth, Now(now): Now, Path(profile): Path<String>) -> Result<StatusCode, ApiError> {
+    catalog::add_favorite(&app, &id, &profile, now).await?;
+    Ok(http::empty())
+}
+
+async fn remove_favorite(State(app): State<App>, MemberAuth(id): MemberAuth, Path(profile): Path<String>) -> Result<StatusCode, ApiError> {
+    catalog::remove_favorite(&app, &id, &profile).await?;
+    Ok(http::empty())
+}
+
+#[derive(serde::Deserialize)]
+struct SendBody {
+    content: String,
+}
+
+async fn send(
+    State(app): State<App>,
+    MemberAuth(id): MemberAuth,
+    Now(now): Now,
+    Path(chat): Path<String>,
+    IdempotencyKey(key): IdempotencyKey,
+    RawJson(body, bytes): RawJson,
+) -> Result<Response, ApiError> {
+    let SendBody { content } = http::from_object(body)?;
+    let idem = key.as_deref().map(|k| send_message::Idempotency {
+        key: k,
+        request_hash: hex::encode(Sha256::digest([chat.as_bytes(), b"\n", &bytes[..]].concat())),
+    });
+    let reply = send_message::send_message(&app, &id, &chat, content, idem, now).await?;
+    let status = StatusCode::from_u16(reply.status).map_err(ApiError::internal)?;
+    Ok((status, [("content-type", "application/json")], reply.body).into_response())
+}

@@ -1,0 +1,254 @@
+//! Registration, login, token refresh and logout, and the member's own profile.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::auth::{password, RefreshToken};
+use crate::domain::principal::{Principal, PrincipalKind};
+use crate::domain::validation::{self, FieldErrors, Password, Username};
+use crate::domain::{ids, Credits, Gender, LookingFor, Member, MemberStatus, MemberView, Tier};
+use crate::error::ApiError;
+use crate::store::{NewMember, ProfileChanges};
+use crate::App;
+
+#[derive(Debug, serde::Deserialize)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub password: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub age: i64,
+    pub gender: String,
+    pub looking_for: String,
+    pub location: String,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Session {
+    pub token: String,
+    pub refresh_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<MemberView>,
+}
+
+struct ValidRegistration {
+    username: Username,
+    password: Password,
+    member: Member,
+}
+
+fn validate_registration(r: RegisterRequest, now: DateTime<Utc>) -> Result<ValidRegistration, ApiError> {
+    let mut f = FieldErrors::new();
+    let username = f.check("username", Username::parse(&r.username));
+    let password = f.check("password", Password::parse(&r.password));
+    let age = f.check("age", validation::age(r.age));
+    let gender = f.check("gender", Gender::parse(&r.gender).ok_or_else(|| "must be male, female or other".to_string()));
+    let looking_for =
+        f.check("looking_for", LookingFor::parse(&r.looking_for).ok_or_else(|| "must be male, female or both".to_string()));
+    let location = f.check("location", validation::text(&r.location, 1, 100));
+    let display_name = r.display_name.as_deref().and_then(|d| f.check("display_name", validation::text(d, 1, 50)));
+    let email = r.email.as_deref().and_then(|e| f.check("email", validation::email(e)));
+    let latitude = r.latitude.and_then(|v| f.check("latitude", validation::latitude(v)));
+    let longitude = r.longitude.and_then(|v| f.check("longitude", validation::longitude(v)));
+    let language = r.language.as_deref().and_then(|l| f.check("language", validation::language(l)));
+    f.into_result()?;
+    let (Some(username), Some(password), Some(age), Some(gender), Some(looking_for), Some(location)) =
+        (username, password, age, gender, looking_for, location)
+    else {
+        return Err(ApiError::BadRequest("registration did not validate".into()));
+    };
+    let member = Member {
+        id: ids::new_id("m_"),
+        username: username.as_str().to_string(),
+        password_hash: String::new(),
+        display_name,
+        email,
+        age,
+        gender,
+        looking_for,
+        location,
+        latitude,
+        longitude,
+        bio: None,
+        language,
+        balance: Credits::ZERO,
+        tier: Tier::Free,
+        messages_sent: 0,
+        credits_spent: Credits::ZERO,
+        kes_paid_cents: 0,
+        status: MemberStatus::Active,
+        created_at: now,
+    };
+    Ok(ValidRegistration { username, password, member })
+}
+
+pub async fn register(app: &App, r: RegisterRequest, ip: &str, now: DateTime<Utc>) -> Result<Session, ApiError> {
+    crate::services::limits::check(app, "register", ip, Some(&r.username), now).await?;
+    let ValidRegistration { username, password, mut member } = validate_registration(r, now)?;
+    if app.store.username_taken(username.as_str()).await? {
+        return Err(ApiError::UsernameTaken);
+    }
+    member.password_hash = password::hash(password.expose().to_string()).await?;
+    let stated_age = member.age;
+    if !app.store.create_member(&NewMember { member: member.clone(), stated_age }, now).await? {
+        return Err(ApiError::UsernameTaken);
+    }
+    tracing::info!(member_id = %member.id, "member registered");
+    session(app, &member, now).await
+}
+
+async fn session(app: &App, member: &Member, now: DateTime<Utc>) -> Result<Session, ApiError> {
+    let token = app.tokens.issue_access(&Principal::member(&member.id))?;
+    let (refresh_token, parsed, expires_at) = RefreshToken::generate(PrincipalKind::Member, &member.id, now);
+    app.store.put_refresh_token(parsed.kind, &parsed.principal_id, &parsed.hash, now, expires_at).await?;
+    Ok(Session { token, refresh_token, user: Some(MemberView::from(member)) })
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+pub async fn login(app: &App, r: LoginRequest, ip: &str, now: DateTime<Utc>) -> Result<Session, ApiError> {
+    let username = r.username.trim().to_ascii_lowercase();
+    if username.is_empty() || username.len() > 64 || r.password.is_empty() || r.password.len() > 1024 {
+        return Err(ApiError::InvalidCredentials);
+    }
+    crate::services::limits::check(app, "login", ip, Some(&username), now).await?;
+    let member = app.store.member_by_username(&username).await?;
+    let matches = password::verify(r.password, member.as_ref().map(|m| m.password_hash.clone())).await?;
+    let member = match member {
+        Some(m) if matches && m.status != MemberStatus::Deleted => m,
+        _ => return Err(ApiError::InvalidCredentials),
+    };
+    if member.status == MemberStatus::Banned {
+        return Err(ApiError::Banned);
+    }
+    session(app, &member, now).await
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Rotates a refresh token: the old one stops working the moment the new pair exists.
+pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result<Session, ApiError> {
+    let old = RefreshToken::parse(&r.refresh_token).ok_or(ApiError::InvalidRefreshToken)?;
+    if old.kind == PrincipalKind::Member {
+        let member = app.store.get_member(&old.principal_id).await?.ok_or(ApiError::InvalidRefreshToken)?;
+        match member.status {
+            MemberStatus::Active => {}
+            MemberStatus::Banned => return Err(ApiError::Banned),
+            MemberStatus::Deleted => return Err(ApiError::InvalidRefreshToken),
+        }
+    }
+    let (token_string, new, expires_at) = RefreshToken::generate(old.kind, &old.principal_id, now);
+    let rotated = app.store.rotate_refresh_token(old.kind, &old.principal_id, &old.hash, &new.hash, now, expires_at).await?;
+    if !rotated {
+        return Err(ApiError::InvalidRefreshToken);
+    }
+    let principal = Principal { kind: old.kind, id: old.principal_id, role: None };
+    let token = app.tokens.issue_access(&principal)?;
+    Ok(Session { token, refresh_token: token_string, user: None })
+}
+
+/// Revokes a refresh token. Unknown tokens are fine: logout is idempotent.
+pub async fn logout(app: &App, r: RefreshRequest) -> Result<(), ApiError> {
+    if let Some(t) = RefreshToken::parse(&r.refresh_token) {
+        app.store.delete_refresh_token(t.kind, &t.principal_id, &t.hash).await?;
+    }
+    Ok(())
+}
+
+pub async fn username_available(app: &App, username: &str) -> Result<bool, ApiError> {
+    let u = Username::parse(username).map_err(|e| ApiError::invalid("username", e))?;
+    Ok(!app.store.username_taken(u.as_str()).await?)
+}
+
+pub async fn me(app: &App, member_id: &str) -> Result<MemberView, ApiError> {
+    Ok(MemberView::from(&crate::services::active_member(app, member_id).await?))
+}
+
+/// PATCH /me: only the listed fields, each validated; `null` clears an optional one.
+pub async fn update_me(app: &App, member_id: &str, body: serde_json::Map<String, serde_json::Value>) -> Result<MemberView, ApiError> {
+    use serde_json::Value;
+    crate::services::active_member(app, member_id).await?;
+    let mut f = FieldErrors::new();
+    let mut ch = ProfileChanges::default();
+    let known = ["display_name", "email", "location", "latitude", "longitude", "bio", "looking_for", "language"];
+    if !body.keys().any(|k| known.contains(&k.as_str())) {
+        f.add("body", format!("must contain at least one of {}", known.join(", ")));
+    }
+    let text = |v: &Value, min, max| match v {
+        Value::String(s) => validation::text(s, min, max),
+        _ => Err("must be a string".to_string()),
+    };
+    let number = |v: &Value| v.as_f64().ok_or_else(|| "must be a number".to_string());
+    let nullable = |v: &Value| !v.is_null();
+    for (k, v) in &body {
+        match k.as_str() {
+            "display_name" => ch.display_name = Some(nullable(v).then(|| f.check(k, text(v, 1, 50))).flatten()),
+            "bio" => ch.bio = Some(nullable(v).then(|| f.check(k, text(v, 0, 500))).flatten().filter(|b| !b.is_empty())),
+            "email" => {
+                ch.email = Some(nullable(v).then(|| f.check(k, text(v, 3, 254).and_then(|e| validation::email(&e)))).flatten())
+            }
+            "language" => {
+                ch.language = Some(nullable(v).then(|| f.check(k, text(v, 2, 10).and_then(|l| validation::language(&l)))).flatten())
+            }
+            "location" => ch.location = f.check(k, text(v, 1, 100)),
+            "looking_for" => {
+                let parsed = v.as_str().and_then(LookingFor::parse).ok_or_else(|| "must be male, female or both".to_string());
+                ch.looking_for = f.check(k, parsed);
+            }
+            "latitude" => ch.latitude = Some(nullable(v).then(|| f.check(k, number(v).and_then(validation::latitude))).flatten()),
+            "longitude" => {
+                ch.longitude = Some(nullable(v).then(|| f.check(k, number(v).and_then(validation::longitude))).flatten())
+            }
+            _ => {}
+        }
+    }
+    f.into_result()?;
+    let updated = app.store.update_profile(member_id, &ch).await?.ok_or(ApiError::Unauthorized)?;
+    Ok(MemberView::from(&updated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> RegisterRequest {
+        RegisterRequest {
+            username: "amina_k".into(),
+            password: "s3cret-pass".into(),
+            display_name: None,
+            email: None,
+            age: 25,
+            gender: "female".into(),
+            looking_for: "male".into(),
+            location: "Nairobi".into(),
+            latitude: None,
+            longitude: None,
+            language: None,
+        }
+    }
+
+    #[test]
+    fn registration_reports_every_bad_field_at_once() {
+        let r = RegisterRequest { age: 17, username: "A!".into(), password: "short".into(), gender: "x".into(), ..request() };
+        let Err(ApiError::Validation(f)) = validate_registration(r, Utc::now()) else { panic!("expected 422") };
+        let fields: Vec<&str> = f.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(fields, vec!["age", "gender", "password", "username"]);
+    }
+
+    #[test]
+    fn a_valid_registration_starts_with_no_credits_on_the_free_tier() {
+        let v = validate_registration(request(), Utc::now()).ok().unwrap();
+        assert_eq!((v.member.balance, v.member.tier, v.member.status), (Credits::ZERO, Tier::Free, MemberStatus::Active));
+        assert!(v.member.id.starts_with("m_"));
+    }
+}

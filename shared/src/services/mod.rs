@@ -1,0 +1,26 @@
+//! Use cases: each takes the App, the caller and parsed input, and returns a view or an ApiError.
+
+pub mod accounts;
+pub mod chats;
+pub mod catalog;
+pub mod limits;
+pub mod send_message;
+
+use crate::domain::{Member, MemberStatus};
+use crate::error::ApiError;
+use crate::App;
+
+/// The calling member, if the account is still usable: banned is 403, deleted 401.
+pub async fn active_member(app: &App, member_id: &str) -> Result<Member, ApiError> {
+    let member = app.store.get_member(member_id).await?.ok_or(ApiError::Unauthorized)?;
+    check_status(&member)?;
+    Ok(member)
+}
+
+pub fn check_status(member: &Member) -> Result<(), ApiError> {
+    match member.status {
+        MemberStatus::Active => Ok(()),
+        MemberStatus::Banned => Err(ApiError::Banned),
+        MemberStatus::Deleted => Err(ApiError::Unauthorized),
+    }
+}

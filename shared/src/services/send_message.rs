@@ -1,0 +1,165 @@
+//! send-message: price a member message from one read, commit it with one
+//! conditional transaction, and re-price from the current state when a condition
+//! says the read went stale.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+use crate::domain::pricing::{self, PriceInputs};
+use crate::domain::{ids, Chat, Member, Message, MessageView, Sender};
+use crate::error::ApiError;
+use crate::services::check_status;
+use crate::store::{SendCommit, SendOutcome, StoredResponse};
+use crate::App;
+
+/// Route name used to scope idempotency keys.
+pub const ROUTE: &str = "POST /chats/{id}/messages";
+const MAX_CONTENT_CHARS: usize = 2000;
+/// Re-pricing rounds after a stale read. Only one member's concurrent sends
+/// contend with each other, so this bounds an adversarial burst, not normal use.
+const MAX_ATTEMPTS: u32 = 60;
+
+/// An Idempotency-Key with the hash of the request it came with.
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub request_hash: String,
+}
+
+/// A response ready to send: status and JSON body (stored verbatim for replays).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+pub fn validate_content(content: &str) -> Result<(), ApiError> {
+    let n = content.chars().count();
+    if content.trim().is_empty() {
+        Err(ApiError::invalid("content", "must not be empty"))
+    } else if n > MAX_CONTENT_CHARS {
+        Err(ApiError::invalid("content", format!("must be at most {MAX_CONTENT_CHARS} characters")))
+    } else {
+        Ok(())
+    }
+}
+
+pub async fn send_message(
+    app: &App,
+    member_id: &str,
+    chat_id: &str,
+    content: String,
+    idem: Option<Idempotency<'_>>,
+    now: DateTime<Utc>,
+) -> Result<Reply, ApiError> {
+    validate_content(&content)?;
+    let character_id = match ids::chat_parts(chat_id) {
+        Some((owner, character)) if owner == member_id => character.to_string(),
+        _ => return Err(ApiError::NotFound("chat")),
+    };
+    let scope = crate::domain::principal::Principal::member(member_id).scope();
+    let idem_ref = idem.as_ref().map(|i| (scope.as_str(), ROUTE, i.key));
+    let inputs = app.store.load_send_inputs(member_id, chat_id, &character_id, idem_ref).await?;
+    if let (Some(stored), Some(i)) = (&inputs.idempotent, &idem) {
+        return replay(stored, &i.request_hash);
+    }
+    let mut member = inputs.member.ok_or(ApiError::Unauthorized)?;
+    check_status(&member)?;
+    let mut chat = match inputs.chat {
+        Some(c) if c.member_id == member_id => c,
+        _ => return Err(ApiError::NotFound("chat")),
+    };
+    let featured = inputs.character.as_ref().is_some_and(|c| c.is_featured);
+
+    for attempt in 0..MAX_ATTEMPTS {
+        let admission = chat.admit_member_message().ok_or(ApiError::ChatClosed)?;
+        let quote = pricing::quote(&PriceInputs {
+            chat_member_messages: chat.member_messages,
+            member_messages_sent: member.messages_sent,
+            featured,
+            tier: member.tier,
+            at: now,
+        });
+        let Some(balance_after) = member.balance.checked_sub(quote.cost).filter(|b| b.hundredths() >= 0) else {
+            let err = ApiError::InsufficientCredits { cost: quote.cost, balance: member.balance };
+            if let Some(i) = &idem {
+                let stored = StoredResponse { request_hash: i.request_hash.clone(), status: 402, body: err.body().to_string() };
+                app.store.record_response(&scope, ROUTE, i.key, &stored).await?;
+            }
+            return Err(err);
+        };
+        let seq = chat.message_count + 1;
+        let message = Message {
+            id: ids::message_id(seq),
+            chat_id: chat.id.clone(),
+            sender: Sender::Member,
+            content: content.clone(),
+            cost: quote.cost,
+            free: quote.free.is_some(),
+            created_at: now,
+            edited: false,
+            handled_by: None,
+        };
+        let body = serde_json::json!({ "message": MessageView::from(&message), "balance": balance_after }).to_string();
+        let enqueue = chat.operator_id.is_none();
+        let idempotency = idem.as_ref().map(|i| (scope.as_str(), ROUTE, i.key, i.request_hash.as_str(), body.as_str()));
+        let commit = SendCommit { member: &member, chat: &chat, admission, message: &message, seq, now, enqueue, idempotency };
+        match app.store.commit_send(&commit).await? {
+            SendOutcome::Committed => {
+                tracing::info!(chat_id = %chat.id, cost = %quote.cost, attempt, "member message stored");
+                if enqueue {
+                    app.queue.notify(&chat.id).await;
+                }
+                return Ok(Reply { status: 201, body });
+            }
+            SendOutcome::MemberChanged(current) => member = refreshed_member(current)?,
+            SendOutcome::ChatChanged(current) => chat = refreshed_chat(current, member_id)?,
+            SendOutcome::IdempotencyTaken => {
+                if let Some(i) = &idem {
+                    if let Some(stored) = app.store.idempotent_response(&scope, ROUTE, i.key).await? {
+                        return replay(&stored, &i.request_hash);
+                    }
+                }
+            }
+        }
+        if attempt >= 3 {
+            let wait = rand::rng().random_range(0..=5 * u64::from(attempt.min(10)));
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+    Err(ApiError::Contention)
+}
+
+fn replay(stored: &StoredResponse, request_hash: &str) -> Result<Reply, ApiError> {
+    if stored.request_hash != request_hash {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    Ok(Reply { status: stored.status, body: stored.body.clone() })
+}
+
+fn refreshed_member(current: Option<Member>) -> Result<Member, ApiError> {
+    let m = current.ok_or(ApiError::Unauthorized)?;
+    check_status(&m)?;
+    Ok(m)
+}
+
+fn refreshed_chat(current: Option<Chat>, member_id: &str) -> Result<Chat, ApiError> {
+    match current {
+        Some(c) if c.member_id == member_id => Ok(c),
+        _ => Err(ApiError::NotFound("chat")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_must_be_one_to_two_thousand_characters() {
+        assert!(validate_content("hi").is_ok());
+        assert!(validate_content("   ").is_err());
+        assert!(validate_content(&"é".repeat(2000)).is_ok());
+        assert!(validate_content(&"a".repeat(2001)).is_err());
+    }
+}

@@ -1,0 +1,289 @@
+//! Chats, their messages, and members' favorites.
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use chrono::{DateTime, Utc};
+
+use super::attr::{b, key, n, s, ts, Item, Reader};
+use super::cursor::{self, Page};
+use super::members::member_pk;
+use super::{Store, StoreError};
+use crate::domain::{Chat, ChatStatus, CloseReason, Credits, Message, Sender};
+
+pub(crate) fn chat_pk(id: &str) -> String {
+    format!("CHAT#{id}")
+}
+
+pub(crate) fn member_chats_pk(member_id: &str) -> String {
+    format!("MEMBERCHATS#{member_id}")
+}
+
+/// Sort key of a chat in its member's list: latest activity first when read descending.
+pub(crate) fn activity_sort(at: DateTime<Utc>, chat_id: &str) -> String {
+    format!("{}#{chat_id}", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+pub(crate) fn message_sk(seq: u32) -> String {
+    format!("MSG#{seq:010}")
+}
+
+pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
+    let r = Reader(item);
+    let count = |name: &str| r.i64(name).map(|v| u32::try_from(v).unwrap_or(0));
+    Ok(Chat {
+        id: r.str("id")?,
+        member_id: r.str("member_id")?,
+        character_id: r.str("character_id")?,
+        status: r.parse("status", ChatStatus::parse)?,
+        close_reason: r.opt_str("close_reason").and_then(|v| CloseReason::parse(&v)),
+        member_messages: count("member_messages")?,
+        message_count: count("message_count")?,
+        paid_messages: count("paid_messages")?,
+        created_at: r.time("created_at")?,
+        last_message_at: r.opt_time("last_message_at"),
+        operator_id: r.opt_str("operator_id"),
+        last_operator_id: r.opt_str("last_operator_id"),
+    })
+}
+
+pub(crate) fn message_from(item: &Item) -> Result<Message, StoreError> {
+    let r = Reader(item);
+    Ok(Message {
+        id: r.str("id")?,
+        chat_id: r.str("chat_id")?,
+        sender: r.parse("sender", Sender::parse)?,
+        content: r.str("content")?,
+        cost: Credits::from_hundredths(r.i64("cost")?),
+        free: r.bool("free"),
+        created_at: r.time("created_at")?,
+        edited: r.bool("edited"),
+        handled_by: r.opt_str("handled_by"),
+    })
+}
+
+pub(crate) fn message_item(m: &Message, seq: u32) -> Item {
+    let mut item = key(chat_pk(&m.chat_id), message_sk(seq));
+    item.insert("entity".into(), s("message"));
+    item.insert("id".into(), s(&m.id));
+    item.insert("chat_id".into(), s(&m.chat_id));
+    item.insert("sender".into(), s(m.sender.as_str()));
+    item.insert("content".into(), s(&m.content));
+    item.insert("cost".into(), n(m.cost.hundredths()));
+    item.insert("free".into(), b(m.free));
+    item.insert("created_at".into(), ts(m.created_at));
+    item.insert("edited".into(), b(m.edited));
+    if let Some(op) = &m.handled_by {
+        item.insert("handled_by".into(), s(op));
+    }
+    item
+}
+
+fn new_chat_item(c: &Chat) -> Item {
+    let mut item = key(chat_pk(&c.id), "CHAT");
+    item.insert("entity".into(), s("chat"));
+    item.insert("GSI1PK".into(), s(member_chats_pk(&c.member_id)));
+    item.insert("GSI1SK".into(), s(activity_sort(c.created_at, &c.id)));
+    item.insert("id".into(), s(&c.id));
+    item.insert("member_id".into(), s(&c.member_id));
+    item.insert("character_id".into(), s(&c.character_id));
+    item.insert("status".into(), s(c.status.as_str()));
+    item.insert("member_messages".into(), n(0));
+    item.insert("message_count".into(), n(0));
+    item.insert("paid_messages".into(), n(0));
+    item.insert("reassign_count".into(), n(0));
+    item.insert("created_at".into(), ts(c.created_at));
+    item
+}
+
+/// Which part of a chat's messages to read.
+pub enum MessageWindow<'a> {
+    /// The newest page; the cursor pages back to older ones.
+    Newest { cursor: Option<&'a str> },
+    /// Messages after the one at `seq`, oldest first (polling).
+    After { seq: u32, cursor: Option<&'a str> },
+}
+
+impl Store {
+    /// Creates the chat unless the pair already has one. Returns the chat and
+    /// whether this call created it. The derived key makes concurrent creates collide.
+    pub async fn create_or_get_chat(&self, chat: &Chat) -> Result<(Chat, bool), StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(new_chat_item(chat)))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok((chat.clone(), true)),
+            Err(e) => match e.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(_) => {
+                    let existing = self.get_chat(&chat.id).await?;
+                    existing.map(|c| (c, false)).ok_or_else(|| StoreError::Corrupt("chat vanished".into()))
+                }
+                other => Err(StoreError::dynamo(other)),
+            },
+        }
+    }
+
+    pub async fn get_chat(&self, id: &str) -> Result<Option<Chat>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(chat_pk(id), "CHAT")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        out.item.as_ref().map(chat_from).transpose()
+    }
+
+    /// A member's chats, latest activity first.
+    pub async fn list_member_chats(
+        &self,
+        member_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Chat>, StoreError> {
+        let pk = member_chats_pk(member_id);
+        let start = cursor.map(|c| cursor::decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", &pk))).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start)
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        let items = out.items.unwrap_or_default().iter().map(chat_from).collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+    }
+
+    /// Messages of a chat in time order.
+    pub async fn list_messages(
+        &self,
+        chat_id: &str,
+        window: MessageWindow<'_>,
+        limit: usize,
+    ) -> Result<Page<Message>, StoreError> {
+        let pk = chat_pk(chat_id);
+        let decode = |c: &str| cursor::decode(c, &["PK", "SK"], ("PK", &pk));
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", s(&pk))
+            .limit(limit as i32);
+        let (q, newest_first) = match window {
+            MessageWindow::Newest { cursor } => (
+                q.key_condition_expression("PK = :pk AND begins_with(SK, :msg)")
+                    .expression_attribute_values(":msg", s("MSG#"))
+                    .scan_index_forward(false)
+                    .set_exclusive_start_key(cursor.map(decode).transpose()?),
+                true,
+            ),
+            MessageWindow::After { seq, cursor } => (
+                q.key_condition_expression("PK = :pk AND SK BETWEEN :after AND :end")
+                    .expression_attribute_values(":after", s(message_sk(seq.saturating_add(1))))
+                    .expression_attribute_values(":end", s("MSG#~"))
+                    .scan_index_forward(true)
+                    .set_exclusive_start_key(cursor.map(decode).transpose()?),
+                false,
+            ),
+        };
+        let out = q.send().await.map_err(StoreError::dynamo)?;
+        let mut items: Vec<Message> = out.items.unwrap_or_default().iter().map(message_from).collect::<Result<_, _>>()?;
+        if newest_first {
+            items.reverse();
+        }
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+    }
+
+    pub async fn put_favorite(&self, member_id: &str, character_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut item = key(member_pk(member_id), format!("FAV#{character_id}"));
+        item.insert("character_id".into(), s(character_id));
+        item.insert("created_at".into(), ts(now));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    pub async fn delete_favorite(&self, member_id: &str, character_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(member_pk(member_id), format!("FAV#{character_id}"))))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    /// Character ids a member has favorited, a page at a time.
+    pub async fn list_favorite_ids(
+        &self,
+        member_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<String>, StoreError> {
+        let pk = member_pk(member_id);
+        let start = cursor.map(|c| cursor::decode(c, &["PK", "SK"], ("PK", &pk))).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :fav)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":fav", s("FAV#"))
+            .set_exclusive_start_key(start)
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        let items = out.items.unwrap_or_default().iter().filter_map(|i| Reader(i).opt_str("character_id")).collect();
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+    }
+
+    /// Every ledger entry of a member: (signed amount, balance after, cause).
+    pub async fn ledger(&self, member_id: &str) -> Result<Vec<(Credits, Credits, String)>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :l)")
+                .expression_attribute_values(":pk", s(member_pk(member_id)))
+                .expression_attribute_values(":l", s("LEDGER#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+            for item in out.items.unwrap_or_default() {
+                let r = Reader(&item);
+                entries.push((
+                    Credits::from_hundredths(r.i64("amount")?),
+                    Credits::from_hundredths(r.i64("balance_after")?),
+                    r.str("cause")?,
+                ));
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(entries);
+            }
+        }
+    }
+}

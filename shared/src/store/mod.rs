@@ -1,0 +1,159 @@
+//! DynamoDB: the only code that knows keys and attribute names (docs/data-model.md).
+
+pub mod attr;
+mod characters;
+mod chats;
+mod cursor;
+mod idempotency;
+mod limits;
+mod members;
+mod operators;
+mod send;
+mod tokens;
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use rand::Rng;
+
+pub use attr::Item;
+pub use cursor::Page;
+pub use idempotency::StoredResponse;
+pub use limits::RateDecision;
+pub use characters::CharacterFilter;
+pub use chats::MessageWindow;
+pub use members::{NewMember, ProfileChanges};
+pub use send::{queue_shard, SendCommit, SendInputs, SendOutcome, QUEUE_SHARDS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("bad cursor")]
+    BadCursor,
+    #[error("stored item is corrupt: {0}")]
+    Corrupt(String),
+    #[error("dynamodb: {0}")]
+    Dynamo(String),
+    #[error("transaction still colliding after {0} attempts")]
+    Contention(u32),
+}
+
+impl StoreError {
+    pub fn dynamo<E: std::error::Error + 'static>(e: E) -> Self {
+        StoreError::Dynamo(DisplayErrorContext(e).to_string())
+    }
+}
+
+impl From<StoreError> for crate::error::ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::BadCursor => crate::error::ApiError::BadCursor,
+            StoreError::Contention(_) => crate::error::ApiError::Contention,
+            other => crate::error::ApiError::internal(other),
+        }
+    }
+}
+
+/// Why a conditional transaction did not commit.
+#[derive(Debug)]
+pub enum TransactFailure {
+    /// A condition failed: one entry per action, `Some(old item)` where that
+    /// action's condition failed (ReturnValuesOnConditionCheckFailure ALL_OLD).
+    ConditionFailed(Vec<Option<Item>>),
+    Store(StoreError),
+}
+
+impl From<StoreError> for TransactFailure {
+    fn from(e: StoreError) -> Self {
+        TransactFailure::Store(e)
+    }
+}
+
+/// How many times a transaction cancelled by a conflict or throttle is tried.
+const TRANSACT_ATTEMPTS: u32 = 8;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Store { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    /// Runs one TransactWriteItems, retrying `TransactionConflict` cancellations and
+    /// throttling with jittered exponential backoff a bounded number of times.
+    /// Condition failures are returned with the old items, never retried here.
+    pub async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => e.into_service_error(),
+            };
+            let retryable = match classify(&err) {
+                Cancel::Condition(old) => return Err(TransactFailure::ConditionFailed(old)),
+                Cancel::Retryable => true,
+                Cancel::Other => false,
+            };
+            if !retryable {
+                return Err(StoreError::dynamo(err).into());
+            }
+            if attempt >= TRANSACT_ATTEMPTS {
+                return Err(StoreError::Contention(attempt).into());
+            }
+            backoff(attempt).await;
+        }
+    }
+}
+
+enum Cancel {
+    Condition(Vec<Option<Item>>),
+    Retryable,
+    Other,
+}
+
+fn classify(err: &TransactWriteItemsError) -> Cancel {
+    if let TransactWriteItemsError::TransactionCanceledException(e) = err {
+        let reasons = e.cancellation_reasons();
+        let code = |r: &aws_sdk_dynamodb::types::CancellationReason| r.code().unwrap_or("None").to_string();
+        if reasons.iter().any(|r| code(r) == "ConditionalCheckFailed") {
+            let old = reasons
+                .iter()
+                .map(|r| (code(r) == "ConditionalCheckFailed").then(|| r.item().cloned().unwrap_or_default()))
+                .collect();
+            return Cancel::Condition(old);
+        }
+        let transient = ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
+        if reasons.iter().any(|r| transient.contains(&code(r).as_str())) {
+            return Cancel::Retryable;
+        }
+        return Cancel::Other;
+    }
+    match err.code() {
+        Some("ThrottlingException" | "ProvisionedThroughputExceededException" | "TransactionInProgressException") => {
+            Cancel::Retryable
+        }
+        _ => Cancel::Other,
+    }
+}
+
+/// Full jitter: a random wait up to 10 ms * 2^attempt, capped at 400 ms.
+async fn backoff(attempt: u32) {
+    let cap = (10u64 << attempt.min(6)).min(400);
+    let wait = rand::rng().random_range(1..=cap);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}

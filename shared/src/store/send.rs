@@ -1,0 +1,320 @@
+//! The money path: one read of everything a send depends on, then one transaction
+//! that debits, stores the message, bumps the chat, writes the ledger, queues the
+//! chat and records the idempotent response, conditioned on the values read.
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Utc};
+
+use super::attr::{key, n, s, ts, Item, Reader};
+use super::chats::{activity_sort, chat_from, chat_pk, message_item};
+use super::characters::character_from;
+use super::idempotency::{idem_key, stored_response, StoredResponse};
+use super::members::{member_from, member_pk};
+use super::{Store, StoreError, TransactFailure};
+use crate::domain::{Admission, Character, Chat, ChatStatus, Credits, Member, Message};
+
+/// Queue shards: spreads the platform's enqueue rate over several partitions.
+pub const QUEUE_SHARDS: u32 = 16;
+
+pub fn queue_shard(chat_id: &str) -> u32 {
+    chat_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % QUEUE_SHARDS
+}
+
+/// Everything a send depends on, read in one consistent BatchGetItem.
+#[derive(Debug)]
+pub struct SendInputs {
+    pub member: Option<Member>,
+    pub chat: Option<Chat>,
+    pub character: Option<Character>,
+    pub idempotent: Option<StoredResponse>,
+}
+
+/// A send ready to commit: the snapshot it was priced from and what it writes.
+pub struct SendCommit<'a> {
+    pub member: &'a Member,
+    pub chat: &'a Chat,
+    pub admission: Admission,
+    pub message: &'a Message,
+    pub seq: u32,
+    pub now: DateTime<Utc>,
+    /// Put the chat in the assignment queue (it has no operator).
+    pub enqueue: bool,
+    /// (principal scope, route, key, request hash, response body) to record.
+    pub idempotency: Option<(&'a str, &'a str, &'a str, &'a str, &'a str)>,
+}
+
+/// Why a send did not commit, with the current state to retry from.
+#[derive(Debug)]
+pub enum SendOutcome {
+    Committed,
+    /// The member changed since the read (another send, a top-up, a ban).
+    MemberChanged(Option<Member>),
+    /// The chat changed since the read (another message, a close).
+    ChatChanged(Option<Chat>),
+    /// Another request with the same Idempotency-Key committed first.
+    IdempotencyTaken,
+}
+
+fn update(table: &str, key: Item) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+}
+
+fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+    let p = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(StoreError::dynamo)?;
+    Ok(TransactWriteItem::builder().put(p).build())
+}
+
+fn ledger_item(member_id: &str, amount: Credits, balance_after: Credits, cause: &str, reference: &str, now: DateTime<Utc>) -> Item {
+    let sk = format!("LEDGER#{:013}#{}", now.timestamp_millis(), crate::domain::ids::new_id(""));
+    let mut item = key(member_pk(member_id), sk);
+    item.insert("entity".into(), s("ledger"));
+    item.insert("amount".into(), n(amount.hundredths()));
+    item.insert("balance_after".into(), n(balance_after.hundredths()));
+    item.insert("cause".into(), s(cause));
+    item.insert("ref".into(), s(reference));
+    item.insert("created_at".into(), ts(now));
+    item
+}
+
+impl Store {
+    pub async fn load_send_inputs(
+        &self,
+        member_id: &str,
+        chat_id: &str,
+        character_id: &str,
+        idempotency: Option<(&str, &str, &str)>,
+    ) -> Result<SendInputs, StoreError> {
+        let mut keys = vec![
+            key(member_pk(member_id), "PROFILE"),
+            key(chat_pk(chat_id), "CHAT"),
+            key(format!("CHAR#{character_id}"), "PROFILE"),
+        ];
+        if let Some((scope, route, k)) = idempotency {
+            keys.push(idem_key(scope, route, k));
+        }
+        let mut found: Vec<Item> = Vec::new();
+        let mut pending = keys;
+        while !pending.is_empty() {
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .consistent_read(true)
+                .build()
+                .map_err(StoreError::dynamo)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+        }
+        let mut inputs = SendInputs { member: None, chat: None, character: None, idempotent: None };
+        for item in &found {
+            let r = Reader(item);
+            match (r.opt_str("PK").unwrap_or_default().split('#').next(), r.opt_str("SK").as_deref()) {
+                (Some("MEMBER"), _) => inputs.member = Some(member_from(item)?),
+                (Some("CHAT"), _) => inputs.chat = Some(chat_from(item)?),
+                (Some("CHAR"), _) => inputs.character = Some(character_from(item)?),
+                (Some("IDEM"), _) => inputs.idempotent = stored_response(item, Utc::now()),
+                _ => {}
+            }
+        }
+        Ok(inputs)
+    }
+
+    /// Commits one member message. Conditions pin every price input that was read:
+    /// the member's balance, message count, tier and status, and the chat's counters
+    /// and status. A failed condition returns the current item to re-price from.
+    pub async fn commit_send(&self, c: &SendCommit<'_>) -> Result<SendOutcome, StoreError> {
+        let m = c.member;
+        let cost = c.message.cost;
+        let balance_after = m.balance.checked_sub(cost).ok_or_else(|| StoreError::Corrupt("negative".into()))?;
+        let mut items = vec![self.member_debit(m, cost)?, self.chat_bump(c)?, put(&self.table, message_item(c.message, c.seq), "attribute_not_exists(PK)")?];
+        if !cost.is_zero() {
+            let entry = ledger_item(&m.id, Credits::from_hundredths(-cost.hundredths()), balance_after, "message", &c.message.id, c.now);
+            items.push(put(&self.table, entry, "attribute_not_exists(PK)")?);
+        }
+        if c.enqueue {
+            items.push(self.queue_entry(c)?);
+        }
+        let idem_index = items.len();
+        if let Some((scope, route, k, hash, body)) = c.idempotency {
+            let mut item = idem_key(scope, route, k);
+            item.insert("request_hash".into(), s(hash));
+            item.insert("status".into(), n(201));
+            item.insert("body".into(), s(body));
+            item.insert("expires_at".into(), n((c.now.max(Utc::now()) + chrono::Duration::hours(24)).timestamp()));
+            let fresh = "attribute_not_exists(PK) OR expires_at < :now";
+            let p = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(fresh)
+                .expression_attribute_values(":now", n(Utc::now().timestamp()))
+                .build()
+                .map_err(StoreError::dynamo)?;
+            items.push(TransactWriteItem::builder().put(p).build());
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(SendOutcome::Committed),
+            Err(TransactFailure::Store(e)) => Err(e),
+            Err(TransactFailure::ConditionFailed(old)) => {
+                let failed = |i: usize| old.get(i).and_then(Option::as_ref);
+                if let Some(item) = failed(0) {
+                    return Ok(SendOutcome::MemberChanged(member_from(item).ok()));
+                }
+                if let Some(item) = failed(1) {
+                    return Ok(SendOutcome::ChatChanged(chat_from(item).ok()));
+                }
+                if failed(idem_index).is_some() {
+                    return Ok(SendOutcome::IdempotencyTaken);
+                }
+                // The message slot was taken by a reply that raced the chat read.
+                Ok(SendOutcome::ChatChanged(self.get_chat(&c.chat.id).await?))
+            }
+        }
+    }
+
+    fn member_debit(&self, m: &Member, cost: Credits) -> Result<TransactWriteItem, StoreError> {
+        let u = update(&self.table, key(member_pk(&m.id), "PROFILE"))
+            .update_expression(
+                "SET balance = balance - :cost, credits_spent = credits_spent + :cost, messages_sent = messages_sent + :one",
+            )
+            .condition_expression(
+                "#status = :active AND balance = :balance AND balance >= :cost AND messages_sent = :sent AND tier = :tier",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":cost", n(cost.hundredths()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":balance", n(m.balance.hundredths()))
+            .expression_attribute_values(":sent", n(m.messages_sent))
+            .expression_attribute_values(":tier", s(m.tier.as_str()))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        Ok(TransactWriteItem::builder().update(u).build())
+    }
+
+    fn chat_bump(&self, c: &SendCommit<'_>) -> Result<TransactWriteItem, StoreError> {
+        let chat = c.chat;
+        let paid = if c.message.cost.is_zero() { 0 } else { 1 };
+        let mut set = String::from(
+            "SET member_messages = member_messages + :one, message_count = message_count + :one, \
+             paid_messages = paid_messages + :paid, last_message_at = :now, GSI1SK = :sort",
+        );
+        let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
+            .condition_expression(
+                "member_id = :member AND member_messages = :mm AND message_count = :mc AND #status = :status",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":paid", n(paid))
+            .expression_attribute_values(":now", ts(c.now))
+            .expression_attribute_values(":sort", s(activity_sort(c.now, &chat.id)))
+            .expression_attribute_values(":member", s(&chat.member_id))
+            .expression_attribute_values(":mm", n(chat.member_messages))
+            .expression_attribute_values(":mc", n(chat.message_count))
+            .expression_attribute_values(":status", s(chat.status.as_str()));
+        if c.admission == Admission::Reopen {
+            set.push_str(", #status = :active REMOVE close_reason, closed_at");
+            u = u.expression_attribute_values(":active", s(ChatStatus::Active.as_str()));
+        }
+        let u = u.update_expression(set).build().map_err(StoreError::dynamo)?;
+        Ok(TransactWriteItem::builder().update(u).build())
+    }
+
+    /// Upserts the chat's queue entry with its priority inputs; the first wait start wins.
+    fn queue_entry(&self, c: &SendCommit<'_>) -> Result<TransactWriteItem, StoreError> {
+        let shard = queue_shard(&c.chat.id);
+        let mut set = String::from(
+            "SET entity = :entity, chat_id = :chat, member_id = :member, character_id = :character, \
+             waiting_since = if_not_exists(waiting_since, :now), member_credits_spent = :spent, tier = :tier, \
+             paid = :paid, reassign_count = if_not_exists(reassign_count, :zero)",
+        );
+        let mut u = update(&self.table, key(format!("QUEUE#{shard}"), format!("CHAT#{}", c.chat.id)))
+            .expression_attribute_values(":entity", s("queue_entry"))
+            .expression_attribute_values(":chat", s(&c.chat.id))
+            .expression_attribute_values(":member", s(&c.member.id))
+            .expression_attribute_values(":character", s(&c.chat.character_id))
+            .expression_attribute_values(":now", ts(c.now))
+            .expression_attribute_values(":spent", n(c.member.credits_spent.hundredths() + c.message.cost.hundredths()))
+            .expression_attribute_values(":tier", s(c.member.tier.as_str()))
+            .expression_attribute_values(":paid", AttributeValue::Bool(c.chat.paid_messages > 0 || !c.message.cost.is_zero()))
+            .expression_attribute_values(":zero", n(0));
+        if let Some(op) = &c.chat.last_operator_id {
+            set.push_str(", preferred_operator = :op");
+            u = u.expression_attribute_values(":op", s(op));
+        }
+        let u = u.update_expression(set);
+        Ok(TransactWriteItem::builder().update(u.build().map_err(StoreError::dynamo)?).build())
+    }
+
+    /// Adds (or, negative, removes) credits with a ledger entry in one transaction.
+    /// The condition keeps the balance from going below zero.
+    pub async fn adjust_balance(
+        &self,
+        member_id: &str,
+        amount: Credits,
+        cause: &str,
+        reference: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Credits>, StoreError> {
+        for _ in 0..20 {
+            let Some(member) = self.get_member(member_id).await? else { return Ok(None) };
+            let Some(after) = member.balance.checked_add(amount).filter(|b| b.hundredths() >= 0) else {
+                return Ok(None);
+            };
+            let u = update(&self.table, key(member_pk(member_id), "PROFILE"))
+                .update_expression("SET balance = :after")
+                .condition_expression("balance = :before")
+                .expression_attribute_values(":after", n(after.hundredths()))
+                .expression_attribute_values(":before", n(member.balance.hundredths()))
+                .build()
+                .map_err(StoreError::dynamo)?;
+            let items = vec![
+                TransactWriteItem::builder().update(u).build(),
+                put(&self.table, ledger_item(member_id, amount, after, cause, reference, now), "attribute_not_exists(PK)")?,
+            ];
+            match self.transact(items).await {
+                Ok(()) => return Ok(Some(after)),
+                Err(TransactFailure::ConditionFailed(_)) => continue,
+                Err(TransactFailure::Store(e)) => return Err(e),
+            }
+        }
+        Err(StoreError::Contention(20))
+    }
+
+    /// Pending queue entries of one shard: (chat id, waiting since).
+    pub async fn queue_entries(&self, shard: u32) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(format!("QUEUE#{shard}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                let r = Reader(i);
+                Ok((r.str("chat_id")?, r.time("waiting_since")?))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,198 @@
+//! Test support: a client for the local stack started by `local/test`
+//! (API on FANTOOO_API, emulator on AWS_ENDPOINT_URL), and helpers that set up
+//! members, chats and credits through the real API and the real store.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use fantooo::domain::Credits;
+use fantooo::store::Store;
+use serde_json::{json, Value};
+
+pub use reqwest::StatusCode;
+
+/// A time pinned at a Nairobi wall-clock hour today (EAT is UTC+3).
+pub fn eat(hour: u32, minute: u32) -> String {
+    let utc_hour = (hour + 24 - 3) % 24;
+    format!("2026-11-25T{utc_hour:02}:{minute:02}:00Z")
+}
+
+pub const NOON_EAT: &str = "2026-11-25T09:00:00Z";
+
+pub struct Stack {
+    pub api: String,
+    pub emulator: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A username no other test (or earlier run on the same stack) uses.
+pub fn unique_username(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let p: String = prefix.chars().take(8).collect();
+    format!("{p}_{:x}{n:x}", nanos % 0xfffff)
+}
+
+pub struct Member {
+    pub id: String,
+    pub username: String,
+    pub token: String,
+    pub refresh_token: String,
+}
+
+impl Stack {
+    pub async fn connect() -> Result<Stack> {
+        let api = std::env::var("FANTOOO_API").context("FANTOOO_API not set: run the tests with local/test")?;
+        let emulator = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL not set")?;
+        let table = std::env::var("TABLE_NAME").context("TABLE_NAME not set")?;
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+        let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+        Ok(Stack { api, emulator, http, store: Store::new(dynamo.clone(), table.clone()), dynamo, table })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.api, path)
+    }
+
+    pub async fn register(&self, prefix: &str) -> Result<Member> {
+        let username = unique_username(prefix);
+        let res = self
+            .http
+            .post(self.url("/auth/register"))
+            .json(&json!({
+                "username": username, "password": "pass-word-1", "age": 30, "gender": "male",
+                "looking_for": "female", "location": "Nairobi"
+            }))
+            .send()
+            .await?;
+        let status = res.status();
+        let body: Value = res.json().await?;
+        anyhow::ensure!(status == StatusCode::CREATED, "register answered {status}: {body}");
+        Ok(Member {
+            id: body["user"]["id"].as_str().context("user.id")?.to_string(),
+            username,
+            token: body["token"].as_str().context("token")?.to_string(),
+            refresh_token: body["refresh_token"].as_str().context("refresh_token")?.to_string(),
+        })
+    }
+
+    /// GET with a member's token; returns status and JSON body (Null if none).
+    pub async fn get(&self, m: &Member, path: &str) -> Result<(StatusCode, Value)> {
+        let res = self.http.get(self.url(path)).bearer_auth(&m.token).send().await?;
+        Self::answer(res).await
+    }
+
+    pub async fn post(&self, m: &Member, path: &str, body: Value) -> Result<(StatusCode, Value)> {
+        let res = self.http.post(self.url(path)).bearer_auth(&m.token).json(&body).send().await?;
+        Self::answer(res).await
+    }
+
+    pub async fn answer(res: reqwest::Response) -> Result<(StatusCode, Value)> {
+        let status = res.status();
+        let text = res.text().await?;
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).context(text)? };
+        Ok((status, body))
+    }
+
+    /// Opens (or finds) the member's chat with a demo character.
+    pub async fn open_chat(&self, m: &Member, profile_id: &str) -> Result<String> {
+        let (status, body) = self.post(m, "/chats", json!({ "profile_id": profile_id })).await?;
+        anyhow::ensure!(status.is_success(), "POST /chats answered {status}: {body}");
+        Ok(body["id"].as_str().context("chat id")?.to_string())
+    }
+
+    /// Sends a member message at a pinned time.
+    pub async fn send_at(&self, m: &Member, chat: &str, content: &str, now: &str) -> Result<(StatusCode, Value)> {
+        let res = self
+            .http
+            .post(self.url(&format!("/chats/{chat}/messages")))
+            .bearer_auth(&m.token)
+            .header("x-fantooo-now", now)
+            .json(&json!({ "content": content }))
+            .send()
+            .await?;
+        Self::answer(res).await
+    }
+
+    /// Tops up a member through the store (payments come in a later issue): one
+    /// transaction that moves the balance and writes the ledger entry.
+    pub async fn grant(&self, m: &Member, credits: i64) -> Result<()> {
+        let now = chrono::Utc::now();
+        let after = self.store.adjust_balance(&m.id, Credits::whole(credits), "test_grant", "test", now).await?;
+        anyhow::ensure!(after.is_some(), "grant failed");
+        Ok(())
+    }
+
+    pub async fn balance(&self, m: &Member) -> Result<Credits> {
+        let member = self.store.get_member(&m.id).await?.context("member")?;
+        Ok(member.balance)
+    }
+
+    pub async fn ledger_sum(&self, m: &Member) -> Result<Credits> {
+        let entries = self.store.ledger(&m.id).await?;
+        Ok(Credits::from_hundredths(entries.iter().map(|(amount, _, _)| amount.hundredths()).sum()))
+    }
+
+    /// Counters kept by local/emulator.py (calls per DynamoDB operation, injected faults).
+    pub async fn emulator_stats(&self) -> Result<Value> {
+        Ok(self.http.get(format!("{}/_fantooo/faults", self.emulator)).send().await?.json().await?)
+    }
+
+    /// Sets an attribute on a stored item directly (to stage bans, closes, etc.).
+    pub async fn set_attr(&self, pk: &str, sk: &str, name: &str, value: aws_sdk_dynamodb::types::AttributeValue) -> Result<()> {
+        use aws_sdk_dynamodb::types::AttributeValue::S;
+        self.dynamo
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", S(pk.into()))
+            .key("SK", S(sk.into()))
+            .update_expression("SET #n = :v")
+            .expression_attribute_names("#n", name)
+            .expression_attribute_values(":v", value)
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+/// Staff-only field names that must never appear in a member response.
+pub const STAFF_FIELDS: &[&str] = &[
+    "operator_id",
+    "operator",
+    "operator_name",
+    "last_operator_id",
+    "handled_by",
+    "notes",
+    "member_notes",
+    "character_notes",
+    "response_templates",
+    "personality_guidelines",
+    "response_style",
+    "revenue",
+    "total_revenue",
+    "popularity",
+    "password_hash",
+    "search_text",
+    "assignment",
+    "reassign_count",
+];
+
+/// Every object key anywhere in a JSON value.
+pub fn keys_of(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, inner) in map {
+                out.push(k.clone());
+                keys_of(inner, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| keys_of(i, out)),
+        _ => {}
+    }
+}
