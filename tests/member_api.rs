@@ -50,10 +50,19 @@ async fn registration_validates_every_field_and_stores_nothing_on_422() {
     assert_eq!(body["error"]["code"], "validation_failed");
     assert_eq!(body["error"]["fields"]["age"], "must be at least 18");
     assert!(body["error"]["fields"]["password"].is_string() && body["error"]["fields"]["gender"].is_string());
-    let avail: Value = stack.http.get(stack.url(&format!("/auth/username-available?username={username}"))).send().await.unwrap().json().await.unwrap();
+    let avail: Value = stack
+        .http
+        .get(stack.url(&format!("/auth/username-available?username={username}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(avail["available"], true, "a rejected registration claims nothing");
 
-    let missing = stack.http.post(stack.url("/auth/register")).json(&json!({ "username": "abc" })).send().await.unwrap();
+    let missing =
+        stack.http.post(stack.url("/auth/register")).json(&json!({ "username": "abc" })).send().await.unwrap();
     let (status, body) = Stack::answer(missing).await.unwrap();
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body["error"]["fields"].as_object().is_some_and(|f| !f.is_empty()), "{body}");
@@ -62,7 +71,9 @@ async fn registration_validates_every_field_and_stores_nothing_on_422() {
 #[tokio::test]
 async fn malformed_oversized_and_wrongly_typed_bodies_get_clear_4xx() {
     let stack = stack().await;
-    let post = |body: Vec<u8>| stack.http.post(stack.url("/auth/login")).header("content-type", "application/json").body(body).send();
+    let post = |body: Vec<u8>| {
+        stack.http.post(stack.url("/auth/login")).header("content-type", "application/json").body(body).send()
+    };
     let (s, b) = Stack::answer(post(b"{not json".to_vec()).await.unwrap()).await.unwrap();
     assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
     let (s, _) = Stack::answer(post(b"[1,2]".to_vec()).await.unwrap()).await.unwrap();
@@ -80,7 +91,9 @@ async fn malformed_oversized_and_wrongly_typed_bodies_get_clear_4xx() {
 async fn login_refresh_rotation_and_logout() {
     let stack = stack().await;
     let m = stack.register("auth").await.unwrap();
-    let login = |pw: &str| stack.http.post(stack.url("/auth/login")).json(&json!({ "username": m.username, "password": pw })).send();
+    let login = |pw: &str| {
+        stack.http.post(stack.url("/auth/login")).json(&json!({ "username": m.username, "password": pw })).send()
+    };
     let (s, b) = Stack::answer(login("wrong-pass-1").await.unwrap()).await.unwrap();
     assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")));
     let (s, b) = Stack::answer(login("pass-word-1").await.unwrap()).await.unwrap();
@@ -96,14 +109,16 @@ async fn login_refresh_rotation_and_logout() {
     let me = stack.http.get(stack.url("/me")).bearer_auth(first["token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::OK);
 
-    let out = stack.http.post(stack.url("/auth/logout")).json(&json!({ "refresh_token": new_refresh })).send().await.unwrap();
+    let out =
+        stack.http.post(stack.url("/auth/logout")).json(&json!({ "refresh_token": new_refresh })).send().await.unwrap();
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
     let (s, _) = Stack::answer(refresh(new_refresh).await.unwrap()).await.unwrap();
     assert_eq!(s, StatusCode::UNAUTHORIZED, "logout revokes the refresh token");
 
     let (s, _) = Stack::answer(stack.http.get(stack.url("/me")).send().await.unwrap()).await.unwrap();
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, _) = Stack::answer(stack.http.get(stack.url("/me")).bearer_auth("garbage").send().await.unwrap()).await.unwrap();
+    let (s, _) =
+        Stack::answer(stack.http.get(stack.url("/me")).bearer_auth("garbage").send().await.unwrap()).await.unwrap();
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
 
@@ -111,19 +126,38 @@ async fn login_refresh_rotation_and_logout() {
 async fn a_banned_member_gets_403_and_a_deleted_one_401() {
     let stack = stack().await;
     let banned = stack.register("ban").await.unwrap();
-    stack.set_attr(&format!("MEMBER#{}", banned.id), "PROFILE", "status", AttributeValue::S("banned".into())).await.unwrap();
+    stack
+        .set_attr(&format!("MEMBER#{}", banned.id), "PROFILE", "status", AttributeValue::S("banned".into()))
+        .await
+        .unwrap();
     let (s, b) = stack.get(&banned, "/me").await.unwrap();
     assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("banned")));
-    let login = stack.http.post(stack.url("/auth/login")).json(&json!({ "username": banned.username, "password": "pass-word-1" })).send().await.unwrap();
+    let login = stack
+        .http
+        .post(stack.url("/auth/login"))
+        .json(&json!({ "username": banned.username, "password": "pass-word-1" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(login.status(), StatusCode::FORBIDDEN);
-    let (s, _) = stack.send_at(&banned, &fantooo::domain::ids::chat_id(&banned.id, "c_demo01"), "hi", NOON_EAT).await.unwrap();
+    let (s, _) =
+        stack.send_at(&banned, &fantooo::domain::ids::chat_id(&banned.id, "c_demo01"), "hi", NOON_EAT).await.unwrap();
     assert!(s == StatusCode::FORBIDDEN || s == StatusCode::NOT_FOUND);
 
     let gone = stack.register("gone").await.unwrap();
-    stack.set_attr(&format!("MEMBER#{}", gone.id), "PROFILE", "status", AttributeValue::S("deleted".into())).await.unwrap();
+    stack
+        .set_attr(&format!("MEMBER#{}", gone.id), "PROFILE", "status", AttributeValue::S("deleted".into()))
+        .await
+        .unwrap();
     let (s, _) = stack.get(&gone, "/me").await.unwrap();
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let login = stack.http.post(stack.url("/auth/login")).json(&json!({ "username": gone.username, "password": "pass-word-1" })).send().await.unwrap();
+    let login = stack
+        .http
+        .post(stack.url("/auth/login"))
+        .json(&json!({ "username": gone.username, "password": "pass-word-1" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -131,10 +165,17 @@ async fn a_banned_member_gets_403_and_a_deleted_one_401() {
 async fn login_is_rate_limited_per_username_with_retry_after() {
     let stack = stack().await;
     let m = stack.register("rate").await.unwrap();
-    let limit: usize = std::env::var("RATE_LIMIT_PER_USERNAME_PER_MINUTE").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let limit: usize =
+        std::env::var("RATE_LIMIT_PER_USERNAME_PER_MINUTE").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let mut limited = None;
     for _ in 0..limit + 2 {
-        let res = stack.http.post(stack.url("/auth/login")).json(&json!({ "username": m.username, "password": "wrong-pass-9" })).send().await.unwrap();
+        let res = stack
+            .http
+            .post(stack.url("/auth/login"))
+            .json(&json!({ "username": m.username, "password": "wrong-pass-9" }))
+            .send()
+            .await
+            .unwrap();
         if res.status() == StatusCode::TOO_MANY_REQUESTS {
             limited = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
             break;
@@ -149,10 +190,14 @@ async fn patch_me_updates_listed_fields_and_rejects_bad_values() {
     let stack = stack().await;
     let m = stack.register("patch").await.unwrap();
     let patch = |body: Value| stack.http.patch(stack.url("/me")).bearer_auth(&m.token).json(&body).send();
-    let (s, b) = Stack::answer(patch(json!({ "bio": "Hi there", "looking_for": "both", "latitude": -1.29 })).await.unwrap()).await.unwrap();
+    let (s, b) =
+        Stack::answer(patch(json!({ "bio": "Hi there", "looking_for": "both", "latitude": -1.29 })).await.unwrap())
+            .await
+            .unwrap();
     assert_eq!(s, StatusCode::OK);
     assert_eq!((b["bio"].as_str(), b["looking_for"].as_str()), (Some("Hi there"), Some("both")));
-    let (s, b) = Stack::answer(patch(json!({ "looking_for": "robots", "latitude": 200 })).await.unwrap()).await.unwrap();
+    let (s, b) =
+        Stack::answer(patch(json!({ "looking_for": "robots", "latitude": 200 })).await.unwrap()).await.unwrap();
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(b["error"]["fields"]["looking_for"].is_string() && b["error"]["fields"]["latitude"].is_string());
     let (_, me) = stack.get(&m, "/me").await.unwrap();
@@ -171,11 +216,20 @@ async fn profiles_are_characters_popular_first_with_filters_and_cursor_pages() {
     assert!(items.iter().all(|c| c["kind"] == "character"));
     assert_eq!(items[0]["id"], "c_demo01", "most popular first");
     let cursor = first["next_cursor"].as_str().expect("more pages");
-    let second: Value = stack.http.get(stack.url(&format!("/profiles?limit=5&cursor={cursor}"))).send().await.unwrap().json().await.unwrap();
+    let second: Value = stack
+        .http
+        .get(stack.url(&format!("/profiles?limit=5&cursor={cursor}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let first_ids: Vec<&Value> = items.iter().map(|c| &c["id"]).collect();
     assert!(second["items"].as_array().unwrap().iter().all(|c| !first_ids.contains(&&c["id"])));
 
-    let men: Value = stack.http.get(stack.url("/profiles?gender=male&limit=50")).send().await.unwrap().json().await.unwrap();
+    let men: Value =
+        stack.http.get(stack.url("/profiles?gender=male&limit=50")).send().await.unwrap().json().await.unwrap();
     assert!(!men["items"].as_array().unwrap().is_empty());
     assert!(men["items"].as_array().unwrap().iter().all(|c| c["gender"] == "male"));
     let search: Value = stack.http.get(stack.url("/profiles?q=chess")).send().await.unwrap().json().await.unwrap();
@@ -199,7 +253,9 @@ async fn no_member_response_contains_a_staff_field() {
     let (m, chat) = paying_member(&stack, "c_demo01", 5).await;
     stack.put_fav(&m).await;
     let mut bodies = Vec::new();
-    for path in ["/profiles?limit=50", "/profiles/c_demo01", "/favorites", "/chats", "/me", &format!("/chats/{chat}/messages")] {
+    for path in
+        ["/profiles?limit=50", "/profiles/c_demo01", "/favorites", "/chats", "/me", &format!("/chats/{chat}/messages")]
+    {
         let (s, b) = stack.get(&m, path).await.unwrap();
         assert_eq!(s, StatusCode::OK, "{path}");
         bodies.push(b);
@@ -335,7 +391,8 @@ async fn messages_page_backwards_from_the_newest_and_poll_forwards_with_after() 
         stack.send_at(&m, &chat, &format!("hello {i}"), NOON_EAT).await.unwrap();
     }
     let (_, newest) = stack.get(&m, &format!("/chats/{chat}/messages?limit=3")).await.unwrap();
-    let contents: Vec<&str> = newest["items"].as_array().unwrap().iter().filter_map(|x| x["content"].as_str()).collect();
+    let contents: Vec<&str> =
+        newest["items"].as_array().unwrap().iter().filter_map(|x| x["content"].as_str()).collect();
     assert_eq!(contents, vec!["hello 4", "hello 5", "hello 6"]);
     let cursor = newest["next_cursor"].as_str().unwrap();
     let (_, older) = stack.get(&m, &format!("/chats/{chat}/messages?limit=3&cursor={cursor}")).await.unwrap();
@@ -343,7 +400,8 @@ async fn messages_page_backwards_from_the_newest_and_poll_forwards_with_after() 
     assert_eq!(contents, vec!["hello 1", "hello 2", "hello 3"]);
     let after = newest["items"][0]["id"].as_str().unwrap();
     let (_, polled) = stack.get(&m, &format!("/chats/{chat}/messages?after={after}")).await.unwrap();
-    let contents: Vec<&str> = polled["items"].as_array().unwrap().iter().filter_map(|x| x["content"].as_str()).collect();
+    let contents: Vec<&str> =
+        polled["items"].as_array().unwrap().iter().filter_map(|x| x["content"].as_str()).collect();
     assert_eq!(contents, vec!["hello 5", "hello 6"]);
     let (s, _) = stack.get(&m, &format!("/chats/{chat}/messages?after=bogus")).await.unwrap();
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
@@ -357,12 +415,18 @@ async fn inactivity_closed_chats_reopen_and_admin_closed_chats_refuse() {
     stack.set_attr(&pk, "CHAT", "status", AttributeValue::S("closed".into())).await.unwrap();
     stack.set_attr(&pk, "CHAT", "close_reason", AttributeValue::S("inactivity_timeout".into())).await.unwrap();
     let (_, chats) = stack.get(&m, "/chats").await.unwrap();
-    assert_eq!((chats["items"][0]["status"].as_str(), chats["items"][0]["close_reason"].as_str()), (Some("closed"), Some("inactivity_timeout")));
+    assert_eq!(
+        (chats["items"][0]["status"].as_str(), chats["items"][0]["close_reason"].as_str()),
+        (Some("closed"), Some("inactivity_timeout"))
+    );
     let (s, b) = stack.send_at(&m, &chat, "I'm back", NOON_EAT).await.unwrap();
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(b["message"]["cost"], "1.00", "free messages do not reset on reopen");
     let (_, chats) = stack.get(&m, "/chats").await.unwrap();
-    assert_eq!((chats["items"][0]["status"].as_str(), chats["items"][0]["close_reason"].is_null()), (Some("active"), true));
+    assert_eq!(
+        (chats["items"][0]["status"].as_str(), chats["items"][0]["close_reason"].is_null()),
+        (Some("active"), true)
+    );
 
     stack.set_attr(&pk, "CHAT", "status", AttributeValue::S("closed".into())).await.unwrap();
     stack.set_attr(&pk, "CHAT", "close_reason", AttributeValue::S("admin".into())).await.unwrap();

@@ -28,7 +28,10 @@ async fn fifty_concurrent_paid_sends_with_credit_for_ten_store_exactly_ten_twent
 
         let answers = burst(&stack, &m, &chat, 50).await;
         let stored = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
-        let refused = answers.iter().filter(|(s, b)| *s == StatusCode::PAYMENT_REQUIRED && b["error"]["code"] == "insufficient_credits").count();
+        let refused = answers
+            .iter()
+            .filter(|(s, b)| *s == StatusCode::PAYMENT_REQUIRED && b["error"]["code"] == "insufficient_credits")
+            .count();
         assert_eq!((stored, refused), (10, 40), "round {round}: {answers:?}");
 
         let balances: Vec<&str> = answers.iter().filter_map(|(_, b)| b["balance"].as_str()).collect();
@@ -43,7 +46,8 @@ async fn fifty_concurrent_paid_sends_with_credit_for_ten_store_exactly_ten_twent
         assert_eq!(page["items"].as_array().map(Vec::len), Some(13), "3 free + 10 paid stored, nothing else");
     }
     let after = stack.emulator_stats().await.unwrap();
-    let injected = after["injected_conflicts"].as_u64().unwrap_or(0) - before["injected_conflicts"].as_u64().unwrap_or(0);
+    let injected =
+        after["injected_conflicts"].as_u64().unwrap_or(0) - before["injected_conflicts"].as_u64().unwrap_or(0);
     assert!(injected > 0, "conflict injection must be on so the retry path runs (see local/test)");
 }
 
@@ -58,7 +62,11 @@ async fn ten_concurrent_first_sends_in_a_new_chat_get_exactly_three_free() {
     assert!(answers.iter().all(|(s, _)| *s == StatusCode::CREATED), "{answers:?}");
     let free = answers.iter().filter(|(_, b)| b["message"]["free"] == true).count();
     assert_eq!(free, 3);
-    let paid: Vec<&str> = answers.iter().filter(|(_, b)| b["message"]["free"] == false).filter_map(|(_, b)| b["message"]["cost"].as_str()).collect();
+    let paid: Vec<&str> = answers
+        .iter()
+        .filter(|(_, b)| b["message"]["free"] == false)
+        .filter_map(|(_, b)| b["message"]["cost"].as_str())
+        .collect();
     assert_eq!(paid, vec!["1.00"; 7]);
     assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(93));
     assert_eq!(stack.ledger_sum(&m).await.unwrap(), Credits::whole(93));

@@ -33,8 +33,15 @@ async fn ten_concurrent_registrations_of_one_username_make_one_account() {
         answers.push(Stack::answer(r.unwrap()).await.unwrap());
     }
     let created = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
-    let taken = answers.iter().filter(|(s, b)| *s == StatusCode::CONFLICT && b["error"]["code"] == "username_taken").count();
+    let taken =
+        answers.iter().filter(|(s, b)| *s == StatusCode::CONFLICT && b["error"]["code"] == "username_taken").count();
     assert_eq!((created, taken), (1, 9), "{answers:?}");
-    let res = stack.http.post(stack.url("/auth/login")).json(&json!({ "username": username, "password": "pass-word-1" })).send().await.unwrap();
+    let res = stack
+        .http
+        .post(stack.url("/auth/login"))
+        .json(&json!({ "username": username, "password": "pass-word-1" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }

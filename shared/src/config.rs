@@ -63,13 +63,9 @@ fn number(name: &'static str, default: u32) -> Result<u32, ConfigError> {
 pub async fn secret(ssm: &aws_sdk_ssm::Client, name: &'static str) -> Result<String, ConfigError> {
     let param_var = format!("{name}_PARAM");
     if let Ok(param) = env::var(&param_var) {
-        let out = ssm
-            .get_parameter()
-            .name(&param)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| ConfigError::Ssm { name: param.clone(), cause: aws_sdk_ssm::error::DisplayErrorContext(e).to_string() })?;
+        let out = ssm.get_parameter().name(&param).with_decryption(true).send().await.map_err(|e| {
+            ConfigError::Ssm { name: param.clone(), cause: aws_sdk_ssm::error::DisplayErrorContext(e).to_string() }
+        })?;
         return out
             .parameter
             .and_then(|p| p.value)

@@ -44,7 +44,12 @@ pub struct Route {
     handler: fn() -> MethodRouter<App>,
 }
 
-const fn route(method: &'static str, path: &'static str, function: Function, handler: fn() -> MethodRouter<App>) -> Route {
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    function: Function,
+    handler: fn() -> MethodRouter<App>,
+) -> Route {
     Route { method, path, function, handler }
 }
 
@@ -139,11 +144,21 @@ async fn packages(State(app): State<App>) -> Answer {
     http::json(StatusCode::OK, &serde_json::json!({ "items": catalog::packages(&app).await? }))
 }
 
-async fn register(State(app): State<App>, ip: ClientIp, Now(now): Now, JsonBody(r): JsonBody<accounts::RegisterRequest>) -> Answer {
+async fn register(
+    State(app): State<App>,
+    ip: ClientIp,
+    Now(now): Now,
+    JsonBody(r): JsonBody<accounts::RegisterRequest>,
+) -> Answer {
     http::json(StatusCode::CREATED, &accounts::register(&app, r, &ip.0, now).await?)
 }
 
-async fn login(State(app): State<App>, ip: ClientIp, Now(now): Now, JsonBody(r): JsonBody<accounts::LoginRequest>) -> Answer {
+async fn login(
+    State(app): State<App>,
+    ip: ClientIp,
+    Now(now): Now,
+    JsonBody(r): JsonBody<accounts::LoginRequest>,
+) -> Answer {
     http::json(StatusCode::OK, &accounts::login(&app, r, &ip.0, now).await?)
 }
 
@@ -151,7 +166,10 @@ async fn refresh(State(app): State<App>, Now(now): Now, JsonBody(r): JsonBody<ac
     http::json(StatusCode::OK, &accounts::refresh(&app, r, now).await?)
 }
 
-async fn logout(State(app): State<App>, JsonBody(r): JsonBody<accounts::RefreshRequest>) -> Result<StatusCode, ApiError> {
+async fn logout(
+    State(app): State<App>,
+    JsonBody(r): JsonBody<accounts::RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
     accounts::logout(&app, r).await?;
     Ok(http::empty())
 }
@@ -169,7 +187,12 @@ struct OpenChat {
     profile_id: String,
 }
 
-async fn open_chat(State(app): State<App>, MemberAuth(id): MemberAuth, Now(now): Now, JsonBody(r): JsonBody<OpenChat>) -> Answer {
+async fn open_chat(
+    State(app): State<App>,
+    MemberAuth(id): MemberAuth,
+    Now(now): Now,
+    JsonBody(r): JsonBody<OpenChat>,
+) -> Answer {
     let (chat, created) = chats::open_chat(&app, &id, &r.profile_id, now).await?;
     http::json(if created { StatusCode::CREATED } else { StatusCode::OK }, &chat)
 }
@@ -178,7 +201,12 @@ async fn list_chats(State(app): State<App>, MemberAuth(id): MemberAuth, p: ListP
     http::list(&chats::list_chats(&app, &id, p.cursor.as_deref(), p.limit).await?)
 }
 
-async fn list_messages(State(app): State<App>, MemberAuth(id): MemberAuth, Path(chat): Path<String>, p: ListParams) -> Answer {
+async fn list_messages(
+    State(app): State<App>,
+    MemberAuth(id): MemberAuth,
+    Path(chat): Path<String>,
+    p: ListParams,
+) -> Answer {
     http::list(&chats::list_messages(&app, &id, &chat, p.get("after"), p.cursor.as_deref(), p.limit).await?)
 }
 
@@ -186,12 +214,21 @@ async fn favorites(State(app): State<App>, MemberAuth(id): MemberAuth, p: ListPa
     http::list(&catalog::favorites(&app, &id, p.cursor.as_deref(), p.limit).await?)
 }
 
-async fn add_favorite(State(app): State<App>, MemberAuth(id): MemberAuth, Now(now): Now, Path(profile): Path<String>) -> Result<StatusCode, ApiError> {
+async fn add_favorite(
+    State(app): State<App>,
+    MemberAuth(id): MemberAuth,
+    Now(now): Now,
+    Path(profile): Path<String>,
+) -> Result<StatusCode, ApiError> {
     catalog::add_favorite(&app, &id, &profile, now).await?;
     Ok(http::empty())
 }
 
-async fn remove_favorite(State(app): State<App>, MemberAuth(id): MemberAuth, Path(profile): Path<String>) -> Result<StatusCode, ApiError> {
+async fn remove_favorite(
+    State(app): State<App>,
+    MemberAuth(id): MemberAuth,
+    Path(profile): Path<String>,
+) -> Result<StatusCode, ApiError> {
     catalog::remove_favorite(&app, &id, &profile).await?;
     Ok(http::empty())
 }

@@ -33,7 +33,8 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A username no other test (or earlier run on the same stack) uses.
 pub fn unique_username(prefix: &str) -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     let p: String = prefix.chars().take(8).collect();
     format!("{p}_{:x}{n:x}", nanos % 0xfffff)
 }
@@ -145,7 +146,13 @@ impl Stack {
     }
 
     /// Sets an attribute on a stored item directly (to stage bans, closes, etc.).
-    pub async fn set_attr(&self, pk: &str, sk: &str, name: &str, value: aws_sdk_dynamodb::types::AttributeValue) -> Result<()> {
+    pub async fn set_attr(
+        &self,
+        pk: &str,
+        sk: &str,
+        name: &str,
+        value: aws_sdk_dynamodb::types::AttributeValue,
+    ) -> Result<()> {
         use aws_sdk_dynamodb::types::AttributeValue::S;
         self.dynamo
             .update_item()

@@ -24,7 +24,8 @@ pub async fn verify(password: String, phc: Option<String>) -> Result<bool, ApiEr
     let known = phc.is_some();
     let phc = phc.unwrap_or_else(|| DECOY.to_string());
     let ok = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        PasswordHash::new(&phc)
+            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
     .await
     .map_err(ApiError::internal)?;

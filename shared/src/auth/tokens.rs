@@ -79,7 +79,11 @@ pub struct RefreshToken {
 }
 
 impl RefreshToken {
-    pub fn generate(kind: PrincipalKind, principal_id: &str, now: DateTime<Utc>) -> (String, RefreshToken, DateTime<Utc>) {
+    pub fn generate(
+        kind: PrincipalKind,
+        principal_id: &str,
+        now: DateTime<Utc>,
+    ) -> (String, RefreshToken, DateTime<Utc>) {
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
         let token = format!("{}.{}.{}", kind.letter(), principal_id, URL_SAFE_NO_PAD.encode(secret));

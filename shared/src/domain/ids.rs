@@ -17,7 +17,8 @@ pub fn chat_id(member_id: &str, character_id: &str) -> String {
 /// (member id, character id) of a well-formed chat id.
 pub fn chat_parts(chat_id: &str) -> Option<(&str, &str)> {
     let (member, character) = chat_id.strip_prefix("ch_")?.split_once(CHAT_SEPARATOR)?;
-    let valid = |s: &str| (3..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let valid =
+        |s: &str| (3..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     (valid(member) && valid(character)).then_some((member, character))
 }
 

@@ -33,10 +33,9 @@ impl Factor {
 
 /// Every factor at once, exact; rounds half up to the hundredth a single time.
 pub fn message_price(base: Credits, factors: &[Factor]) -> Credits {
-    let (num, den) = factors.iter().fold(
-        (i128::from(base.hundredths()), 1i128),
-        |(n, d), f| (n * i128::from(f.num), d * i128::from(f.den)),
-    );
+    let (num, den) = factors
+        .iter()
+        .fold((i128::from(base.hundredths()), 1i128), |(n, d), f| (n * i128::from(f.num), d * i128::from(f.den)));
     // Round half up for non-negative values: floor((2n + d) / 2d).
     let rounded = (2 * num + den).div_euclid(2 * den);
     Credits::from_hundredths(i64::try_from(rounded).unwrap_or(i64::MAX))
@@ -90,7 +89,7 @@ pub fn quote(inputs: &PriceInputs) -> Quote {
     if inputs.chat_member_messages < FREE_MESSAGES_PER_CHAT {
         return Quote { cost: Credits::ZERO, free: Some(FreeReason::Allowance) };
     }
-    if (inputs.member_messages_sent + 1) % LOYALTY_EVERY == 0 {
+    if (inputs.member_messages_sent + 1).is_multiple_of(LOYALTY_EVERY) {
         return Quote { cost: Credits::ZERO, free: Some(FreeReason::Loyalty) };
     }
     let mut factors = Vec::with_capacity(3);
@@ -116,11 +115,7 @@ mod tests {
 
     /// A UTC instant for a Nairobi wall-clock time (UTC+3, no DST).
     fn eat(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-        Nairobi
-            .with_ymd_and_hms(2026, 11, 25, h, m, s)
-            .single()
-            .expect("Nairobi has no DST gaps")
-            .with_timezone(&Utc)
+        Nairobi.with_ymd_and_hms(2026, 11, 25, h, m, s).single().expect("Nairobi has no DST gaps").with_timezone(&Utc)
     }
 
     fn paid(featured: bool, tier: Tier, at: DateTime<Utc>) -> PriceInputs {

@@ -46,8 +46,10 @@ fn validate_registration(r: RegisterRequest, now: DateTime<Utc>) -> Result<Valid
     let password = f.check("password", Password::parse(&r.password));
     let age = f.check("age", validation::age(r.age));
     let gender = f.check("gender", Gender::parse(&r.gender).ok_or_else(|| "must be male, female or other".to_string()));
-    let looking_for =
-        f.check("looking_for", LookingFor::parse(&r.looking_for).ok_or_else(|| "must be male, female or both".to_string()));
+    let looking_for = f.check(
+        "looking_for",
+        LookingFor::parse(&r.looking_for).ok_or_else(|| "must be male, female or both".to_string()),
+    );
     let location = f.check("location", validation::text(&r.location, 1, 100));
     let display_name = r.display_name.as_deref().and_then(|d| f.check("display_name", validation::text(d, 1, 50)));
     let email = r.email.as_deref().and_then(|e| f.check("email", validation::email(e)));
@@ -148,7 +150,8 @@ pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result
         }
     }
     let (token_string, new, expires_at) = RefreshToken::generate(old.kind, &old.principal_id, now);
-    let rotated = app.store.rotate_refresh_token(old.kind, &old.principal_id, &old.hash, &new.hash, now, expires_at).await?;
+    let rotated =
+        app.store.rotate_refresh_token(old.kind, &old.principal_id, &old.hash, &new.hash, now, expires_at).await?;
     if !rotated {
         return Err(ApiError::InvalidRefreshToken);
     }
@@ -175,7 +178,11 @@ pub async fn me(app: &App, member_id: &str) -> Result<MemberView, ApiError> {
 }
 
 /// PATCH /me: only the listed fields, each validated; `null` clears an optional one.
-pub async fn update_me(app: &App, member_id: &str, body: serde_json::Map<String, serde_json::Value>) -> Result<MemberView, ApiError> {
+pub async fn update_me(
+    app: &App,
+    member_id: &str,
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<MemberView, ApiError> {
     use serde_json::Value;
     crate::services::active_member(app, member_id).await?;
     let mut f = FieldErrors::new();
@@ -193,21 +200,30 @@ pub async fn update_me(app: &App, member_id: &str, body: serde_json::Map<String,
     for (k, v) in &body {
         match k.as_str() {
             "display_name" => ch.display_name = Some(nullable(v).then(|| f.check(k, text(v, 1, 50))).flatten()),
-            "bio" => ch.bio = Some(nullable(v).then(|| f.check(k, text(v, 0, 500))).flatten().filter(|b| !b.is_empty())),
+            "bio" => {
+                ch.bio = Some(nullable(v).then(|| f.check(k, text(v, 0, 500))).flatten().filter(|b| !b.is_empty()))
+            }
             "email" => {
-                ch.email = Some(nullable(v).then(|| f.check(k, text(v, 3, 254).and_then(|e| validation::email(&e)))).flatten())
+                ch.email =
+                    Some(nullable(v).then(|| f.check(k, text(v, 3, 254).and_then(|e| validation::email(&e)))).flatten())
             }
             "language" => {
-                ch.language = Some(nullable(v).then(|| f.check(k, text(v, 2, 10).and_then(|l| validation::language(&l)))).flatten())
+                ch.language = Some(
+                    nullable(v).then(|| f.check(k, text(v, 2, 10).and_then(|l| validation::language(&l)))).flatten(),
+                )
             }
             "location" => ch.location = f.check(k, text(v, 1, 100)),
             "looking_for" => {
-                let parsed = v.as_str().and_then(LookingFor::parse).ok_or_else(|| "must be male, female or both".to_string());
+                let parsed =
+                    v.as_str().and_then(LookingFor::parse).ok_or_else(|| "must be male, female or both".to_string());
                 ch.looking_for = f.check(k, parsed);
             }
-            "latitude" => ch.latitude = Some(nullable(v).then(|| f.check(k, number(v).and_then(validation::latitude))).flatten()),
+            "latitude" => {
+                ch.latitude = Some(nullable(v).then(|| f.check(k, number(v).and_then(validation::latitude))).flatten())
+            }
             "longitude" => {
-                ch.longitude = Some(nullable(v).then(|| f.check(k, number(v).and_then(validation::longitude))).flatten())
+                ch.longitude =
+                    Some(nullable(v).then(|| f.check(k, number(v).and_then(validation::longitude))).flatten())
             }
             _ => {}
         }
@@ -239,7 +255,13 @@ mod tests {
 
     #[test]
     fn registration_reports_every_bad_field_at_once() {
-        let r = RegisterRequest { age: 17, username: "A!".into(), password: "short".into(), gender: "x".into(), ..request() };
+        let r = RegisterRequest {
+            age: 17,
+            username: "A!".into(),
+            password: "short".into(),
+            gender: "x".into(),
+            ..request()
+        };
         let Err(ApiError::Validation(f)) = validate_registration(r, Utc::now()) else { panic!("expected 422") };
         let fields: Vec<&str> = f.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(fields, vec!["age", "gender", "password", "username"]);
@@ -248,7 +270,10 @@ mod tests {
     #[test]
     fn a_valid_registration_starts_with_no_credits_on_the_free_tier() {
         let v = validate_registration(request(), Utc::now()).ok().unwrap();
-        assert_eq!((v.member.balance, v.member.tier, v.member.status), (Credits::ZERO, Tier::Free, MemberStatus::Active));
+        assert_eq!(
+            (v.member.balance, v.member.tier, v.member.status),
+            (Credits::ZERO, Tier::Free, MemberStatus::Active)
+        );
         assert!(v.member.id.starts_with("m_"));
     }
 }

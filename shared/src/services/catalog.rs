@@ -81,7 +81,12 @@ pub async fn packages(app: &App) -> Result<Vec<PackageView>, ApiError> {
         .collect())
 }
 
-pub async fn favorites(app: &App, member_id: &str, cursor: Option<&str>, limit: usize) -> Result<Page<CharacterView>, ApiError> {
+pub async fn favorites(
+    app: &App,
+    member_id: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<CharacterView>, ApiError> {
     crate::services::active_member(app, member_id).await?;
     let ids = app.store.list_favorite_ids(member_id, cursor, limit).await?;
     let characters = app.store.characters_by_id(&ids.items).await?;

@@ -9,7 +9,12 @@ use crate::App;
 
 /// Creates the member's chat with a character, or returns the one that exists.
 /// The bool says whether it was created (201) or found (200).
-pub async fn open_chat(app: &App, member_id: &str, profile_id: &str, now: DateTime<Utc>) -> Result<(ChatView, bool), ApiError> {
+pub async fn open_chat(
+    app: &App,
+    member_id: &str,
+    profile_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(ChatView, bool), ApiError> {
     crate::services::active_member(app, member_id).await?;
     let id = ids::chat_id(member_id, profile_id);
     if let Some(existing) = app.store.get_chat(&id).await? {
@@ -37,7 +42,12 @@ pub async fn open_chat(app: &App, member_id: &str, profile_id: &str, now: DateTi
     Ok((ChatView::from(&chat), created))
 }
 
-pub async fn list_chats(app: &App, member_id: &str, cursor: Option<&str>, limit: usize) -> Result<Page<ChatView>, ApiError> {
+pub async fn list_chats(
+    app: &App,
+    member_id: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<ChatView>, ApiError> {
     crate::services::active_member(app, member_id).await?;
     Ok(app.store.list_member_chats(member_id, cursor, limit).await?.map(|c| ChatView::from(&c)))
 }
@@ -66,7 +76,8 @@ pub async fn list_messages(
     own_chat(app, member_id, chat_id).await?;
     let window = match after {
         Some(a) => {
-            let seq = ids::message_seq(a).ok_or_else(|| ApiError::invalid("after", "must be a message id of this chat"))?;
+            let seq =
+                ids::message_seq(a).ok_or_else(|| ApiError::invalid("after", "must be a message id of this chat"))?;
             MessageWindow::After { seq, cursor }
         }
         None => MessageWindow::Newest { cursor },

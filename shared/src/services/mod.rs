@@ -1,8 +1,8 @@
 //! Use cases: each takes the App, the caller and parsed input, and returns a view or an ApiError.
 
 pub mod accounts;
-pub mod chats;
 pub mod catalog;
+pub mod chats;
 pub mod limits;
 pub mod send_message;
 

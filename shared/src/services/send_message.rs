@@ -84,7 +84,8 @@ pub async fn send_message(
         let Some(balance_after) = member.balance.checked_sub(quote.cost).filter(|b| b.hundredths() >= 0) else {
             let err = ApiError::InsufficientCredits { cost: quote.cost, balance: member.balance };
             if let Some(i) = &idem {
-                let stored = StoredResponse { request_hash: i.request_hash.clone(), status: 402, body: err.body().to_string() };
+                let stored =
+                    StoredResponse { request_hash: i.request_hash.clone(), status: 402, body: err.body().to_string() };
                 app.store.record_response(&scope, ROUTE, i.key, &stored).await?;
             }
             return Err(err);
@@ -104,7 +105,8 @@ pub async fn send_message(
         let body = serde_json::json!({ "message": MessageView::from(&message), "balance": balance_after }).to_string();
         let enqueue = chat.operator_id.is_none();
         let idempotency = idem.as_ref().map(|i| (scope.as_str(), ROUTE, i.key, i.request_hash.as_str(), body.as_str()));
-        let commit = SendCommit { member: &member, chat: &chat, admission, message: &message, seq, now, enqueue, idempotency };
+        let commit =
+            SendCommit { member: &member, chat: &chat, admission, message: &message, seq, now, enqueue, idempotency };
         match app.store.commit_send(&commit).await? {
             SendOutcome::Committed => {
                 tracing::info!(chat_id = %chat.id, cost = %quote.cost, attempt, "member message stored");

@@ -99,9 +99,7 @@ impl<'a> Reader<'a> {
     }
 
     pub fn opt_time(&self, name: &str) -> Option<DateTime<Utc>> {
-        self.opt_str(name)
-            .and_then(|v| DateTime::parse_from_rfc3339(&v).ok())
-            .map(|t| t.with_timezone(&Utc))
+        self.opt_str(name).and_then(|v| DateTime::parse_from_rfc3339(&v).ok()).map(|t| t.with_timezone(&Utc))
     }
 
     pub fn parse<T>(&self, name: &str, f: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {

@@ -164,7 +164,8 @@ impl Store {
                 found.push(item);
                 if found.len() == limit {
                     let last = &found[limit - 1];
-                    let key: Item = names.iter().filter_map(|k| last.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
+                    let key: Item =
+                        names.iter().filter_map(|k| last.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
                     let items = found.iter().map(character_from).collect::<Result<_, _>>()?;
                     return Ok(Page { items, next_cursor: cursor::encode(&key) });
                 }
@@ -199,11 +200,8 @@ impl Store {
                     let c = character_from(&item)?;
                     by_id.insert(c.id.clone(), c);
                 }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
+                pending =
+                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
             }
         }
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
@@ -225,13 +223,7 @@ impl Store {
         put_opt(&mut item, "badge", &p.badge);
         item.insert("sort".into(), n(p.sort));
         item.insert("is_active".into(), b(p.is_active));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::dynamo)?;
         Ok(())
     }
 

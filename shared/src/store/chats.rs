@@ -147,7 +147,8 @@ impl Store {
         limit: usize,
     ) -> Result<Page<Chat>, StoreError> {
         let pk = member_chats_pk(member_id);
-        let start = cursor.map(|c| cursor::decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", &pk))).transpose()?;
+        let start =
+            cursor.map(|c| cursor::decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", &pk))).transpose()?;
         let out = self
             .client
             .query()
@@ -174,12 +175,8 @@ impl Store {
     ) -> Result<Page<Message>, StoreError> {
         let pk = chat_pk(chat_id);
         let decode = |c: &str| cursor::decode(c, &["PK", "SK"], ("PK", &pk));
-        let q = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .expression_attribute_values(":pk", s(&pk))
-            .limit(limit as i32);
+        let q =
+            self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(&pk)).limit(limit as i32);
         let (q, newest_first) = match window {
             MessageWindow::Newest { cursor } => (
                 q.key_condition_expression("PK = :pk AND begins_with(SK, :msg)")
@@ -198,24 +195,24 @@ impl Store {
             ),
         };
         let out = q.send().await.map_err(StoreError::dynamo)?;
-        let mut items: Vec<Message> = out.items.unwrap_or_default().iter().map(message_from).collect::<Result<_, _>>()?;
+        let mut items: Vec<Message> =
+            out.items.unwrap_or_default().iter().map(message_from).collect::<Result<_, _>>()?;
         if newest_first {
             items.reverse();
         }
         Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
     }
 
-    pub async fn put_favorite(&self, member_id: &str, character_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn put_favorite(
+        &self,
+        member_id: &str,
+        character_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut item = key(member_pk(member_id), format!("FAV#{character_id}"));
         item.insert("character_id".into(), s(character_id));
         item.insert("created_at".into(), ts(now));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::dynamo)?;
         Ok(())
     }
 

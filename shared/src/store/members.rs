@@ -226,7 +226,9 @@ impl Store {
         match req.update_expression(expr.trim()).send().await {
             Ok(out) => out.attributes.as_ref().map(member_from).transpose(),
             Err(e) => match e.into_service_error() {
-                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => Ok(None),
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => {
+                    Ok(None)
+                }
                 other => Err(StoreError::dynamo(other)),
             },
         }

@@ -19,11 +19,11 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use rand::Rng;
 
 pub use attr::Item;
+pub use characters::CharacterFilter;
+pub use chats::MessageWindow;
 pub use cursor::Page;
 pub use idempotency::StoredResponse;
 pub use limits::RateDecision;
-pub use characters::CharacterFilter;
-pub use chats::MessageWindow;
 pub use members::{NewMember, ProfileChanges};
 pub use send::{queue_shard, SendCommit, SendInputs, SendOutcome, QUEUE_SHARDS};
 

@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::attr::{key, n, s, ts, Item, Reader};
-use super::chats::{activity_sort, chat_from, chat_pk, message_item};
 use super::characters::character_from;
+use super::chats::{activity_sort, chat_from, chat_pk, message_item};
 use super::idempotency::{idem_key, stored_response, StoredResponse};
 use super::members::{member_from, member_pk};
 use super::{Store, StoreError, TransactFailure};
@@ -75,7 +75,14 @@ fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, St
     Ok(TransactWriteItem::builder().put(p).build())
 }
 
-fn ledger_item(member_id: &str, amount: Credits, balance_after: Credits, cause: &str, reference: &str, now: DateTime<Utc>) -> Item {
+fn ledger_item(
+    member_id: &str,
+    amount: Credits,
+    balance_after: Credits,
+    cause: &str,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> Item {
     let sk = format!("LEDGER#{:013}#{}", now.timestamp_millis(), crate::domain::ids::new_id(""));
     let mut item = key(member_pk(member_id), sk);
     item.insert("entity".into(), s("ledger"));
@@ -142,9 +149,20 @@ impl Store {
         let m = c.member;
         let cost = c.message.cost;
         let balance_after = m.balance.checked_sub(cost).ok_or_else(|| StoreError::Corrupt("negative".into()))?;
-        let mut items = vec![self.member_debit(m, cost)?, self.chat_bump(c)?, put(&self.table, message_item(c.message, c.seq), "attribute_not_exists(PK)")?];
+        let mut items = vec![
+            self.member_debit(m, cost)?,
+            self.chat_bump(c)?,
+            put(&self.table, message_item(c.message, c.seq), "attribute_not_exists(PK)")?,
+        ];
         if !cost.is_zero() {
-            let entry = ledger_item(&m.id, Credits::from_hundredths(-cost.hundredths()), balance_after, "message", &c.message.id, c.now);
+            let entry = ledger_item(
+                &m.id,
+                Credits::from_hundredths(-cost.hundredths()),
+                balance_after,
+                "message",
+                &c.message.id,
+                c.now,
+            );
             items.push(put(&self.table, entry, "attribute_not_exists(PK)")?);
         }
         if c.enqueue {
@@ -251,7 +269,10 @@ impl Store {
             .expression_attribute_values(":now", ts(c.now))
             .expression_attribute_values(":spent", n(c.member.credits_spent.hundredths() + c.message.cost.hundredths()))
             .expression_attribute_values(":tier", s(c.member.tier.as_str()))
-            .expression_attribute_values(":paid", AttributeValue::Bool(c.chat.paid_messages > 0 || !c.message.cost.is_zero()))
+            .expression_attribute_values(
+                ":paid",
+                AttributeValue::Bool(c.chat.paid_messages > 0 || !c.message.cost.is_zero()),
+            )
             .expression_attribute_values(":zero", n(0));
         if let Some(op) = &c.chat.last_operator_id {
             set.push_str(", preferred_operator = :op");
@@ -285,7 +306,11 @@ impl Store {
                 .map_err(StoreError::dynamo)?;
             let items = vec![
                 TransactWriteItem::builder().update(u).build(),
-                put(&self.table, ledger_item(member_id, amount, after, cause, reference, now), "attribute_not_exists(PK)")?,
+                put(
+                    &self.table,
+                    ledger_item(member_id, amount, after, cause, reference, now),
+                    "attribute_not_exists(PK)",
+                )?,
             ];
             match self.transact(items).await {
                 Ok(()) => return Ok(Some(after)),

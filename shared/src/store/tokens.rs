@@ -78,10 +78,8 @@ impl Store {
             .build()
             .map_err(StoreError::dynamo)?;
         let put = self.refresh_put(kind, id, new_hash, now, expires_at)?;
-        let items = vec![
-            TransactWriteItem::builder().delete(delete).build(),
-            TransactWriteItem::builder().put(put).build(),
-        ];
+        let items =
+            vec![TransactWriteItem::builder().delete(delete).build(), TransactWriteItem::builder().put(put).build()];
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(TransactFailure::ConditionFailed(_)) => Ok(false),
