@@ -6,15 +6,16 @@ mod seed;
 use std::net::SocketAddr;
 
 use fantooo::clock::Clock;
-use fantooo::routes::{self, ROUTES};
+use fantooo::routes::{self, ALL};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     fantooo::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--print-routes") {
-        let table: Vec<_> = ROUTES
+        let table: Vec<_> = ALL
             .iter()
+            .flat_map(|s| s.iter())
             .map(|r| serde_json::json!({ "method": r.method, "path": r.path, "function": r.function.binary() }))
             .collect();
         println!("{}", serde_json::to_string_pretty(&table)?);
@@ -27,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
     let port: u16 = std::env::var("FANTOOO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("Fantooo API listening on http://127.0.0.1:{port} (Ctrl-C stops it)");
-    let service = routes::router(app, None).into_make_service_with_connect_info::<SocketAddr>();
+    let service = routes::router(app, ALL).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown()).await?;
     println!("Fantooo API stopped");
     Ok(())

@@ -55,17 +55,24 @@ const fn route(
 
 use Function::*;
 
-pub const ROUTES: &[Route] = &[
+/// Public routes: no token, read-only.
+pub const PUBLIC_API: &[Route] = &[
     route("GET", "/health", PublicApi, || get(health)),
     route("GET", "/config", PublicApi, || get(config)),
     route("GET", "/auth/username-available", PublicApi, || get(username_available)),
     route("GET", "/profiles", PublicApi, || get(list_profiles)),
     route("GET", "/profiles/{id}", PublicApi, || get(get_profile)),
     route("GET", "/credits/packages", PublicApi, || get(packages)),
+];
+
+pub const AUTH: &[Route] = &[
     route("POST", "/auth/register", Auth, || post(register)),
     route("POST", "/auth/login", Auth, || post(login)),
     route("POST", "/auth/refresh", Auth, || post(refresh)),
     route("POST", "/auth/logout", Auth, || post(logout)),
+];
+
+pub const MEMBER: &[Route] = &[
     route("GET", "/me", Member, || get(me)),
     route("PATCH", "/me", Member, || patch(update_me)),
     route("POST", "/chats", Member, || post(open_chat)),
@@ -74,13 +81,18 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/favorites", Member, || get(favorites)),
     route("PUT", "/favorites/{profile_id}", Member, || put(add_favorite)),
     route("DELETE", "/favorites/{profile_id}", Member, || delete(remove_favorite)),
-    route("POST", "/chats/{id}/messages", SendMessage, || post(send)),
 ];
 
-/// The router for one function's routes, or for all of them (`None`, the local stack).
-pub fn router(app: App, only: Option<Function>) -> Router {
+pub const SEND_MESSAGE: &[Route] = &[route("POST", "/chats/{id}/messages", SendMessage, || post(send))];
+
+/// Every function's routes: what the local stack serves. A Lambda names only its
+/// own slice, so its binary links only its own handlers.
+pub const ALL: &[&[Route]] = &[PUBLIC_API, AUTH, MEMBER, SEND_MESSAGE];
+
+/// The router for some slices of the route table: one function's, or `ALL`.
+pub fn router(app: App, slices: &[&[Route]]) -> Router {
     let mut by_path: BTreeMap<&str, MethodRouter<App>> = BTreeMap::new();
-    for r in ROUTES.iter().filter(|r| only.is_none_or(|f| f == r.function)) {
+    for r in slices.iter().flat_map(|s| s.iter()) {
         let handler = (r.handler)();
         let merged = match by_path.remove(r.path) {
             Some(existing) => existing.merge(handler),

@@ -146,7 +146,10 @@ async fn emulator_baseline(stack: &Arc<Stack>) -> Result<Vec<Duration>> {
 async fn main() -> Result<()> {
     let stack = Arc::new(Stack::connect().await?);
     let stats = stack.emulator_stats().await?;
-    anyhow::ensure!(stats["conflict_rate"].as_f64() == Some(0.0), "benchmark wants an emulator without fault injection");
+    anyhow::ensure!(
+        stats["conflict_rate"].as_f64() == Some(0.0),
+        "benchmark wants an emulator without fault injection"
+    );
     eprintln!("setting up {MEMBERS} members with a chat and credits ...");
     let members = Arc::new(setup(&stack).await?);
     for (m, chat) in members.iter() {
