@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Creates the local table and queues from infra/template.yaml.
+"""Creates the local table, queues and event buses from infra/template.yaml.
 
 Run (against local/emulator.py or any DynamoDB + SQS endpoint):
   .venv/bin/python local/bootstrap.py --endpoint http://127.0.0.1:4599 \
@@ -13,12 +13,26 @@ indexes, billing mode and TTL; every AWS::SQS::Queue gives a queue named
 <prefix>-<kebab-case logical id without "Queue"> (AssignmentQueue ->
 <prefix>-assignment, AssignmentDLQ -> <prefix>-assignment-dlq) with its
 attributes, and a RedrivePolicy's deadLetterTargetArn (!GetAtt X.Arn) resolves to
-the local queue made from X. local/check_infra.py checks the result.
+the local queue made from X; every AWS::Events::EventBus gives a bus named
+<prefix>-<kebab-case logical id without "EventBus">-bus (EventBus -> <prefix>-bus,
+AnalyticsEventBus -> <prefix>-analytics-bus). local/check_infra.py checks the
+result.
 
-Idempotent: an existing table or queue is kept (its attributes are re-applied).
+Local only, so tests can observe published events: an SQS queue
+<prefix>-events-tap, and on each bus a rule <bus name>-tap matching every event
+({"source": [{"prefix": ""}]}) that targets it. The tap is not in the template
+(nothing consumes it on AWS); --no-events-tap leaves it out. Each delivered
+message is the EventBridge envelope as JSON ({"id", "detail-type", "source",
+"time", "detail", ...}).
+
+Idempotent: an existing table, queue, bus or rule is kept (a queue's attributes
+and the tap rule and target are re-applied; an index of the template that the
+existing table lacks is added with UpdateTable).
 Prints one JSON line on stdout:
-  {"table": ..., "assignment_queue_url": ..., "assignment_dlq_url": ..., ...}
-(one "<snake_case logical id>_url" key per queue).
+  {"table": ..., "assignment_queue_url": ..., "assignment_dlq_url": ...,
+   "event_bus_name": ..., "events_tap_queue_url": ..., ...}
+(one "<snake_case logical id>_url" key per queue, one "<snake_case logical id>_name"
+key per event bus).
 """
 
 from __future__ import annotations
@@ -148,14 +162,45 @@ def table_spec(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def queue_suffix(logical_id: str) -> str:
     """AssignmentQueue -> assignment, AssignmentDLQ -> assignment-dlq, PaymentEventsQueue -> payment-events."""
     base = logical_id[:-len("Queue")] if logical_id.endswith("Queue") and logical_id != "Queue" else logical_id
-    words = re.findall(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+|[A-Z]+|\d+", base)
-    return "-".join(w.lower() for w in words) or base.lower()
+    return kebab(base)
 
 
-def output_key(logical_id: str) -> str:
-    """AssignmentQueue -> assignment_queue_url, AssignmentDLQ -> assignment_dlq_url."""
+def kebab(name: str) -> str:
+    """PaymentEvents -> payment-events, AssignmentDLQ -> assignment-dlq."""
+    words = re.findall(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+|[A-Z]+|\d+", name)
+    return "-".join(w.lower() for w in words) or name.lower()
+
+
+def output_key(logical_id: str, suffix: str = "_url") -> str:
+    """AssignmentQueue -> assignment_queue_url, AssignmentDLQ -> assignment_dlq_url;
+    with suffix "_name": EventBus -> event_bus_name."""
     words = re.findall(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+|[A-Z]+|\d+", logical_id)
-    return "_".join(w.lower() for w in words) + "_url"
+    return "_".join(w.lower() for w in words) + suffix
+
+
+def bus_name(logical_id: str, prefix: str) -> str:
+    """EventBus -> <prefix>-bus, AnalyticsEventBus -> <prefix>-analytics-bus."""
+    base = logical_id[:-len("EventBus")] if logical_id.endswith("EventBus") else logical_id
+    if not base:
+        return f"{prefix}-bus"
+    return f"{prefix}-{kebab(base)}-bus"
+
+
+def event_bus_specs(template: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """One entry per AWS::Events::EventBus: logical id, local name, output key.
+
+    The template's Name (e.g. !Sub "fantooo-${Stage}") is not used: locally the
+    name follows the prefix, like the queues.
+    """
+    return [{"logical_id": logical_id, "name": bus_name(logical_id, prefix),
+             "output_key": output_key(logical_id, "_name")}
+            for logical_id in resources_of_type(template, "AWS::Events::EventBus")]
+
+
+TAP_QUEUE_SUFFIX = "events-tap"
+TAP_OUTPUT_KEY = "events_tap_queue_url"
+# Matches every event: each event has a string "source", and every string starts with "".
+TAP_PATTERN = {"source": [{"prefix": ""}]}
 
 
 # SQS queue properties in CloudFormation that are also SetQueueAttributes names.
@@ -252,8 +297,46 @@ def wait_for_endpoint(endpoint: str, timeout: float) -> None:
             time.sleep(0.2)
 
 
+def _wait_for_index(ddb: Any, table: str, index: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = ddb.describe_table(TableName=table)["Table"]
+        status = next((ix.get("IndexStatus") for ix in desc.get("GlobalSecondaryIndexes") or []
+                       if ix["IndexName"] == index), None)
+        if status in (None, "ACTIVE"):  # None: emulators that omit IndexStatus
+            return
+        if time.monotonic() >= deadline:
+            raise SystemExit(f"index {index} of {table} is still {status} after {timeout:.0f} s")
+        time.sleep(1)
+
+
+def add_missing_indexes(ddb: Any, name: str, spec: dict[str, Any]) -> list[str]:
+    """Adds the template's GSIs that an existing table lacks (one UpdateTable each,
+    as DynamoDB allows one index creation per call). Returns their names.
+
+    A GSI that exists with other keys is left alone: local/check_infra.py reports
+    it (drop the local table to rebuild it).
+    """
+    desc = ddb.describe_table(TableName=name)["Table"]
+    have = {ix["IndexName"] for ix in desc.get("GlobalSecondaryIndexes") or []}
+    added = []
+    for ix in spec.get("GlobalSecondaryIndexes") or []:
+        if ix["IndexName"] in have:
+            continue
+        create = {k: v for k, v in ix.items()
+                  if spec["BillingMode"] == "PROVISIONED" or k != "ProvisionedThroughput"}
+        ddb.update_table(TableName=name, AttributeDefinitions=spec["AttributeDefinitions"],
+                         GlobalSecondaryIndexUpdates=[{"Create": create}])
+        _wait_for_index(ddb, name, ix["IndexName"])
+        added.append(ix["IndexName"])
+    return added
+
+
 def ensure_table(ddb: Any, name: str, spec: dict[str, Any]) -> str:
-    """Creates the table unless it exists; enables TTL. Returns "created" or "exists"."""
+    """Creates the table unless it exists; adds missing GSIs; enables TTL.
+
+    Returns "created", "exists" or "updated" (an index was added).
+    """
     create = {k: v for k, v in spec.items() if k != "TimeToLive"}
     status = "created"
     try:
@@ -261,6 +344,8 @@ def ensure_table(ddb: Any, name: str, spec: dict[str, Any]) -> str:
     except ddb.exceptions.ResourceInUseException:
         status = "exists"
     ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    if status == "exists" and add_missing_indexes(ddb, name, spec):
+        status = "updated"
     ttl = spec.get("TimeToLive")
     if ttl and ttl["Enabled"]:
         current = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
@@ -289,8 +374,46 @@ def ensure_queues(sqs: Any, specs: list[dict[str, Any]]) -> dict[str, dict[str, 
     return created
 
 
+def ensure_event_buses(events: Any, specs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Creates each bus unless it exists. Returns logical id -> {name, arn}."""
+    created: dict[str, dict[str, str]] = {}
+    for s in specs:
+        try:
+            arn = events.create_event_bus(Name=s["name"])["EventBusArn"]
+        except events.exceptions.ResourceAlreadyExistsException:
+            arn = events.describe_event_bus(Name=s["name"])["Arn"]
+        created[s["logical_id"]] = {"name": s["name"], "arn": arn}
+    return created
+
+
+def ensure_events_tap(sqs: Any, events: Any, prefix: str,
+                      buses: dict[str, dict[str, str]]) -> str:
+    """The local tap: queue <prefix>-events-tap, and on every bus a rule matching
+    all events that targets it (PutRule and PutTargets overwrite, so re-running is
+    harmless). Returns the queue URL."""
+    url = sqs.create_queue(QueueName=f"{prefix}-{TAP_QUEUE_SUFFIX}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # What real EventBridge would need to deliver (the emulator does not check it).
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                       "Action": "sqs:SendMessage", "Resource": arn}],
+    })})
+    for bus in buses.values():
+        rule = f"{bus['name']}-tap"
+        events.put_rule(Name=rule, EventBusName=bus["name"], State="ENABLED",
+                        EventPattern=json.dumps(TAP_PATTERN),
+                        Description="Local only: copies every event to the events tap queue")
+        result = events.put_targets(Rule=rule, EventBusName=bus["name"],
+                                    Targets=[{"Id": "events-tap", "Arn": arn}])
+        if result.get("FailedEntryCount"):
+            raise SystemExit(f"put_targets on {rule} failed: {result['FailedEntries']}")
+    return url
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Create the local table and queues from infra/template.yaml.")
+    p = argparse.ArgumentParser(
+        description="Create the local table, queues and event buses from infra/template.yaml.")
     p.add_argument("--endpoint", default=os.environ.get("FANTOOO_AWS_ENDPOINT", "http://127.0.0.1:4599"))
     p.add_argument("--table", default="fantooo-local")
     p.add_argument("--queue-prefix", default="fantooo-local")
@@ -298,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--region", default=REGION)
     p.add_argument("--wait", type=float, default=15.0,
                    help="seconds to wait for the endpoint to accept connections")
+    p.add_argument("--no-events-tap", action="store_true",
+                   help="no <prefix>-events-tap queue and no tap rules on the buses")
     p.add_argument("--check", action="store_true", help="print what would be created; call nothing")
     p.add_argument("--print-routes", action="store_true",
                    help="print the template's HTTP API routes as JSON (method, path, function, binary)")
@@ -309,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     table_logical_id, spec = table_spec(template)
     queues = queue_specs(template, args.queue_prefix)
+    buses = event_bus_specs(template, args.queue_prefix)
+    tap = not args.no_events_tap and bool(buses)
 
     if args.check:
         plan = {
@@ -323,17 +450,31 @@ def main(argv: list[str] | None = None) -> int:
                      "maxReceiveCount": q["redrive"]["maxReceiveCount"]}}
                 for q in queues
             ],
+            "event_buses": buses,
+            "events_tap": tap and {
+                "queue": f"{args.queue_prefix}-{TAP_QUEUE_SUFFIX}",
+                "rules": [f"{b['name']}-tap" for b in buses],
+                "event_pattern": TAP_PATTERN,
+            },
         }
         print(json.dumps(plan, indent=2))
         return 0
 
     wait_for_endpoint(args.endpoint, args.wait)
     table_status = ensure_table(client("dynamodb", args.endpoint, args.region), args.table, spec)
-    created = ensure_queues(client("sqs", args.endpoint, args.region), queues)
+    sqs = client("sqs", args.endpoint, args.region)
+    created = ensure_queues(sqs, queues)
+    events = client("events", args.endpoint, args.region)
+    created_buses = ensure_event_buses(events, buses)
+    tap_url = ensure_events_tap(sqs, events, args.queue_prefix, created_buses) if tap else None
 
     out: dict[str, Any] = {"table": args.table}
     for q in queues:
         out[q["output_key"]] = created[q["logical_id"]]["url"]
+    for b in buses:
+        out[b["output_key"]] = created_buses[b["logical_id"]]["name"]
+    if tap_url:
+        out[TAP_OUTPUT_KEY] = tap_url
     out["endpoint"] = args.endpoint
     out["region"] = args.region
     out["table_status"] = table_status

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks that the local table and queues equal their definitions in infra/template.yaml.
+"""Checks that the local table, queues and event buses equal their definitions in infra/template.yaml.
 
 Run after local/bootstrap.py:
   .venv/bin/python local/check_infra.py --endpoint http://127.0.0.1:4599 \
@@ -7,10 +7,13 @@ Run after local/bootstrap.py:
 
 Compares, template vs describe_table / describe_time_to_live / get_queue_attributes:
 key schema, attribute definitions, billing mode, every GSI and LSI (keys and
-projection), TTL attribute and status, stream (none unless the template has one),
-and for each AWS::SQS::Queue its attributes and redrive target. Prints "ok ..."
-and exits 0, or lists every mismatch and exits 1 (2 if the table or a queue is
-missing). --skip-queues limits the check to the table.
+projection; GSI1 and GSI2 today), TTL attribute and status, stream (none unless
+the template has one), for each AWS::SQS::Queue its attributes and redrive
+target, and that each AWS::Events::EventBus exists under its local name
+(bootstrap.bus_name: EventBus -> <prefix>-bus). The local-only events tap is not
+checked. Prints "ok ..." and exits 0, or lists every mismatch and exits 1 (2 if
+only something is missing: the table, a queue or a bus). --skip-queues and
+--skip-buses leave those out.
 """
 
 from __future__ import annotations
@@ -117,14 +120,26 @@ def compare_queues(sqs: Any, specs: list[dict[str, Any]]) -> tuple[list[str], li
     return problems, missing
 
 
+def missing_buses(events: Any, specs: list[dict[str, Any]]) -> list[str]:
+    missing: list[str] = []
+    for s in specs:
+        try:
+            events.describe_event_bus(Name=s["name"])
+        except events.exceptions.ResourceNotFoundException:
+            missing.append(f"event bus {s['name']} ({s['logical_id']}) does not exist")
+    return missing
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Check the local table and queues against infra/template.yaml.")
+    p = argparse.ArgumentParser(
+        description="Check the local table, queues and event buses against infra/template.yaml.")
     p.add_argument("--endpoint", default=os.environ.get("FANTOOO_AWS_ENDPOINT", "http://127.0.0.1:4599"))
     p.add_argument("--table", default="fantooo-local")
     p.add_argument("--queue-prefix", default="fantooo-local")
     p.add_argument("--template", default=str(bootstrap.DEFAULT_TEMPLATE))
     p.add_argument("--region", default=bootstrap.REGION)
     p.add_argument("--skip-queues", action="store_true")
+    p.add_argument("--skip-buses", action="store_true")
     args = p.parse_args(argv)
 
     template = bootstrap.load_template(args.template)
@@ -145,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         qp, missing = compare_queues(bootstrap.client("sqs", args.endpoint, args.region), specs)
         problems += qp
         checked += [f"queue {s['name']}" for s in specs]
+    if not args.skip_buses:
+        bus_specs = bootstrap.event_bus_specs(template, args.queue_prefix)
+        missing += missing_buses(bootstrap.client("events", args.endpoint, args.region), bus_specs)
+        checked += [f"event bus {s['name']}" for s in bus_specs]
 
     if problems or missing:
         print(f"check_infra: the local stack differs from {args.template}:", file=sys.stderr)

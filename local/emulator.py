@@ -15,19 +15,25 @@ signing service). Around moto's WSGI app sits a middleware that:
   ``TransactionCanceledException`` with a ``TransactionConflict`` reason (the
   write is not applied) at ``conflict_rate``, a ``ThrottlingException`` at
   ``throttle_rate``;
+* injects faults into EventBridge ``AWSEvents.PutEvents``: at ``events_fail_rate``
+  the call answers HTTP 500 ``InternalException`` and delivers nothing (so the
+  outbox's "a send may fail" path runs in tests);
 * counts requests per ``X-Amz-Target``.
 
 Control endpoints (plain HTTP, no signing):
 
   GET  /_fantooo/health          -> 200 "ok"
-  GET  /_fantooo/faults          -> {"conflict_rate", "throttle_rate", "injected_conflicts",
-                                     "injected_throttles", "transact_calls", "interleave",
-                                     "calls": {target: n}}
-  POST /_fantooo/faults          <- {"conflict_rate": 0.1, "throttle_rate": 0.02}
-                                    (either key optional; "interleave": bool also accepted)
+  GET  /_fantooo/faults          -> {"conflict_rate", "throttle_rate", "events_fail_rate",
+                                     "injected_conflicts", "injected_throttles",
+                                     "injected_event_failures", "transact_calls",
+                                     "interleave", "calls": {target: n}}
+  POST /_fantooo/faults          <- {"conflict_rate": 0.1, "throttle_rate": 0.02,
+                                     "events_fail_rate": 0.5}
+                                    (every key optional; "interleave": bool also accepted)
   POST /_fantooo/reset-counters  -> zeroes the counters (rates stay)
 
-Environment: FANTOOO_FAULT_CONFLICT_RATE, FANTOOO_FAULT_THROTTLE_RATE (default 0),
+Environment: FANTOOO_FAULT_CONFLICT_RATE, FANTOOO_FAULT_THROTTLE_RATE,
+FANTOOO_FAULT_EVENTS_FAIL_RATE (default 0),
 FANTOOO_EMULATOR_INTERLEAVE=1, FANTOOO_EMULATOR_SEED (for reproducible injection),
 FANTOOO_EMULATOR_VERBOSE=1 (log every request, like stock moto),
 FANTOOO_EMULATOR_FULL_COPY=1 (moto's own transaction rollback; see
@@ -53,6 +59,8 @@ from typing import Any, Callable, Iterable
 
 DYNAMODB_PREFIX = "DynamoDB"
 TRANSACT_WRITE = "DynamoDB_20120810.TransactWriteItems"
+PUT_EVENTS_PREFIX = "AWSEvents.PutEvents"
+AMZ_JSON_1_1 = "application/x-amz-json-1.1"
 CONTROL_PREFIX = "/_fantooo/"
 AMZ_JSON = "application/x-amz-json-1.0"
 
@@ -81,9 +89,10 @@ class FaultState:
     """Rates, counters and the DynamoDB lock; shared by all server threads."""
 
     def __init__(self, conflict_rate: float, throttle_rate: float, interleave: bool,
-                 seed: int | None) -> None:
+                 seed: int | None, events_fail_rate: float = 0.0) -> None:
         self.conflict_rate = conflict_rate
         self.throttle_rate = throttle_rate
+        self.events_fail_rate = events_fail_rate
         self.interleave = interleave
         self.dynamodb_lock = threading.Lock()
         self._mutex = threading.Lock()  # guards counters, rates and the RNG
@@ -94,6 +103,7 @@ class FaultState:
         with getattr(self, "_mutex", threading.Lock()):
             self.injected_conflicts = 0
             self.injected_throttles = 0
+            self.injected_event_failures = 0
             self.transact_calls = 0
             self.calls: dict[str, int] = {}
 
@@ -117,13 +127,23 @@ class FaultState:
                 return "throttle", -1
             return None, -1
 
+    def draw_events_fault(self) -> bool:
+        """True when this PutEvents call is to fail (and is counted as injected)."""
+        with self._mutex:
+            if self.events_fail_rate > 0.0 and self._rng.random() < self.events_fail_rate:
+                self.injected_event_failures += 1
+                return True
+            return False
+
     def snapshot(self) -> dict[str, Any]:
         with self._mutex:
             return {
                 "conflict_rate": self.conflict_rate,
                 "throttle_rate": self.throttle_rate,
+                "events_fail_rate": self.events_fail_rate,
                 "injected_conflicts": self.injected_conflicts,
                 "injected_throttles": self.injected_throttles,
+                "injected_event_failures": self.injected_event_failures,
                 "transact_calls": self.transact_calls,
                 "interleave": self.interleave,
                 "calls": dict(sorted(self.calls.items())),
@@ -133,6 +153,9 @@ class FaultState:
         conflict = self.conflict_rate
         throttle = self.throttle_rate
         interleave = self.interleave
+        events_fail = self.events_fail_rate
+        if "events_fail_rate" in body:
+            events_fail = _check_rate("events_fail_rate", body["events_fail_rate"])
         if "conflict_rate" in body:
             conflict = _check_rate("conflict_rate", body["conflict_rate"])
         if "throttle_rate" in body:
@@ -143,12 +166,13 @@ class FaultState:
             interleave = body["interleave"]
         if conflict + throttle > 1.0:
             raise ValueError("conflict_rate + throttle_rate must be at most 1")
-        unknown = set(body) - {"conflict_rate", "throttle_rate", "interleave"}
+        unknown = set(body) - {"conflict_rate", "throttle_rate", "events_fail_rate", "interleave"}
         if unknown:
             raise ValueError(f"unknown keys: {sorted(unknown)}")
         with self._mutex:
             self.conflict_rate = conflict
             self.throttle_rate = throttle
+            self.events_fail_rate = events_fail
             self.interleave = interleave
 
 
@@ -211,6 +235,8 @@ def conflict_payload(n_items: int, conflict_index: int) -> dict[str, Any]:
     }
 
 
+EVENTS_INTERNAL_PAYLOAD = {"__type": "InternalException", "message": "injected"}
+
 THROTTLE_PAYLOAD = {
     "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
     "message": "Rate of requests exceeds the allowed throughput.",
@@ -241,6 +267,12 @@ class FantoooMiddleware:
                 return _aws_error(start_response, conflict_payload(n_items, index))
             if fault == "throttle":
                 return _aws_error(start_response, THROTTLE_PAYLOAD)
+
+        if target.startswith(PUT_EVENTS_PREFIX) and self.state.draw_events_fault():
+            _read_body(environ)  # drain it: connections are kept alive
+            return _respond(start_response, "500 Internal Server Error",
+                            json.dumps(EVENTS_INTERNAL_PAYLOAD).encode(), AMZ_JSON_1_1,
+                            [("x-amzn-RequestId", str(uuid.uuid4()))])
 
         if target.startswith(DYNAMODB_PREFIX) and not self.state.interleave:
             with self.state.dynamodb_lock:
@@ -382,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="no DynamoDB lock (stock, non-atomic moto)")
     parser.add_argument("--conflict-rate", type=float, default=None)
     parser.add_argument("--throttle-rate", type=float, default=None)
+    parser.add_argument("--events-fail-rate", type=float, default=None,
+                        help="share of EventBridge PutEvents calls answered with HTTP 500")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument("--full-table-copy", action="store_true",
@@ -392,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
                 if args.conflict_rate is not None else _env_rate("FANTOOO_FAULT_CONFLICT_RATE"))
     throttle = (_check_rate("--throttle-rate", args.throttle_rate)
                 if args.throttle_rate is not None else _env_rate("FANTOOO_FAULT_THROTTLE_RATE"))
+    events_fail = (_check_rate("--events-fail-rate", args.events_fail_rate)
+                   if args.events_fail_rate is not None
+                   else _env_rate("FANTOOO_FAULT_EVENTS_FAIL_RATE"))
     seed_env = os.environ.get("FANTOOO_EMULATOR_SEED", "").strip()
     seed = args.seed if args.seed is not None else (int(seed_env) if seed_env else None)
     interleave = args.interleave or _env_flag("FANTOOO_EMULATOR_INTERLEAVE")
@@ -411,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     if not verbose:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    state = FaultState(conflict, throttle, interleave, seed)
+    state = FaultState(conflict, throttle, interleave, seed, events_fail)
     server = make_server(args.host, args.port, build_app(state), threaded=True,
                          request_handler=Handler)
     port = server.socket.getsockname()[1]
@@ -430,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         "interleave": interleave,
         "conflict_rate": conflict,
         "throttle_rate": throttle,
+        "events_fail_rate": events_fail,
         "rollback": "table-copy" if full_copy else "item-level",
     }), flush=True)
     try:

@@ -13,7 +13,10 @@ Run against a running emulator:
 3. Fault injection: sets conflict_rate 1 and checks boto3 parses
    TransactionCanceledException with CancellationReasons and the write was not
    applied; then throttle_rate 1 -> ThrottlingException; then restores the rates.
-4. Counters: GET /_fantooo/faults reports calls per X-Amz-Target.
+4. EventBridge faults: on a scratch bus with a rule into a scratch SQS queue,
+   events_fail_rate 1 makes PutEvents (boto3 without retries) fail with HTTP
+   500 InternalException and deliver nothing; at 0 the event is delivered.
+5. Counters: GET /_fantooo/faults reports calls per X-Amz-Target.
 
 Prints a JSON summary; exits non-zero if a check fails.
 """
@@ -243,6 +246,53 @@ def fault_checks(endpoint: str, ddb, table: str) -> dict:
     return out
 
 
+def events_fault_checks(endpoint: str) -> dict:
+    kw = dict(endpoint_url=endpoint, region_name="af-south-1",
+              aws_access_key_id="local", aws_secret_access_key="local")
+    events = boto3.client("events", config=Config(retries={"total_max_attempts": 1}), **kw)
+    sqs = boto3.client("sqs", **kw)
+    name = f"selftest-{uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.create_event_bus(Name=name)
+    events.put_rule(Name=name, EventBusName=name, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
+    events.put_targets(Rule=name, EventBusName=name, Targets=[{"Id": "q", "Arn": arn}])
+    entry = [{"EventBusName": name, "Source": "selftest", "DetailType": "t", "Detail": "{}"}]
+
+    def delivered() -> int:
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=1).get("Messages", [])
+        return len(msgs)
+
+    out: dict = {}
+    before = control(endpoint, "faults")
+    try:
+        control(endpoint, "faults", {"events_fail_rate": 1.0})
+        try:
+            events.put_events(Entries=entry)
+            raise AssertionError("PutEvents failure was not injected")
+        except ClientError as err:
+            status = err.response["ResponseMetadata"]["HTTPStatusCode"]
+            code = err.response["Error"]["Code"]
+            assert (status, code) == (500, "InternalException"), (status, code)
+            out["failure"] = {"status": status, "code": code}
+        out["delivered_while_failing"] = delivered()
+        assert out["delivered_while_failing"] == 0, out
+        control(endpoint, "faults", {"events_fail_rate": 0.0})
+        assert events.put_events(Entries=entry)["FailedEntryCount"] == 0
+        out["delivered_after"] = delivered()
+        assert out["delivered_after"] == 1, out
+    finally:
+        control(endpoint, "faults", {"events_fail_rate": before["events_fail_rate"]})
+        events.remove_targets(Rule=name, EventBusName=name, Ids=["q"])
+        events.delete_rule(Name=name, EventBusName=name)
+        events.delete_event_bus(Name=name)
+        sqs.delete_queue(QueueUrl=url)
+    after = control(endpoint, "faults")
+    out["injected_event_failures"] = after["injected_event_failures"] - before["injected_event_failures"]
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--endpoint", default="http://127.0.0.1:4599")
@@ -282,6 +332,7 @@ def main() -> int:
     summary["rollback"] = rollback_checks(ddb, table)
     if not args.skip_faults:
         summary["faults"] = fault_checks(args.endpoint, ddb, table)
+        summary["event_faults"] = events_fault_checks(args.endpoint)
     summary["calls"] = control(args.endpoint, "faults")["calls"]
     ddb.delete_table(TableName=table)
     summary["ok"] = ok

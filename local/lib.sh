@@ -35,13 +35,35 @@ start_emulator() {
   export AWS_ENDPOINT_URL="$endpoint"
 }
 
-# Table and queues from infra/template.yaml; exports TABLE_NAME and ASSIGNMENT_QUEUE_URL.
+# Table, queues and event bus from infra/template.yaml; exports TABLE_NAME,
+# ASSIGNMENT_QUEUE_URL, EVENT_BUS_NAME and EVENTS_TAP_QUEUE_URL (a local-only queue
+# that receives every event published on the bus, so tests can see deliveries).
 bootstrap_resources() {
   local table="$1" out
   out=$("$PY" "$ROOT/local/bootstrap.py" --endpoint "$AWS_ENDPOINT_URL" --table "$table" --queue-prefix "$table")
   export TABLE_NAME="$table"
-  ASSIGNMENT_QUEUE_URL=$(printf '%s' "$out" | "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["assignment_queue_url"])')
-  export ASSIGNMENT_QUEUE_URL
+  local line
+  line=$(printf '%s' "$out" | tail -n 1)
+  field() { printf '%s' "$line" | "$PY" -c 'import json,sys; print(json.loads(sys.stdin.read()).get(sys.argv[1], ""))' "$1"; }
+  ASSIGNMENT_QUEUE_URL=$(field assignment_queue_url)
+  EVENT_BUS_NAME=$(field event_bus_name)
+  EVENTS_TAP_QUEUE_URL=$(field events_tap_queue_url)
+  export ASSIGNMENT_QUEUE_URL EVENT_BUS_NAME EVENTS_TAP_QUEUE_URL
+}
+
+# start_paystack_standin LOGFILE: Paystack's verify API on loopback (no network
+# here); sets STANDIN_PID and exports PAYSTACK_BASE_URL.
+start_paystack_standin() {
+  local logfile="$1"
+  "$PY" "$ROOT/local/paystack_standin.py" --host 127.0.0.1 --port 0 --secret "$PAYSTACK_SECRET_KEY" >"$logfile" 2>&1 &
+  STANDIN_PID=$!
+  for _ in $(seq 1 100); do
+    if grep -q '"listening"' "$logfile" 2>/dev/null; then break; fi
+    if ! kill -0 "$STANDIN_PID" 2>/dev/null; then cat "$logfile" >&2; return 1; fi
+    sleep 0.1
+  done
+  PAYSTACK_BASE_URL=$("$PY" -c 'import json,sys; print(next(json.loads(l)["endpoint"] for l in open(sys.argv[1]) if "listening" in l))' "$logfile")
+  export PAYSTACK_BASE_URL
 }
 
 # What the API server reads locally (secrets come from SSM on Lambda).
@@ -53,6 +75,7 @@ export_local_env() {
   export TOKEN_SIGNING_KEY="${TOKEN_SIGNING_KEY:-local-token-signing-key-0123456789abcdef}"
   export PAYSTACK_SECRET_KEY="${PAYSTACK_SECRET_KEY:-sk_test_fantooo_local}"
   export ADMIN_SETUP_TOKEN="${ADMIN_SETUP_TOKEN:-local-setup-token}"
+  export PAYSTACK_PUBLIC_KEY="${PAYSTACK_PUBLIC_KEY:-pk_test_fantooo_local}"
   export RATE_LIMIT_PER_IP_PER_MINUTE="${RATE_LIMIT_PER_IP_PER_MINUTE:-300}"
   export RATE_LIMIT_PER_USERNAME_PER_MINUTE="${RATE_LIMIT_PER_USERNAME_PER_MINUTE:-10}"
   export RUST_LOG="${RUST_LOG:-info}"

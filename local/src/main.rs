@@ -1,6 +1,7 @@
 //! The local stack's API server: every route of every function on one port,
 //! the very handlers the Lambdas run, over the local emulator, with demo data.
 
+mod jobs;
 mod seed;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
     if !args.iter().any(|a| a == "--no-seed") {
         seed::run(&app).await?;
     }
+    jobs::spawn_all(&app);
     let port: u16 = std::env::var("FANTOOO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("Fantooo API listening on http://127.0.0.1:{port} (Ctrl-C stops it)");

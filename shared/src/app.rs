@@ -8,6 +8,8 @@ use aws_config::BehaviorVersion;
 use crate::auth::TokenKeys;
 use crate::clock::Clock;
 use crate::config::{self, Config, ConfigError};
+use crate::events::EventBus;
+use crate::payments::Paystack;
 use crate::queue::AssignmentQueue;
 use crate::store::Store;
 
@@ -27,6 +29,8 @@ pub struct Inner {
     pub config: Config,
     pub store: Store,
     pub queue: AssignmentQueue,
+    pub events: EventBus,
+    pub paystack: Paystack,
     pub tokens: TokenKeys,
     pub secrets: Secrets,
     pub clock: Clock,
@@ -64,8 +68,12 @@ impl App {
         }
         let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
         let queue = AssignmentQueue::new(aws_sdk_sqs::Client::new(&aws), config.assignment_queue_url.clone());
+        let events = EventBus::new(aws_sdk_eventbridge::Client::new(&aws), config.event_bus_name.clone());
+        let paystack = Paystack::new(&config.paystack_base_url, &secrets.paystack_secret_key)
+            .map_err(|e| ConfigError::Invalid("PAYSTACK_BASE_URL", e.to_string()))?;
         let tokens = TokenKeys::new(secrets.token_signing_key.as_bytes());
-        Ok(App(Arc::new(Inner { config, store, queue, tokens, secrets, clock, cold: AtomicBool::new(true) })))
+        let cold = AtomicBool::new(true);
+        Ok(App(Arc::new(Inner { config, store, queue, events, paystack, tokens, secrets, clock, cold })))
     }
 
     /// True for the first invocation this instance serves.

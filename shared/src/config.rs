@@ -28,6 +28,10 @@ pub struct Config {
     /// Domain for platform addresses of members who give no email (`<username>@domain`).
     pub email_domain: String,
     pub disclosure: String,
+    pub event_bus_name: String,
+    pub paystack_base_url: String,
+    /// Public (publishable) key the client's Paystack popup opens with.
+    pub paystack_public_key: String,
 }
 
 pub const DISCLOSURE: &str = "Profiles on Fantooo are fictional characters, written by our team.";
@@ -43,6 +47,9 @@ impl Config {
             },
             email_domain: env::var("MEMBER_EMAIL_DOMAIN").unwrap_or_else(|_| "fantooo.com".into()),
             disclosure: DISCLOSURE.into(),
+            event_bus_name: required("EVENT_BUS_NAME")?,
+            paystack_base_url: env::var("PAYSTACK_BASE_URL").unwrap_or_else(|_| "https://api.paystack.co".into()),
+            paystack_public_key: required("PAYSTACK_PUBLIC_KEY")?,
         })
     }
 }

@@ -19,6 +19,8 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("refresh token is invalid, expired or revoked")]
     InvalidRefreshToken,
+    #[error("missing or invalid x-paystack-signature")]
+    InvalidSignature,
     #[error("this account is banned")]
     Banned,
     #[error("not allowed")]
@@ -56,7 +58,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             MalformedJson | BadRequest(_) | BadCursor => StatusCode::BAD_REQUEST,
-            Unauthorized | InvalidCredentials | InvalidRefreshToken => StatusCode::UNAUTHORIZED,
+            Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidSignature => StatusCode::UNAUTHORIZED,
             InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
             Banned | Forbidden => StatusCode::FORBIDDEN,
             NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
@@ -78,6 +80,7 @@ impl ApiError {
             Unauthorized => "unauthorized",
             InvalidCredentials => "invalid_credentials",
             InvalidRefreshToken => "invalid_refresh_token",
+            InvalidSignature => "invalid_signature",
             Banned => "banned",
             Forbidden => "forbidden",
             NotFound(_) => "not_found",

@@ -13,8 +13,11 @@ use axum::Router;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::http::{self, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, RawJson};
-use crate::services::{accounts, catalog, chats, send_message};
+use crate::http::{
+    self, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, OptionalJson, RawBody, RawJson,
+};
+use crate::services::idempotent::{Idempotency, Reply};
+use crate::services::{accounts, catalog, chats, deletion, payments, send_message};
 use crate::App;
 
 /// The Lambda functions that serve HTTP routes (binary names in infra/template.yaml).
@@ -24,6 +27,7 @@ pub enum Function {
     Auth,
     Member,
     SendMessage,
+    ProcessPayment,
 }
 
 impl Function {
@@ -33,6 +37,7 @@ impl Function {
             Function::Auth => "auth",
             Function::Member => "member",
             Function::SendMessage => "send-message",
+            Function::ProcessPayment => "process-payment",
         }
     }
 }
@@ -81,13 +86,21 @@ pub const MEMBER: &[Route] = &[
     route("GET", "/favorites", Member, || get(favorites)),
     route("PUT", "/favorites/{profile_id}", Member, || put(add_favorite)),
     route("DELETE", "/favorites/{profile_id}", Member, || delete(remove_favorite)),
+    route("DELETE", "/me", Member, || delete(delete_me)),
+    route("GET", "/me/export", Member, || get(export_me)),
+    route("POST", "/credits/checkout", Member, || post(checkout)),
+    route("GET", "/credits/transactions", Member, || get(transactions)),
+    route("GET", "/notifications", Member, || get(notifications)),
+    route("POST", "/notifications/{id}/read", Member, || post(read_notification)),
 ];
 
 pub const SEND_MESSAGE: &[Route] = &[route("POST", "/chats/{id}/messages", SendMessage, || post(send))];
 
+pub const PROCESS_PAYMENT: &[Route] = &[route("POST", "/webhooks/paystack", ProcessPayment, || post(paystack_webhook))];
+
 /// Every function's routes: what the local stack serves. A Lambda names only its
 /// own slice, so its binary links only its own handlers.
-pub const ALL: &[&[Route]] = &[PUBLIC_API, AUTH, MEMBER, SEND_MESSAGE];
+pub const ALL: &[&[Route]] = &[PUBLIC_API, AUTH, MEMBER, SEND_MESSAGE, PROCESS_PAYMENT];
 
 /// The router for some slices of the route table: one function's, or `ALL`.
 pub fn router(app: App, slices: &[&[Route]]) -> Router {
@@ -259,11 +272,87 @@ async fn send(
     RawJson(body, bytes): RawJson,
 ) -> Result<Response, ApiError> {
     let SendBody { content } = http::from_object(body)?;
-    let idem = key.as_deref().map(|k| send_message::Idempotency {
+    let idem = idempotency(key.as_deref(), &chat, &bytes);
+    reply(send_message::send_message(&app, &id, &chat, content, idem, now).await?)
+}
+
+/// The request hash an Idempotency-Key is bound to: the target and the exact body.
+fn idempotency<'a>(key: Option<&'a str>, target: &str, body: &[u8]) -> Option<Idempotency<'a>> {
+    key.map(|k| Idempotency {
         key: k,
-        request_hash: hex::encode(Sha256::digest([chat.as_bytes(), b"\n", &bytes[..]].concat())),
-    });
-    let reply = send_message::send_message(&app, &id, &chat, content, idem, now).await?;
-    let status = StatusCode::from_u16(reply.status).map_err(ApiError::internal)?;
-    Ok((status, [("content-type", "application/json")], reply.body).into_response())
+        request_hash: hex::encode(Sha256::digest([target.as_bytes(), b"\n", body].concat())),
+    })
+}
+
+fn reply(r: Reply) -> Result<Response, ApiError> {
+    let status = StatusCode::from_u16(r.status).map_err(ApiError::internal)?;
+    Ok((status, [("content-type", "application/json")], r.body).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct CheckoutBody {
+    package_id: String,
+}
+
+async fn checkout(
+    State(app): State<App>,
+    MemberAuth(id): MemberAuth,
+    Now(now): Now,
+    IdempotencyKey(key): IdempotencyKey,
+    RawJson(body, bytes): RawJson,
+) -> Result<Response, ApiError> {
+    let CheckoutBody { package_id } = http::from_object(body)?;
+    let idem = idempotency(key.as_deref(), "checkout", &bytes);
+    reply(payments::checkout(&app, &id, &package_id, idem, now).await?)
+}
+
+async fn transactions(State(app): State<App>, MemberAuth(id): MemberAuth, p: ListParams) -> Answer {
+    http::list(&payments::transactions(&app, &id, p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn notifications(State(app): State<App>, MemberAuth(id): MemberAuth, p: ListParams) -> Answer {
+    crate::services::active_member(&app, &id).await?;
+    http::list(&app.store.member_notifications(&id, p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn read_notification(
+    State(app): State<App>,
+    MemberAuth(id): MemberAuth,
+    Path(n): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    crate::services::active_member(&app, &id).await?;
+    if app.store.mark_notification_read(&id, &n).await? {
+        Ok(http::empty())
+    } else {
+        Err(ApiError::NotFound("notification"))
+    }
+}
+
+async fn delete_me(
+    State(app): State<App>,
+    MemberAuth(id): MemberAuth,
+    Now(now): Now,
+    OptionalJson(body): OptionalJson,
+) -> Answer {
+    let reason = match body.as_ref().and_then(|b| b.get("reason")) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(r)) => Some(r.as_str()),
+        Some(_) => return Err(ApiError::invalid("reason", "must be a string")),
+    };
+    http::json(StatusCode::OK, &deletion::delete_me(&app, &id, reason, now).await?)
+}
+
+async fn export_me(State(app): State<App>, MemberAuth(id): MemberAuth) -> Answer {
+    Ok(http::Json(StatusCode::OK, deletion::export(&app, &id).await?))
+}
+
+async fn paystack_webhook(
+    State(app): State<App>,
+    Now(now): Now,
+    headers: axum::http::HeaderMap,
+    RawBody(body): RawBody,
+) -> Answer {
+    let signature = headers.get("x-paystack-signature").and_then(|v| v.to_str().ok());
+    payments::handle_webhook(&app, &body, signature, now).await?;
+    http::json(StatusCode::OK, &serde_json::json!({ "received": true }))
 }

@@ -3,6 +3,7 @@
 pub mod entities;
 pub mod ids;
 pub mod money;
+pub mod payment;
 pub mod pricing;
 pub mod principal;
 pub mod tier;

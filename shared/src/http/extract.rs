@@ -64,6 +64,36 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
     }
 }
 
+/// The raw request body (at most 64 KiB), for signature checks before parsing.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        Ok(RawBody(bytes))
+    }
+}
+
+/// An optional JSON object body: empty is `None`; anything else must be an object.
+pub struct OptionalJson(pub Option<serde_json::Map<String, serde_json::Value>>);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Object(map)) => Ok(OptionalJson(Some(map))),
+            _ => Err(ApiError::MalformedJson),
+        }
+    }
+}
+
 /// A member's verified access token. Account status is checked by the service,
 /// which reads the member anyway.
 pub struct MemberAuth(pub String);

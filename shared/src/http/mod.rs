@@ -4,5 +4,7 @@
 mod extract;
 mod respond;
 
-pub use extract::{from_object, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, RawJson};
+pub use extract::{
+    from_object, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, OptionalJson, RawBody, RawJson,
+};
 pub use respond::{empty, json, list, Json};

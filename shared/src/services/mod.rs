@@ -3,7 +3,11 @@
 pub mod accounts;
 pub mod catalog;
 pub mod chats;
+pub mod deletion;
+pub mod idempotent;
+pub mod jobs;
 pub mod limits;
+pub mod payments;
 pub mod send_message;
 
 use crate::domain::{Member, MemberStatus};

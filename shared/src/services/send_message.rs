@@ -11,6 +11,7 @@ use crate::domain::pricing::{self, PriceInputs};
 use crate::domain::{ids, Chat, Member, Message, MessageView, Sender};
 use crate::error::ApiError;
 use crate::services::check_status;
+pub use crate::services::idempotent::{replay, Idempotency, Reply};
 use crate::store::{SendCommit, SendOutcome, StoredResponse};
 use crate::App;
 
@@ -20,19 +21,6 @@ const MAX_CONTENT_CHARS: usize = 2000;
 /// Re-pricing rounds after a stale read. Only one member's concurrent sends
 /// contend with each other, so this bounds an adversarial burst, not normal use.
 const MAX_ATTEMPTS: u32 = 60;
-
-/// An Idempotency-Key with the hash of the request it came with.
-pub struct Idempotency<'a> {
-    pub key: &'a str,
-    pub request_hash: String,
-}
-
-/// A response ready to send: status and JSON body (stored verbatim for replays).
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-}
 
 pub fn validate_content(content: &str) -> Result<(), ApiError> {
     let n = content.chars().count();
@@ -131,13 +119,6 @@ pub async fn send_message(
         }
     }
     Err(ApiError::Contention)
-}
-
-fn replay(stored: &StoredResponse, request_hash: &str) -> Result<Reply, ApiError> {
-    if stored.request_hash != request_hash {
-        return Err(ApiError::IdempotencyKeyReused);
-    }
-    Ok(Reply { status: stored.status, body: stored.body.clone() })
 }
 
 fn refreshed_member(current: Option<Member>) -> Result<Member, ApiError> {

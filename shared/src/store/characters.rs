@@ -227,6 +227,18 @@ impl Store {
         Ok(())
     }
 
+    pub async fn get_package(&self, id: &str) -> Result<Option<CreditPackage>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("PACKAGE#{id}"), "PACKAGE")))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        out.item.as_ref().map(package_from).transpose()
+    }
+
     pub async fn list_packages(&self) -> Result<Vec<CreditPackage>, StoreError> {
         let out = self
             .client

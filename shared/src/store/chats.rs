@@ -284,3 +284,38 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// Closes every open chat of a deleted member (`member_deleted`).
+    pub async fn close_member_chats(&self, member_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut closed = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.list_member_chats(member_id, cursor.as_deref(), 50).await?;
+            for chat in page.items.iter().filter(|c| c.status != ChatStatus::Closed) {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(chat_pk(&chat.id), "CHAT")))
+                    .update_expression("SET #status = :closed, close_reason = :reason, closed_at = :now")
+                    .condition_expression("#status <> :closed")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":closed", s("closed"))
+                    .expression_attribute_values(":reason", s(CloseReason::MemberDeleted.as_str()))
+                    .expression_attribute_values(":now", ts(now))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => closed += 1,
+                    Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+                    Err(e) => return Err(StoreError::dynamo(e)),
+                }
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(closed),
+            }
+        }
+    }
+}

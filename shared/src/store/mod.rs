@@ -1,5 +1,6 @@
 //! DynamoDB: the only code that knows keys and attribute names (docs/data-model.md).
 
+mod accounts;
 pub mod attr;
 mod characters;
 mod chats;
@@ -7,7 +8,9 @@ mod cursor;
 mod idempotency;
 mod limits;
 mod members;
+mod notify;
 mod operators;
+mod payments;
 mod send;
 mod tokens;
 
@@ -18,6 +21,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use rand::Rng;
 
+pub use accounts::{BalanceOutcome, Deletion, Refund};
 pub use attr::Item;
 pub use characters::CharacterFilter;
 pub use chats::MessageWindow;
@@ -25,6 +29,8 @@ pub use cursor::Page;
 pub use idempotency::StoredResponse;
 pub use limits::RateDecision;
 pub use members::{NewMember, ProfileChanges};
+pub use notify::{AdminNotification, Notification, OutboxEvent, OUTBOX_SHARDS};
+pub use payments::{CreditOutcome, Unsuccessful};
 pub use send::{queue_shard, SendCommit, SendInputs, SendOutcome, QUEUE_SHARDS};
 
 #[derive(Debug, thiserror::Error)]

@@ -75,7 +75,7 @@ fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, St
     Ok(TransactWriteItem::builder().put(p).build())
 }
 
-fn ledger_item(
+pub(crate) fn ledger_item(
     member_id: &str,
     amount: Credits,
     balance_after: Credits,

@@ -1,0 +1,113 @@
+//! Account deletion (with the refund owed for unused credits) and the data export.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{ChatView, Credits, MemberView, MessageView};
+use crate::error::ApiError;
+use crate::services::active_member;
+use crate::services::payments::TransactionView;
+use crate::store::{BalanceOutcome, MessageWindow};
+use crate::App;
+
+#[derive(Debug, Serialize)]
+pub struct DeletionView {
+    pub deleted: bool,
+    pub unused_credits: Credits,
+    pub refund_due_cents: i64,
+}
+
+/// DELETE /me: the account stops working at once (tokens revoked, login 401).
+pub async fn delete_me(
+    app: &App,
+    member_id: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<DeletionView, ApiError> {
+    if reason.is_some_and(|r| r.chars().count() > 500) {
+        return Err(ApiError::invalid("reason", "must be at most 500 characters"));
+    }
+    let mut member = active_member(app, member_id).await?;
+    for _ in 0..20 {
+        let (outcome, deletion) = app.store.delete_member(&member, reason, now).await?;
+        match outcome {
+            BalanceOutcome::Done(_) => {
+                app.store.revoke_member_tokens(member_id).await?;
+                app.store.close_member_chats(member_id, now).await?;
+                tracing::info!(member_id, refund_due_cents = deletion.refund_due_cents, "member deleted");
+                return Ok(DeletionView {
+                    deleted: true,
+                    unused_credits: deletion.unused_credits,
+                    refund_due_cents: deletion.refund_due_cents,
+                });
+            }
+            BalanceOutcome::MemberChanged(Some(m)) => {
+                crate::services::check_status(&m)?;
+                member = *m;
+            }
+            BalanceOutcome::MemberChanged(None) => return Err(ApiError::Unauthorized),
+        }
+    }
+    Err(ApiError::Contention)
+}
+
+#[derive(Serialize)]
+pub struct LedgerView {
+    pub amount: Credits,
+    pub balance_after: Credits,
+    pub cause: String,
+}
+
+/// GET /me/export: everything held about the member.
+pub async fn export(app: &App, member_id: &str) -> Result<serde_json::Value, ApiError> {
+    let member = active_member(app, member_id).await?;
+    let mut chats = Vec::new();
+    let mut messages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = app.store.list_member_chats(member_id, cursor.as_deref(), 50).await?;
+        for chat in &page.items {
+            let mut mcursor: Option<String> = None;
+            loop {
+                let window = MessageWindow::After { seq: 0, cursor: mcursor.as_deref() };
+                let mpage = app.store.list_messages(&chat.id, window, 50).await?;
+                messages.extend(mpage.items.iter().map(MessageView::from));
+                match mpage.next_cursor {
+                    Some(c) => mcursor = Some(c),
+                    None => break,
+                }
+            }
+            chats.push(ChatView::from(chat));
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let transactions = app
+        .store
+        .member_payments(member_id, None, 1000)
+        .await?
+        .items
+        .iter()
+        .map(TransactionView::from)
+        .collect::<Vec<_>>();
+    let ledger = app
+        .store
+        .ledger(member_id)
+        .await?
+        .into_iter()
+        .map(|(amount, balance_after, cause)| LedgerView { amount, balance_after, cause })
+        .collect::<Vec<_>>();
+    let notifications = app.store.member_notifications(member_id, None, 1000).await?.items;
+    let favorites = app.store.list_favorite_ids(member_id, None, 1000).await?.items;
+    Ok(serde_json::json!({
+        "profile": MemberView::from(&member),
+        "chats": chats,
+        "messages": messages,
+        "transactions": transactions,
+        "ledger": ledger,
+        "notifications": notifications,
+        "favorites": favorites,
+    }))
+}

@@ -1,0 +1,377 @@
+//! Payments: checkout with a locked price, the signed Paystack webhook, crediting
+//! at most once, reconciliation against Paystack's verify API, and refunds.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::domain::payment::{self, PackageSnapshot, Payment, PaymentStatus, FIRST_CHECK_AFTER};
+use crate::domain::principal::Principal;
+use crate::domain::{ids, Credits};
+use crate::error::ApiError;
+use crate::payments::signature;
+use crate::services::active_member;
+use crate::services::idempotent::{replay, Idempotency, Reply};
+use crate::store::{BalanceOutcome, CreditOutcome, Page, Refund, Unsuccessful};
+use crate::App;
+
+pub const CHECKOUT_ROUTE: &str = "POST /credits/checkout";
+/// Re-reads of the member when a concurrent balance change beat a credit.
+const CREDIT_ATTEMPTS: u32 = 30;
+
+#[derive(Serialize)]
+struct PackageView<'a> {
+    id: &'a str,
+    name: &'a str,
+    credits: i64,
+    bonus_credits: i64,
+    price: i64,
+    currency: &'a str,
+    badge: Option<&'a str>,
+}
+
+impl<'a> From<&'a PackageSnapshot> for PackageView<'a> {
+    fn from(s: &'a PackageSnapshot) -> Self {
+        PackageView {
+            id: &s.package_id,
+            name: &s.name,
+            credits: s.credits,
+            bonus_credits: s.bonus_credits,
+            price: s.price,
+            currency: &s.currency,
+            badge: s.badge.as_deref(),
+        }
+    }
+}
+
+/// Creates a pending payment with the package's price locked, for Paystack's popup.
+pub async fn checkout(
+    app: &App,
+    member_id: &str,
+    package_id: &str,
+    idem: Option<Idempotency<'_>>,
+    now: DateTime<Utc>,
+) -> Result<Reply, ApiError> {
+    let member = active_member(app, member_id).await?;
+    let scope = Principal::member(member_id).scope();
+    if let Some(i) = &idem {
+        if let Some(stored) = app.store.idempotent_response(&scope, CHECKOUT_ROUTE, i.key).await? {
+            return replay(&stored, &i.request_hash);
+        }
+    }
+    let package = match app.store.get_package(package_id).await? {
+        Some(p) if p.is_active => p,
+        _ => return Err(ApiError::NotFound("package")),
+    };
+    let snapshot = PackageSnapshot::from(&package);
+    let email = member.email.clone().unwrap_or_else(|| format!("{}@{}", member.username, app.config.email_domain));
+    let p = Payment {
+        reference: ids::new_id("pay_"),
+        member_id: member.id.clone(),
+        status: PaymentStatus::Pending,
+        snapshot,
+        email,
+        created_at: now,
+        credited_at: None,
+        failure_reason: None,
+        review_reason: None,
+        needs_review: false,
+        webhook_received_count: 0,
+        last_webhook_at: None,
+        verify_attempts: 0,
+        next_check_at: Some(now + FIRST_CHECK_AFTER),
+    };
+    let body = serde_json::json!({
+        "reference": p.reference,
+        "amount": p.snapshot.price,
+        "currency": p.snapshot.currency,
+        "email": p.email,
+        "public_key": app.config.paystack_public_key,
+        "package": PackageView::from(&p.snapshot),
+    })
+    .to_string();
+    let record = idem.as_ref().map(|i| (scope.as_str(), CHECKOUT_ROUTE, i.key, i.request_hash.as_str(), body.as_str()));
+    if app.store.create_payment(&p, record, now).await? {
+        tracing::info!(reference = %p.reference, package = %p.snapshot.package_id, "checkout created");
+        return Ok(Reply { status: 201, body });
+    }
+    let Some(i) = &idem else { return Err(ApiError::Contention) };
+    match app.store.idempotent_response(&scope, CHECKOUT_ROUTE, i.key).await? {
+        Some(stored) => replay(&stored, &i.request_hash),
+        None => Err(ApiError::RequestInProgress),
+    }
+}
+
+/// `GET /credits/transactions` item.
+#[derive(Serialize)]
+pub struct TransactionView {
+    pub reference: String,
+    pub status: PaymentStatus,
+    pub amount: i64,
+    pub currency: String,
+    pub credits: i64,
+    pub bonus_credits: i64,
+    pub package_id: String,
+    pub package_name: String,
+    pub created_at: DateTime<Utc>,
+    pub credited_at: Option<DateTime<Utc>>,
+}
+
+impl From<&Payment> for TransactionView {
+    fn from(p: &Payment) -> Self {
+        TransactionView {
+            reference: p.reference.clone(),
+            status: p.status,
+            amount: p.snapshot.price,
+            currency: p.snapshot.currency.clone(),
+            credits: p.snapshot.credits,
+            bonus_credits: p.snapshot.bonus_credits,
+            package_id: p.snapshot.package_id.clone(),
+            package_name: p.snapshot.name.clone(),
+            created_at: p.created_at,
+            credited_at: p.credited_at,
+        }
+    }
+}
+
+pub async fn transactions(
+    app: &App,
+    member_id: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Page<TransactionView>, ApiError> {
+    active_member(app, member_id).await?;
+    Ok(app.store.member_payments(member_id, cursor, limit).await?.map(|p| TransactionView::from(&p)))
+}
+
+/// What happened to a payment after a webhook or a verify.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Settlement {
+    Credited,
+    AlreadyCredited,
+    Review,
+    Unsuccessful,
+    StillPending,
+    Unknown,
+    Ignored,
+}
+
+/// `POST /webhooks/paystack`: signature first, then record, then act.
+pub async fn handle_webhook(
+    app: &App,
+    body: &[u8],
+    signature_hex: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Settlement, ApiError> {
+    let sig = signature_hex.ok_or(ApiError::InvalidSignature)?;
+    if !signature::verify(&app.secrets.paystack_secret_key, body, sig) {
+        return Err(ApiError::InvalidSignature);
+    }
+    let event: serde_json::Value = serde_json::from_slice(body).map_err(|_| ApiError::MalformedJson)?;
+    let kind = event.get("event").and_then(|e| e.as_str()).ok_or(ApiError::MalformedJson)?;
+    let data = event.get("data").cloned().unwrap_or_default();
+    let reference = data.get("reference").and_then(|r| r.as_str()).filter(|r| !r.is_empty() && r.len() <= 200);
+    let event_id = hex::encode(Sha256::digest(body));
+    let raw = String::from_utf8_lossy(body);
+    let deliveries = app.store.record_webhook(&event_id, kind, reference, &raw, now).await?;
+    tracing::info!(event = kind, reference = reference.unwrap_or("-"), deliveries, "paystack webhook recorded");
+    let Some(reference) = reference else { return Ok(Settlement::Ignored) };
+    let Some(payment) = app.store.note_webhook(reference, now).await? else {
+        if deliveries == 1 {
+            let msg = format!("Paystack {kind} for unknown reference {reference}");
+            app.store.put_admin_notification("payment_unknown_reference", "high", &msg, Some(reference), now).await?;
+        }
+        return Ok(Settlement::Unknown);
+    };
+    if !kind.starts_with("charge.") {
+        return Ok(Settlement::Ignored);
+    }
+    let status =
+        data.get("status").and_then(|s| s.as_str()).unwrap_or(if kind == "charge.success" { "success" } else { "" });
+    let report = Report {
+        status,
+        amount: data.get("amount").and_then(|a| a.as_i64()),
+        currency: data.get("currency").and_then(|c| c.as_str()),
+        gateway_response: data.get("gateway_response").and_then(|g| g.as_str()),
+    };
+    settle(app, &payment, &report, false, now).await
+}
+
+/// One report of a payment's state, from a webhook or from verify.
+struct Report<'a> {
+    status: &'a str,
+    amount: Option<i64>,
+    currency: Option<&'a str>,
+    gateway_response: Option<&'a str>,
+}
+
+async fn settle(
+    app: &App,
+    p: &Payment,
+    r: &Report<'_>,
+    from_verify: bool,
+    now: DateTime<Utc>,
+) -> Result<Settlement, ApiError> {
+    if p.credited_at.is_some() {
+        return Ok(Settlement::AlreadyCredited);
+    }
+    match r.status {
+        "success" => {
+            let (amount, currency) = (r.amount.unwrap_or(-1), r.currency.unwrap_or(""));
+            match p.snapshot.mismatch(amount, currency) {
+                None => credit(app, p, now).await,
+                Some(reason) => review(app, p, &reason, from_verify, now).await,
+            }
+        }
+        "failed" | "abandoned" | "reversed" => {
+            let status = if r.status == "abandoned" { PaymentStatus::Abandoned } else { PaymentStatus::Failed };
+            let next = payment::next_check(p.created_at, p.verify_attempts + u32::from(from_verify), now);
+            if next.is_none() {
+                let reason = format!("{} and no success within 72 h", r.status);
+                return review(app, p, &reason, from_verify, now).await;
+            }
+            let u = Unsuccessful {
+                status,
+                failure_reason: Some(r.gateway_response.unwrap_or(r.status)),
+                review_reason: None,
+                needs_review: true,
+                next_check_at: next,
+                from_verify,
+            };
+            app.store.record_unsuccessful(&p.reference, &u, now).await?;
+            Ok(Settlement::Unsuccessful)
+        }
+        _ => {
+            let next = payment::next_check(p.created_at, p.verify_attempts + u32::from(from_verify), now);
+            if next.is_none() {
+                return review(app, p, "still not paid after 72 h", from_verify, now).await;
+            }
+            let u = Unsuccessful {
+                status: PaymentStatus::Pending,
+                failure_reason: None,
+                review_reason: None,
+                needs_review: false,
+                next_check_at: next,
+                from_verify,
+            };
+            app.store.record_unsuccessful(&p.reference, &u, now).await?;
+            Ok(Settlement::StillPending)
+        }
+    }
+}
+
+async fn review(
+    app: &App,
+    p: &Payment,
+    reason: &str,
+    from_verify: bool,
+    now: DateTime<Utc>,
+) -> Result<Settlement, ApiError> {
+    let u = Unsuccessful {
+        status: PaymentStatus::NeedsManualReview,
+        failure_reason: None,
+        review_reason: Some(reason),
+        needs_review: true,
+        next_check_at: None,
+        from_verify,
+    };
+    if app.store.record_unsuccessful(&p.reference, &u, now).await? {
+        let msg = format!("Payment {} needs review: {reason}", p.reference);
+        app.store.put_admin_notification("payment_review", "high", &msg, Some(&p.reference), now).await?;
+        tracing::warn!(reference = %p.reference, reason, "payment needs manual review");
+        Ok(Settlement::Review)
+    } else {
+        Ok(Settlement::AlreadyCredited)
+    }
+}
+
+/// Credits from the locked snapshot; safe to call any number of times at once.
+async fn credit(app: &App, p: &Payment, now: DateTime<Utc>) -> Result<Settlement, ApiError> {
+    let mut member = app.store.get_member(&p.member_id).await?.ok_or(ApiError::NotFound("member"))?;
+    for _ in 0..CREDIT_ATTEMPTS {
+        match app.store.credit_payment(p, &member, now).await? {
+            CreditOutcome::Credited(balance) => {
+                tracing::info!(reference = %p.reference, balance = %balance, "payment credited");
+                return Ok(Settlement::Credited);
+            }
+            CreditOutcome::AlreadyCredited => return Ok(Settlement::AlreadyCredited),
+            CreditOutcome::MemberChanged(Some(m)) => member = *m,
+            CreditOutcome::MemberChanged(None) => return Err(ApiError::NotFound("member")),
+        }
+    }
+    Err(ApiError::Contention)
+}
+
+/// What one reconcile run did.
+#[derive(Debug, Default, Serialize)]
+pub struct ReconcileReport {
+    pub checked: usize,
+    pub credited: usize,
+    pub unsuccessful: usize,
+    pub still_pending: usize,
+    pub review: usize,
+    pub errors: usize,
+}
+
+/// Verifies every payment whose check is due (EventBridge, every 15 minutes).
+pub async fn reconcile(app: &App, now: DateTime<Utc>) -> Result<ReconcileReport, ApiError> {
+    let mut report = ReconcileReport::default();
+    for p in app.store.payments_due(now, 100).await? {
+        report.checked += 1;
+        match verify_and_settle(app, &p, now).await {
+            Ok(Settlement::Credited) => report.credited += 1,
+            Ok(Settlement::Unsuccessful) => report.unsuccessful += 1,
+            Ok(Settlement::StillPending) => report.still_pending += 1,
+            Ok(Settlement::Review) => report.review += 1,
+            Ok(_) => {}
+            Err(e) => {
+                report.errors += 1;
+                tracing::warn!(reference = %p.reference, error = %e, "reconcile could not settle a payment; next run retries");
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// One payment checked now, whatever its schedule (an admin asked).
+pub async fn reconcile_one(
+    app: &App,
+    reference: &str,
+    admin_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Settlement, ApiError> {
+    let p = app.store.get_payment(reference).await?.ok_or(ApiError::NotFound("payment"))?;
+    tracing::info!(reference, admin_id, "manual reconcile");
+    let settlement = verify_and_settle(app, &p, now).await?;
+    app.store.mark_reconciled_by(reference, admin_id, now).await?;
+    Ok(settlement)
+}
+
+async fn verify_and_settle(app: &App, p: &Payment, now: DateTime<Utc>) -> Result<Settlement, ApiError> {
+    if p.credited_at.is_some() {
+        return Ok(Settlement::AlreadyCredited);
+    }
+    let verification = app.paystack.verify(&p.reference).await.map_err(ApiError::internal)?;
+    let (status, amount, currency, gateway) = match &verification {
+        Some(v) => (v.status.as_str(), Some(v.amount), Some(v.currency.as_str()), v.gateway_response.as_deref()),
+        None => ("abandoned", None, None, Some("not found at Paystack (popup never completed)")),
+    };
+    settle(app, p, &Report { status, amount, currency, gateway_response: gateway }, true, now).await
+}
+
+/// Credits a refund to a member (admin route later; the service is the contract).
+pub async fn refund(app: &App, r: &Refund<'_>, now: DateTime<Utc>) -> Result<Credits, ApiError> {
+    if r.amount.hundredths() <= 0 {
+        return Err(ApiError::invalid("amount", "must be more than 0.00"));
+    }
+    let mut member = app.store.get_member(r.member_id).await?.ok_or(ApiError::NotFound("member"))?;
+    for _ in 0..CREDIT_ATTEMPTS {
+        match app.store.refund(&member, r, now).await? {
+            BalanceOutcome::Done(balance) => return Ok(balance),
+            BalanceOutcome::MemberChanged(Some(m)) => member = *m,
+            BalanceOutcome::MemberChanged(None) => return Err(ApiError::NotFound("member")),
+        }
+    }
+    Err(ApiError::Contention)
+}

@@ -1,0 +1,251 @@
+//! Balance changes outside a send (refunds, account deletion), the ledger audit's
+//! walk over members, and the data export.
+
+use aws_sdk_dynamodb::types::{Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::attr::{key, n, s, ts, Item, Reader};
+use super::members::{member_from, member_pk};
+use super::notify::{member_notification_item, outbox_item, put_item};
+use super::send::ledger_item;
+use super::{Store, StoreError, TransactFailure};
+use crate::domain::payment::{deletion_refund_cents, RefundReason};
+use crate::domain::{ids, Credits, Member};
+
+/// A refund of credits to a member, as an admin (or the system) decided it.
+pub struct Refund<'a> {
+    pub member_id: &'a str,
+    pub amount: Credits,
+    pub reason: RefundReason,
+    pub message_id: Option<&'a str>,
+    pub chat_id: Option<&'a str>,
+    /// The admin who processed it (`system` for automatic refunds).
+    pub processed_by: &'a str,
+    pub notes: Option<&'a str>,
+}
+
+#[derive(Debug)]
+pub enum BalanceOutcome {
+    Done(Credits),
+    MemberChanged(Option<Box<Member>>),
+}
+
+/// What deleting an account left to settle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    pub unused_credits: Credits,
+    pub refund_due_cents: i64,
+}
+
+fn pinned_balance(table: &str, member: &Member, after: Credits) -> Result<TransactWriteItem, StoreError> {
+    let u = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(member_pk(&member.id), "PROFILE")))
+        .update_expression("SET balance = :after")
+        .condition_expression("balance = :before AND #status = :status")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":after", n(after.hundredths()))
+        .expression_attribute_values(":before", n(member.balance.hundredths()))
+        .expression_attribute_values(":status", s(member.status.as_str()))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(StoreError::dynamo)?;
+    Ok(TransactWriteItem::builder().update(u).build())
+}
+
+fn member_changed(old: &[Option<Item>]) -> Result<BalanceOutcome, StoreError> {
+    let current = old.first().and_then(Option::as_ref).map(member_from).transpose()?;
+    Ok(BalanceOutcome::MemberChanged(current.map(Box::new)))
+}
+
+impl Store {
+    /// Credits a refund with its ledger entry, refund record, the member's
+    /// notification and an outbox event, in one transaction pinned to `member`.
+    pub async fn refund(
+        &self,
+        member: &Member,
+        r: &Refund<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<BalanceOutcome, StoreError> {
+        let after = member.balance.checked_add(r.amount).ok_or_else(|| StoreError::Corrupt("overflow".into()))?;
+        let id = ids::new_id("rf_");
+        let mut record = key(member_pk(&member.id), format!("REFUND#{id}"));
+        record.insert("entity".into(), s("refund"));
+        record.insert("id".into(), s(&id));
+        record.insert("amount".into(), n(r.amount.hundredths()));
+        record.insert("reason".into(), s(r.reason.as_str()));
+        record.insert("processed_by".into(), s(r.processed_by));
+        record.insert("created_at".into(), ts(now));
+        for (name, v) in [("message_id", r.message_id), ("chat_id", r.chat_id), ("notes", r.notes)] {
+            if let Some(v) = v {
+                record.insert(name.into(), s(v));
+            }
+        }
+        let text = format!("{} credits were refunded to your balance.", r.amount);
+        let detail = serde_json::json!({
+            "refund_id": id, "member_id": member.id, "amount": r.amount.to_string(), "reason": r.reason.as_str(),
+        });
+        let items = vec![
+            pinned_balance(&self.table, member, after)?,
+            put_item(
+                &self.table,
+                ledger_item(&member.id, r.amount, after, &format!("refund:{}", r.reason.as_str()), &id, now),
+            )?,
+            put_item(&self.table, record)?,
+            put_item(&self.table, member_notification_item(&member.id, "refund", "Credits refunded", &text, now))?,
+            put_item(&self.table, outbox_item("refund.processed", &detail, now))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(BalanceOutcome::Done(after)),
+            Err(TransactFailure::ConditionFailed(old)) => member_changed(&old),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Deletes an account: unused credits leave the balance with a ledger entry and
+    /// become a pending KES refund record; the username is released and personal
+    /// fields scrubbed; an outbox event tells the rest of the platform.
+    pub async fn delete_member(
+        &self,
+        member: &Member,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(BalanceOutcome, Deletion), StoreError> {
+        let deletion =
+            Deletion { unused_credits: member.balance, refund_due_cents: deletion_refund_cents(member.balance) };
+        let scrub = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(member_pk(&member.id), "PROFILE")))
+            .update_expression(
+                "SET #status = :deleted, balance = :zero, deleted_at = :now, password_hash = :none \
+                 REMOVE email, display_name, bio, latitude, longitude",
+            )
+            .condition_expression("balance = :before AND #status = :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":deleted", s("deleted"))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":none", s("!deleted"))
+            .expression_attribute_values(":before", n(member.balance.hundredths()))
+            .expression_attribute_values(":active", s("active"))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let release = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("USERNAME#{}", member.username), "USERNAME")))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let mut record = key(member_pk(&member.id), "DELETION");
+        record.insert("entity".into(), s("deletion"));
+        record.insert("GSI1PK".into(), s("REFUNDS_DUE"));
+        record.insert("GSI1SK".into(), s(format!("{}#{}", now.to_rfc3339(), member.id)));
+        record.insert("member_id".into(), s(&member.id));
+        record.insert("unused_credits".into(), n(deletion.unused_credits.hundredths()));
+        record.insert("refund_due_cents".into(), n(deletion.refund_due_cents));
+        record.insert("refund_status".into(), s("pending"));
+        record.insert("reason".into(), s(reason.unwrap_or("")));
+        record.insert("created_at".into(), ts(now));
+        let mut items = vec![
+            TransactWriteItem::builder().update(scrub).build(),
+            TransactWriteItem::builder().delete(release).build(),
+            put_item(&self.table, record)?,
+        ];
+        if !member.balance.is_zero() {
+            let removed = Credits::from_hundredths(-member.balance.hundredths());
+            items.push(put_item(
+                &self.table,
+                ledger_item(&member.id, removed, Credits::ZERO, "account_deletion", &member.id, now),
+            )?);
+        }
+        let detail = serde_json::json!({
+            "member_id": member.id, "unused_credits": deletion.unused_credits.to_string(),
+            "refund_due_cents": deletion.refund_due_cents,
+        });
+        items.push(put_item(&self.table, outbox_item("member.deleted", &detail, now))?);
+        match self.transact(items).await {
+            Ok(()) => Ok((BalanceOutcome::Done(Credits::ZERO), deletion)),
+            Err(TransactFailure::ConditionFailed(old)) => Ok((member_changed(&old)?, deletion)),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Revokes every refresh token of a member (ban, deletion).
+    pub async fn revoke_member_tokens(&self, member_id: &str) -> Result<usize, StoreError> {
+        let keys = self.query_keys(&member_pk(member_id), "REFRESH#").await?;
+        for (pk, sk) in &keys {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+        }
+        Ok(keys.len())
+    }
+
+    async fn query_keys(&self, pk: &str, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .query_all(pk, prefix)
+            .await?
+            .iter()
+            .filter_map(|i| Some((Reader(i).opt_str("PK")?, Reader(i).opt_str("SK")?)))
+            .collect())
+    }
+
+    /// Every item of a partition whose sort key starts with `prefix` (all pages).
+    pub(crate) async fn query_all(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":p", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// One page of a parallel scan over member items: (member id, balance).
+    /// Only the daily ledger audit walks the table; no request path scans.
+    pub async fn scan_member_balances(
+        &self,
+        segment: i32,
+        total_segments: i32,
+        start: Option<Item>,
+    ) -> Result<(Vec<(String, Credits)>, Option<Item>), StoreError> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .segment(segment)
+            .total_segments(total_segments)
+            .filter_expression("entity = :member")
+            .projection_expression("id, balance")
+            .expression_attribute_values(":member", s("member"))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        let members = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| Some((Reader(i).opt_str("id")?, Credits::from_hundredths(Reader(i).opt_i64("balance")?))))
+            .collect();
+        Ok((members, out.last_evaluated_key))
+    }
+}

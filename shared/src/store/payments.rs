@@ -1,0 +1,412 @@
+//! Payment transactions (checkout's locked snapshot), webhook event records, the
+//! reconcile index, and crediting: at most once per reference, whatever arrives.
+
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::attr::{b, key, n, s, ts, Item, Reader};
+use super::cursor::{self, Page};
+use super::idempotency::idem_key;
+use super::members::{member_from, member_pk};
+use super::notify::{member_notification_item, outbox_item, put_item};
+use super::send::ledger_item;
+use super::{Store, StoreError, TransactFailure};
+use crate::domain::payment::{PackageSnapshot, Payment, PaymentStatus};
+use crate::domain::{Credits, Member, Tier};
+
+const RECONCILE_SHARDS: u32 = 4;
+
+fn payment_pk(reference: &str) -> String {
+    format!("PAYMENT#{reference}")
+}
+
+fn reconcile_shard(reference: &str) -> u32 {
+    reference.bytes().fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c))) % RECONCILE_SHARDS
+}
+
+fn reconcile_sort(at: DateTime<Utc>, reference: &str) -> String {
+    format!("{}#{reference}", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+fn payment_item(p: &Payment) -> Item {
+    let mut item = key(payment_pk(&p.reference), "PAYMENT");
+    item.insert("entity".into(), s("payment"));
+    item.insert("GSI1PK".into(), s(format!("MEMBERTX#{}", p.member_id)));
+    item.insert("GSI1SK".into(), s(reconcile_sort(p.created_at, &p.reference)));
+    if let Some(at) = p.next_check_at {
+        item.insert("GSI2PK".into(), s(format!("RECONCILE#{}", reconcile_shard(&p.reference))));
+        item.insert("GSI2SK".into(), s(reconcile_sort(at, &p.reference)));
+        item.insert("next_check_at".into(), ts(at));
+    }
+    item.insert("reference".into(), s(&p.reference));
+    item.insert("member_id".into(), s(&p.member_id));
+    item.insert("status".into(), s(p.status.as_str()));
+    item.insert("package_id".into(), s(&p.snapshot.package_id));
+    item.insert("package_name".into(), s(&p.snapshot.name));
+    item.insert("credits".into(), n(p.snapshot.credits));
+    item.insert("bonus_credits".into(), n(p.snapshot.bonus_credits));
+    item.insert("amount".into(), n(p.snapshot.price));
+    item.insert("currency".into(), s(&p.snapshot.currency));
+    if let Some(badge) = &p.snapshot.badge {
+        item.insert("badge".into(), s(badge));
+    }
+    item.insert("email".into(), s(&p.email));
+    item.insert("created_at".into(), ts(p.created_at));
+    item.insert("updated_at".into(), ts(p.created_at));
+    item.insert("needs_review".into(), b(false));
+    item.insert("webhook_received_count".into(), n(0));
+    item.insert("verify_attempts".into(), n(0));
+    item
+}
+
+pub(crate) fn payment_from(item: &Item) -> Result<Payment, StoreError> {
+    let r = Reader(item);
+    Ok(Payment {
+        reference: r.str("reference")?,
+        member_id: r.str("member_id")?,
+        status: r.parse("status", PaymentStatus::parse)?,
+        snapshot: PackageSnapshot {
+            package_id: r.str("package_id")?,
+            name: r.str("package_name")?,
+            credits: r.i64("credits")?,
+            bonus_credits: r.i64("bonus_credits")?,
+            price: r.i64("amount")?,
+            currency: r.str("currency")?,
+            badge: r.opt_str("badge"),
+        },
+        email: r.str("email")?,
+        created_at: r.time("created_at")?,
+        credited_at: r.opt_time("credited_at"),
+        failure_reason: r.opt_str("failure_reason"),
+        review_reason: r.opt_str("review_reason"),
+        needs_review: r.bool("needs_review"),
+        webhook_received_count: r.opt_i64("webhook_received_count").unwrap_or(0),
+        last_webhook_at: r.opt_time("last_webhook_at"),
+        verify_attempts: u32::try_from(r.opt_i64("verify_attempts").unwrap_or(0)).unwrap_or(0),
+        next_check_at: r.opt_time("next_check_at"),
+    })
+}
+
+/// How a credit attempt ended.
+#[derive(Debug)]
+pub enum CreditOutcome {
+    /// Credited now; the member's balance after it.
+    Credited(Credits),
+    /// Some earlier webhook, retry or reconcile run credited it.
+    AlreadyCredited,
+    /// The member changed since the read: retry from this state.
+    MemberChanged(Option<Box<Member>>),
+}
+
+/// An unsuccessful outcome to record on a payment that is not credited.
+pub struct Unsuccessful<'a> {
+    pub status: PaymentStatus,
+    pub failure_reason: Option<&'a str>,
+    pub review_reason: Option<&'a str>,
+    pub needs_review: bool,
+    /// When reconcile should look again; `None` takes it off the reconcile index.
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// This outcome came from a verify call (counts toward the widening schedule).
+    pub from_verify: bool,
+}
+
+impl Store {
+    /// Stores a new pending payment (and the Idempotency-Key's response, if any).
+    /// `Ok(false)`: another request with the same key stored its payment first.
+    pub async fn create_payment(
+        &self,
+        p: &Payment,
+        idempotency: Option<(&str, &str, &str, &str, &str)>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut items = vec![put_item(&self.table, payment_item(p))?];
+        if let Some((scope, route, k, hash, body)) = idempotency {
+            let mut item = idem_key(scope, route, k);
+            item.insert("request_hash".into(), s(hash));
+            item.insert("status".into(), n(201));
+            item.insert("body".into(), s(body));
+            item.insert("expires_at".into(), n((now.max(Utc::now()) + chrono::Duration::hours(24)).timestamp()));
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK) OR expires_at < :now")
+                .expression_attribute_values(":now", n(Utc::now().timestamp()))
+                .build()
+                .map_err(StoreError::dynamo)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(old)) if old.get(1).is_some_and(Option::is_some) => Ok(false),
+            Err(TransactFailure::ConditionFailed(_)) => Err(StoreError::Corrupt("payment reference collided".into())),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    pub async fn get_payment(&self, reference: &str) -> Result<Option<Payment>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(payment_pk(reference), "PAYMENT")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        out.item.as_ref().map(payment_from).transpose()
+    }
+
+    /// A member's payments, newest first.
+    pub async fn member_payments(
+        &self,
+        member_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Payment>, StoreError> {
+        let pk = format!("MEMBERTX#{member_id}");
+        let start =
+            cursor.map(|c| cursor::decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", &pk))).transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(&pk))
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start)
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        let items = out.items.unwrap_or_default().iter().map(payment_from).collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+    }
+
+    /// Records a webhook delivery (duplicates counted); returns how many times this
+    /// exact event has arrived.
+    pub async fn record_webhook(
+        &self,
+        event_id: &str,
+        event: &str,
+        reference: Option<&str>,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("WEBHOOK#{event_id}"), "EVENT")))
+            .update_expression(
+                "SET entity = :entity, event = :event, body = if_not_exists(body, :body), \
+                 first_received_at = if_not_exists(first_received_at, :now), last_webhook_at = :now, reference = :ref \
+                 ADD webhook_received_count :one",
+            )
+            .expression_attribute_values(":entity", s("webhook_event"))
+            .expression_attribute_values(":event", s(event))
+            .expression_attribute_values(":body", s(body))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":ref", s(reference.unwrap_or("-")))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew);
+        let out = req.send().await.map_err(StoreError::dynamo)?;
+        Ok(out.attributes.as_ref().and_then(|a| Reader(a).opt_i64("webhook_received_count")).unwrap_or(1))
+    }
+
+    /// Counts a webhook on its payment; `None` if the reference is unknown.
+    pub async fn note_webhook(&self, reference: &str, now: DateTime<Utc>) -> Result<Option<Payment>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(payment_pk(reference), "PAYMENT")))
+            .update_expression("SET last_webhook_at = :now ADD webhook_received_count :one")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out.attributes.as_ref().map(payment_from).transpose(),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(StoreError::dynamo(e)),
+        }
+    }
+
+    /// Records a non-success outcome unless the payment is already credited
+    /// (`Ok(false)` then). Nothing here is final: a later success still credits.
+    pub async fn record_unsuccessful(
+        &self,
+        reference: &str,
+        u: &Unsuccessful<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut set = vec!["#status = :status", "needs_review = :review", "updated_at = :now"];
+        let mut remove = Vec::new();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(payment_pk(reference), "PAYMENT")))
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(credited_at)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(u.status.as_str()))
+            .expression_attribute_values(":review", b(u.needs_review))
+            .expression_attribute_values(":now", ts(now));
+        if let Some(r) = u.failure_reason {
+            set.push("failure_reason = :failure");
+            req = req.expression_attribute_values(":failure", s(r));
+        }
+        if let Some(r) = u.review_reason {
+            set.push("review_reason = :review_reason");
+            req = req.expression_attribute_values(":review_reason", s(r));
+        }
+        match u.next_check_at {
+            Some(at) => {
+                set.extend(["next_check_at = :next", "GSI2PK = :g2pk", "GSI2SK = :g2sk"]);
+                req = req
+                    .expression_attribute_values(":next", ts(at))
+                    .expression_attribute_values(":g2pk", s(format!("RECONCILE#{}", reconcile_shard(reference))))
+                    .expression_attribute_values(":g2sk", s(reconcile_sort(at, reference)));
+            }
+            None => remove.extend(["next_check_at", "GSI2PK", "GSI2SK"]),
+        }
+        let mut expr = format!("SET {}", set.join(", "));
+        if u.from_verify {
+            expr.push_str(" ADD verify_attempts :one");
+            req = req.expression_attribute_values(":one", n(1));
+        }
+        if !remove.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match req.update_expression(expr).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::dynamo(e)),
+        }
+    }
+
+    /// Credits a payment from its locked snapshot in one transaction conditioned on
+    /// "not yet credited": balance += credits + bonus, lifetime KES and tier, ledger
+    /// entries (purchase, bonus), the member's notification and the outbox event.
+    /// The member's balance and lifetime KES are pinned to the values read.
+    pub async fn credit_payment(
+        &self,
+        p: &Payment,
+        member: &Member,
+        now: DateTime<Utc>,
+    ) -> Result<CreditOutcome, StoreError> {
+        let purchased = p.snapshot.purchased();
+        let bonus = p.snapshot.bonus();
+        let after_purchase =
+            member.balance.checked_add(purchased).ok_or_else(|| StoreError::Corrupt("overflow".into()))?;
+        let after = after_purchase.checked_add(bonus).ok_or_else(|| StoreError::Corrupt("overflow".into()))?;
+        let kes_paid = member.kes_paid_cents + p.snapshot.price;
+        let tier = Tier::for_lifetime_kes_cents(kes_paid);
+        let payment = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(payment_pk(&p.reference), "PAYMENT")))
+            .update_expression(
+                "SET #status = :success, credited_at = :now, updated_at = :now, needs_review = :f REMOVE GSI2PK, GSI2SK, next_check_at",
+            )
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(credited_at)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":success", s(PaymentStatus::Success.as_str()))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":f", b(false))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let member_update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(member_pk(&member.id), "PROFILE")))
+            .update_expression("SET balance = :after, kes_paid_cents = :kes, tier = :tier")
+            .condition_expression("balance = :before AND kes_paid_cents = :kes_before")
+            .expression_attribute_values(":after", n(after.hundredths()))
+            .expression_attribute_values(":kes", n(kes_paid))
+            .expression_attribute_values(":tier", s(tier.as_str()))
+            .expression_attribute_values(":before", n(member.balance.hundredths()))
+            .expression_attribute_values(":kes_before", n(member.kes_paid_cents))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(payment).build(),
+            TransactWriteItem::builder().update(member_update).build(),
+            put_item(&self.table, ledger_item(&member.id, purchased, after_purchase, "purchase", &p.reference, now))?,
+        ];
+        if !bonus.is_zero() {
+            items.push(put_item(&self.table, ledger_item(&member.id, bonus, after, "bonus", &p.reference, now))?);
+        }
+        let text = format!("{} credits were added to your balance.", p.snapshot.credits + p.snapshot.bonus_credits);
+        items.push(put_item(
+            &self.table,
+            member_notification_item(&member.id, "credits_added", "Payment received", &text, now),
+        )?);
+        let detail = serde_json::json!({
+            "reference": p.reference, "member_id": member.id, "amount": p.snapshot.price, "currency": p.snapshot.currency,
+            "credits": p.snapshot.credits, "bonus_credits": p.snapshot.bonus_credits, "tier": tier.as_str(),
+        });
+        items.push(put_item(&self.table, outbox_item("payment.succeeded", &detail, now))?);
+        match self.transact(items).await {
+            Ok(()) => Ok(CreditOutcome::Credited(after)),
+            Err(TransactFailure::ConditionFailed(old)) => {
+                if old.first().is_some_and(Option::is_some) {
+                    return Ok(CreditOutcome::AlreadyCredited);
+                }
+                let current = old.get(1).and_then(Option::as_ref).map(member_from).transpose()?;
+                Ok(CreditOutcome::MemberChanged(current.map(Box::new)))
+            }
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Payments whose next check is due, oldest due first, from every shard.
+    pub async fn payments_due(&self, now: DateTime<Utc>, per_shard: i32) -> Result<Vec<Payment>, StoreError> {
+        let mut due = Vec::new();
+        for shard in 0..RECONCILE_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI2")
+                .key_condition_expression("GSI2PK = :pk AND GSI2SK <= :now")
+                .expression_attribute_values(":pk", s(format!("RECONCILE#{shard}")))
+                .expression_attribute_values(
+                    ":now",
+                    s(format!("{}#~", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))),
+                )
+                .limit(per_shard)
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+            for item in out.items.unwrap_or_default() {
+                due.push(payment_from(&item)?);
+            }
+        }
+        Ok(due)
+    }
+
+    /// Records which admin last ran a manual reconcile of the payment.
+    pub async fn mark_reconciled_by(
+        &self,
+        reference: &str,
+        admin_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(payment_pk(reference), "PAYMENT")))
+            .update_expression("SET reconciled_by = :admin, reconciled_at = :now")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":admin", s(admin_id))
+            .expression_attribute_values(":now", ts(now))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+}
