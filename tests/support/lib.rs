@@ -11,6 +11,18 @@ use serde_json::{json, Value};
 
 pub use reqwest::StatusCode;
 
+/// A Paystack `charge.*` event for a reference.
+pub fn charge_event(event: &str, reference: &str, status: &str, amount: i64, currency: &str) -> Value {
+    json!({
+        "event": event,
+        "data": {
+            "id": 4099260516u64, "domain": "test", "status": status, "reference": reference,
+            "amount": amount, "currency": currency, "gateway_response": format!("Paystack says {status}"),
+            "channel": "card", "customer": { "email": "member@fantooo.com" }
+        }
+    })
+}
+
 /// A time pinned at a Nairobi wall-clock hour today (EAT is UTC+3).
 pub fn eat(hour: u32, minute: u32) -> String {
     let utc_hour = (hour + 24 - 3) % 24;
@@ -143,6 +155,59 @@ impl Stack {
     /// Counters kept by local/emulator.py (calls per DynamoDB operation, injected faults).
     pub async fn emulator_stats(&self) -> Result<Value> {
         Ok(self.http.get(format!("{}/_fantooo/faults", self.emulator)).send().await?.json().await?)
+    }
+
+    /// The same App the Lambdas build, for calling services and jobs directly
+    /// (reconcile, audit, outbox sweep, refunds) with an injected clock.
+    pub async fn app(&self) -> Result<fantooo::App> {
+        Ok(fantooo::App::from_env().await?)
+    }
+
+    /// Tells the Paystack stand-in what verify should answer for a reference.
+    pub async fn paystack_says(&self, reference: &str, status: &str, amount: i64, currency: &str) -> Result<()> {
+        let base = std::env::var("PAYSTACK_BASE_URL").context("PAYSTACK_BASE_URL")?;
+        let res = self
+            .http
+            .put(format!("{base}/_standin/transactions/{reference}"))
+            .json(&json!({ "status": status, "amount": amount, "currency": currency, "gateway_response": format!("stand-in {status}") }))
+            .send()
+            .await?;
+        anyhow::ensure!(res.status().is_success(), "stand-in answered {}", res.status());
+        Ok(())
+    }
+
+    /// How many times the stand-in was asked to verify a reference.
+    pub async fn verify_calls(&self, reference: &str) -> Result<u64> {
+        let base = std::env::var("PAYSTACK_BASE_URL").context("PAYSTACK_BASE_URL")?;
+        let calls: Value = self.http.get(format!("{base}/_standin/calls")).send().await?.json().await?;
+        Ok(calls["verify"][reference].as_u64().unwrap_or(0))
+    }
+
+    /// Posts a Paystack event, signed with `secret` (the real key unless a test forges it).
+    pub async fn webhook_signed(&self, body: &Value, secret: &str) -> Result<(StatusCode, Value)> {
+        let raw = serde_json::to_vec(body)?;
+        let sig = fantooo::payments::signature::sign(secret, &raw);
+        let res = self
+            .http
+            .post(self.url("/webhooks/paystack"))
+            .header("content-type", "application/json")
+            .header("x-paystack-signature", sig)
+            .body(raw)
+            .send()
+            .await?;
+        Self::answer(res).await
+    }
+
+    pub async fn webhook(&self, body: &Value) -> Result<(StatusCode, Value)> {
+        let secret = std::env::var("PAYSTACK_SECRET_KEY").context("PAYSTACK_SECRET_KEY")?;
+        self.webhook_signed(body, &secret).await
+    }
+
+    /// Sets emulator fault rates (see local/emulator.py).
+    pub async fn set_faults(&self, faults: Value) -> Result<()> {
+        let res = self.http.post(format!("{}/_fantooo/faults", self.emulator)).json(&faults).send().await?;
+        anyhow::ensure!(res.status().is_success(), "emulator answered {}", res.status());
+        Ok(())
     }
 
     /// Sets an attribute on a stored item directly (to stage bans, closes, etc.).

@@ -16,7 +16,7 @@ mod tokens;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use rand::Rng;
@@ -46,8 +46,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The error and its causes, one line, without the raw HTTP response the SDK
+    /// would otherwise print.
     pub fn dynamo<E: std::error::Error + 'static>(e: E) -> Self {
-        StoreError::Dynamo(DisplayErrorContext(e).to_string())
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        let text: String = text.chars().take(600).collect();
+        StoreError::Dynamo(text)
     }
 }
 

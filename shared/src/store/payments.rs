@@ -199,10 +199,14 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key(format!("WEBHOOK#{event_id}"), "EVENT")))
             .update_expression(
-                "SET entity = :entity, event = :event, body = if_not_exists(body, :body), \
-                 first_received_at = if_not_exists(first_received_at, :now), last_webhook_at = :now, reference = :ref \
+                "SET #entity = :entity, #event = :event, #body = if_not_exists(#body, :body), \
+                 first_received_at = if_not_exists(first_received_at, :now), last_webhook_at = :now, #ref = :ref \
                  ADD webhook_received_count :one",
             )
+            .expression_attribute_names("#entity", "entity")
+            .expression_attribute_names("#event", "event")
+            .expression_attribute_names("#body", "body")
+            .expression_attribute_names("#ref", "reference")
             .expression_attribute_values(":entity", s("webhook_event"))
             .expression_attribute_values(":event", s(event))
             .expression_attribute_values(":body", s(body))
