@@ -35,15 +35,12 @@ pub async fn run(app: &fantooo::App) -> anyhow::Result<()> {
     }
     let now = Utc::now();
     for o in demo.operators {
+        let hash = fantooo::auth::password::hash(o.password).await?;
         let op = Operator {
-            id: o.id,
-            email: o.email,
-            name: o.name,
-            password_hash: fantooo::auth::password::hash(o.password).await?,
             languages: o.languages,
             specializations: o.specializations,
             max_concurrent_chats: o.max_concurrent_chats,
-            created_at: now,
+            ..Operator::new_account(o.id, o.email, o.name, hash, now)
         };
         app.store.create_operator(&op, now).await?;
     }

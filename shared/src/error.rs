@@ -31,6 +31,8 @@ pub enum ApiError {
     UsernameTaken,
     #[error("chat is closed")]
     ChatClosed,
+    #[error("Cannot go offline with {0} active chats: finish or release them first")]
+    ActiveChats(u32),
     #[error("a request with this Idempotency-Key is still running; retry shortly")]
     RequestInProgress,
     #[error("too many concurrent changes; retry")]
@@ -63,7 +65,7 @@ impl ApiError {
             Banned | Forbidden => StatusCode::FORBIDDEN,
             NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            UsernameTaken | ChatClosed | RequestInProgress | Contention => StatusCode::CONFLICT,
+            UsernameTaken | ChatClosed | RequestInProgress | Contention | ActiveChats(_) => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Validation(_) | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -86,6 +88,7 @@ impl ApiError {
             NotFound(_) => "not_found",
             UsernameTaken => "username_taken",
             ChatClosed => "chat_closed",
+            ActiveChats(_) => "active_chats",
             RequestInProgress => "request_in_progress",
             Contention => "conflict",
             InsufficientCredits { .. } => "insufficient_credits",

@@ -14,10 +14,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::http::{
-    self, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, OptionalJson, RawBody, RawJson,
+    self, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, OperatorAuth, OptionalJson, RawBody, RawJson,
 };
 use crate::services::idempotent::{Idempotency, Reply};
-use crate::services::{accounts, catalog, chats, deletion, payments, send_message};
+use crate::services::{accounts, catalog, chats, deletion, operators, payments, send_message};
 use crate::App;
 
 /// The Lambda functions that serve HTTP routes (binary names in infra/template.yaml).
@@ -28,6 +28,7 @@ pub enum Function {
     Member,
     SendMessage,
     ProcessPayment,
+    Operator,
 }
 
 impl Function {
@@ -38,6 +39,7 @@ impl Function {
             Function::Member => "member",
             Function::SendMessage => "send-message",
             Function::ProcessPayment => "process-payment",
+            Function::Operator => "operator",
         }
     }
 }
@@ -92,15 +94,29 @@ pub const MEMBER: &[Route] = &[
     route("GET", "/credits/transactions", Member, || get(transactions)),
     route("GET", "/notifications", Member, || get(notifications)),
     route("POST", "/notifications/{id}/read", Member, || post(read_notification)),
+    route("POST", "/chats/{id}/rating", Member, || post(rate_chat)),
 ];
 
 pub const SEND_MESSAGE: &[Route] = &[route("POST", "/chats/{id}/messages", SendMessage, || post(send))];
 
 pub const PROCESS_PAYMENT: &[Route] = &[route("POST", "/webhooks/paystack", ProcessPayment, || post(paystack_webhook))];
 
+/// The operator console's routes.
+pub const OPERATOR: &[Route] = &[
+    route("POST", "/operator/login", Operator, || post(operator_login)),
+    route("POST", "/operator/password", Operator, || post(operator_password)),
+    route("POST", "/operator/availability", Operator, || post(operator_availability)),
+    route("POST", "/operator/heartbeat", Operator, || post(operator_heartbeat)),
+    route("GET", "/operator/assignments", Operator, || get(operator_assignments)),
+    route("GET", "/operator/chats/{id}", Operator, || get(operator_chat)),
+    route("PUT", "/operator/chats/{id}/notes", Operator, || put(operator_notes)),
+    route("POST", "/operator/chats/{id}/messages", Operator, || post(operator_reply)),
+    route("POST", "/operator/chats/{id}/release", Operator, || post(operator_release)),
+];
+
 /// Every function's routes: what the local stack serves. A Lambda names only its
 /// own slice, so its binary links only its own handlers.
-pub const ALL: &[&[Route]] = &[PUBLIC_API, AUTH, MEMBER, SEND_MESSAGE, PROCESS_PAYMENT];
+pub const ALL: &[&[Route]] = &[PUBLIC_API, AUTH, MEMBER, SEND_MESSAGE, PROCESS_PAYMENT, OPERATOR];
 
 /// The router for some slices of the route table: one function's, or `ALL`.
 pub fn router(app: App, slices: &[&[Route]]) -> Router {
@@ -355,4 +371,128 @@ async fn paystack_webhook(
     let signature = headers.get("x-paystack-signature").and_then(|v| v.to_str().ok());
     payments::handle_webhook(&app, &body, signature, now).await?;
     http::json(StatusCode::OK, &serde_json::json!({ "received": true }))
+}
+
+#[derive(serde::Deserialize)]
+struct RatingBody {
+    rating: i64,
+}
+
+async fn rate_chat(
+    State(app): State<App>,
+    MemberAuth(id): MemberAuth,
+    Now(now): Now,
+    Path(chat): Path<String>,
+    JsonBody(r): JsonBody<RatingBody>,
+) -> Answer {
+    operators::rate(&app, &id, &chat, r.rating, now).await?;
+    http::json(StatusCode::OK, &serde_json::json!({ "rating": r.rating }))
+}
+
+#[derive(serde::Deserialize)]
+struct OperatorLogin {
+    email: String,
+    password: String,
+}
+
+async fn operator_login(
+    State(app): State<App>,
+    ip: ClientIp,
+    Now(now): Now,
+    JsonBody(r): JsonBody<OperatorLogin>,
+) -> Answer {
+    http::json(StatusCode::OK, &operators::login(&app, &r.email, r.password, &ip.0, now).await?)
+}
+
+#[derive(serde::Deserialize)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+async fn operator_password(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    JsonBody(r): JsonBody<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    operators::change_password(&app, &id, r.current_password, &r.new_password).await?;
+    Ok(http::empty())
+}
+
+#[derive(serde::Deserialize)]
+struct Availability {
+    available: bool,
+}
+
+async fn operator_availability(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+    JsonBody(r): JsonBody<Availability>,
+) -> Answer {
+    http::json(StatusCode::OK, &operators::set_availability(&app, &id, r.available, now).await?)
+}
+
+async fn operator_heartbeat(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+) -> Result<StatusCode, ApiError> {
+    operators::heartbeat(&app, &id, now).await?;
+    Ok(http::empty())
+}
+
+async fn operator_assignments(State(app): State<App>, OperatorAuth(id): OperatorAuth, Now(now): Now) -> Answer {
+    Ok(http::Json(StatusCode::OK, operators::waiting_room(&app, &id, now).await?))
+}
+
+async fn operator_chat(State(app): State<App>, OperatorAuth(id): OperatorAuth, Path(chat): Path<String>) -> Answer {
+    Ok(http::Json(StatusCode::OK, operators::chat_view(&app, &id, &chat).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct Notes {
+    member_notes: Option<String>,
+    character_notes: Option<String>,
+}
+
+async fn operator_notes(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+    Path(chat): Path<String>,
+    JsonBody(r): JsonBody<Notes>,
+) -> Answer {
+    operators::save_notes(&app, &id, &chat, r.member_notes.as_deref(), r.character_notes.as_deref(), now).await?;
+    http::json(StatusCode::OK, &serde_json::json!({ "saved": true }))
+}
+
+async fn operator_reply(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+    Path(chat): Path<String>,
+    JsonBody(r): JsonBody<SendBody>,
+) -> Answer {
+    Ok(http::Json(StatusCode::CREATED, operators::reply(&app, &id, &chat, r.content, now).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct Release {
+    note: Option<String>,
+}
+
+async fn operator_release(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+    Path(chat): Path<String>,
+    OptionalJson(body): OptionalJson,
+) -> Answer {
+    let Release { note } = match body {
+        Some(b) => http::from_object(b)?,
+        None => Release { note: None },
+    };
+    let outcome = operators::release(&app, &id, &chat, note.as_deref(), now).await?;
+    http::json(StatusCode::OK, &serde_json::json!({ "released": true, "outcome": outcome }))
 }

@@ -170,6 +170,44 @@ pub struct Chat {
     /// The operator holding the chat now, if any (staff only).
     pub operator_id: Option<String>,
     pub last_operator_id: Option<String>,
+    /// Returns to the queue that the operator did not end by answering.
+    pub reassign_count: u32,
+    /// The oldest member message no operator has answered yet.
+    pub awaiting_reply_since: Option<DateTime<Utc>>,
+    pub last_member_message_at: Option<DateTime<Utc>>,
+    pub last_operator_reply_at: Option<DateTime<Utc>>,
+    pub idle_warned: bool,
+    /// Operators this chat must not go back to (idle reassignments).
+    pub excluded_operators: Vec<String>,
+    /// Sort key of the open assignment record (staff only).
+    pub assignment_sk: Option<String>,
+}
+
+impl Chat {
+    /// A new, empty, active chat.
+    pub fn new(id: String, member_id: String, character_id: String, now: DateTime<Utc>) -> Chat {
+        Chat {
+            id,
+            member_id,
+            character_id,
+            status: ChatStatus::Active,
+            close_reason: None,
+            member_messages: 0,
+            message_count: 0,
+            paid_messages: 0,
+            created_at: now,
+            last_message_at: None,
+            operator_id: None,
+            last_operator_id: None,
+            reassign_count: 0,
+            awaiting_reply_since: None,
+            last_member_message_at: None,
+            last_operator_reply_at: None,
+            idle_warned: false,
+            excluded_operators: Vec::new(),
+            assignment_sk: None,
+        }
+    }
 }
 
 /// What a member message does to the chat's status.
@@ -293,7 +331,70 @@ pub struct Operator {
     /// Response styles this operator writes best.
     pub specializations: Vec<String>,
     pub max_concurrent_chats: u32,
+    /// Working hours in Nairobi time, [start, end) hours; `None` is any time.
+    pub working_hours: Option<(u8, u8)>,
     pub created_at: DateTime<Utc>,
+    pub is_available: bool,
+    pub is_suspended: bool,
+    pub suspended_until: Option<DateTime<Utc>>,
+    pub active_chats: u32,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    pub replies: u32,
+    pub total_response_secs: i64,
+    pub rating_sum: u32,
+    pub rating_count: u32,
+    pub idle_incidents: u32,
+    pub reassignments: u32,
+}
+
+impl Operator {
+    /// A new account: offline, no chats, no history.
+    pub fn new_account(id: String, email: String, name: String, password_hash: String, now: DateTime<Utc>) -> Self {
+        Operator {
+            id,
+            email,
+            name,
+            password_hash,
+            languages: vec!["en".into()],
+            specializations: Vec::new(),
+            max_concurrent_chats: 5,
+            working_hours: None,
+            created_at: now,
+            is_available: false,
+            is_suspended: false,
+            suspended_until: None,
+            active_chats: 0,
+            last_heartbeat_at: None,
+            replies: 0,
+            total_response_secs: 0,
+            rating_sum: 0,
+            rating_count: 0,
+            idle_incidents: 0,
+            reassignments: 0,
+        }
+    }
+
+    pub fn avg_response_secs(&self) -> f64 {
+        if self.replies == 0 {
+            60.0
+        } else {
+            self.total_response_secs as f64 / f64::from(self.replies)
+        }
+    }
+
+    pub fn rating(&self) -> f64 {
+        if self.rating_count == 0 {
+            0.0
+        } else {
+            f64::from(self.rating_sum) / f64::from(self.rating_count)
+        }
+    }
+
+    /// Seen within 60 s of `now`: only such operators get new chats. (Symmetric, so
+    /// a heartbeat stamped by a pinned clock never counts at another time.)
+    pub fn is_present(&self, now: DateTime<Utc>) -> bool {
+        self.last_heartbeat_at.is_some_and(|t| (now - t).num_seconds().abs() <= 60)
+    }
 }
 
 #[cfg(test)]
@@ -302,18 +403,12 @@ mod tests {
 
     fn chat(status: ChatStatus, reason: Option<CloseReason>) -> Chat {
         Chat {
-            id: "ch".into(),
-            member_id: "m".into(),
-            character_id: "c".into(),
             status,
             close_reason: reason,
             member_messages: 1,
             message_count: 2,
-            paid_messages: 0,
-            created_at: Utc::now(),
-            last_message_at: None,
             operator_id: Some("op".into()),
-            last_operator_id: None,
+            ..Chat::new("ch".into(), "m".into(), "c".into(), Utc::now())
         }
     }
 

@@ -112,6 +112,23 @@ impl FromRequestParts<App> for MemberAuth {
     }
 }
 
+/// An operator's verified access token.
+pub struct OperatorAuth(pub String);
+
+impl FromRequestParts<App> for OperatorAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
+        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
+        let principal = app.tokens.verify_access(token.trim())?;
+        if principal.kind != PrincipalKind::Operator {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(OperatorAuth(principal.id))
+    }
+}
+
 /// The request's "now": the system clock, or a pinned time on the local stack.
 pub struct Now(pub DateTime<Utc>);
 

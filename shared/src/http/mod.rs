@@ -5,6 +5,7 @@ mod extract;
 mod respond;
 
 pub use extract::{
-    from_object, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, OptionalJson, RawBody, RawJson,
+    from_object, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, OperatorAuth, OptionalJson, RawBody,
+    RawJson,
 };
 pub use respond::{empty, json, list, Json};

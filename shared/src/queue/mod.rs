@@ -20,4 +20,40 @@ impl AssignmentQueue {
             tracing::warn!(chat_id, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "assignment trigger not sent; the sweep will pick the chat up");
         }
     }
+
+    /// Long-polls up to 10 messages: (receipt handle, message id, body). The local
+    /// stack's consumer uses this; on AWS, Lambda's SQS integration polls.
+    pub async fn receive(&self, wait_secs: i32) -> Result<Vec<(String, String, String)>, String> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_secs)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    m.receipt_handle()?.to_string(),
+                    m.message_id()?.to_string(),
+                    m.body().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect())
+    }
+
+    pub async fn delete(&self, receipt: &str) -> Result<(), String> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+    }
 }

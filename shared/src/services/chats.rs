@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ids, Chat, ChatStatus, ChatView, MessageView};
+use crate::domain::{ids, Chat, ChatView, MessageView};
 use crate::error::ApiError;
 use crate::store::{MessageWindow, Page};
 use crate::App;
@@ -24,20 +24,7 @@ pub async fn open_chat(
         Some(c) if c.is_active => {}
         _ => return Err(ApiError::NotFound("profile")),
     }
-    let chat = Chat {
-        id,
-        member_id: member_id.into(),
-        character_id: profile_id.into(),
-        status: ChatStatus::Active,
-        close_reason: None,
-        member_messages: 0,
-        message_count: 0,
-        paid_messages: 0,
-        created_at: now,
-        last_message_at: None,
-        operator_id: None,
-        last_operator_id: None,
-    };
+    let chat = Chat::new(id, member_id.into(), profile_id.into(), now);
     let (chat, created) = app.store.create_or_get_chat(&chat).await?;
     Ok((ChatView::from(&chat), created))
 }

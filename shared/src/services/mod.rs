@@ -1,12 +1,14 @@
 //! Use cases: each takes the App, the caller and parsed input, and returns a view or an ApiError.
 
 pub mod accounts;
+pub mod assignment;
 pub mod catalog;
 pub mod chats;
 pub mod deletion;
 pub mod idempotent;
 pub mod jobs;
 pub mod limits;
+pub mod operators;
 pub mod payments;
 pub mod send_message;
 

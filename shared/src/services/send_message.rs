@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 
 use crate::domain::pricing::{self, PriceInputs};
-use crate::domain::{ids, Chat, Member, Message, MessageView, Sender};
+use crate::domain::{ids, Chat, ChatStatus, Member, Message, MessageView, Sender};
 use crate::error::ApiError;
 use crate::services::check_status;
 pub use crate::services::idempotent::{replay, Idempotency, Reply};
@@ -91,10 +91,21 @@ pub async fn send_message(
             handled_by: None,
         };
         let body = serde_json::json!({ "message": MessageView::from(&message), "balance": balance_after }).to_string();
-        let enqueue = chat.operator_id.is_none();
+        // Escalated chats wait for an admin: never back in the queue automatically.
+        let enqueue = chat.operator_id.is_none() && chat.status != ChatStatus::Escalated;
+        let character = inputs.character.as_ref();
         let idempotency = idem.as_ref().map(|i| (scope.as_str(), ROUTE, i.key, i.request_hash.as_str(), body.as_str()));
-        let commit =
-            SendCommit { member: &member, chat: &chat, admission, message: &message, seq, now, enqueue, idempotency };
+        let commit = SendCommit {
+            member: &member,
+            chat: &chat,
+            admission,
+            character,
+            message: &message,
+            seq,
+            now,
+            enqueue,
+            idempotency,
+        };
         match app.store.commit_send(&commit).await? {
             SendOutcome::Committed => {
                 tracing::info!(chat_id = %chat.id, cost = %quote.cost, attempt, "member message stored");

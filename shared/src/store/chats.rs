@@ -42,6 +42,13 @@ pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         last_message_at: r.opt_time("last_message_at"),
         operator_id: r.opt_str("operator_id"),
         last_operator_id: r.opt_str("last_operator_id"),
+        reassign_count: count("reassign_count").unwrap_or(0),
+        awaiting_reply_since: r.opt_time("awaiting_reply_since"),
+        last_member_message_at: r.opt_time("last_member_message_at"),
+        last_operator_reply_at: r.opt_time("last_operator_reply_at"),
+        idle_warned: r.bool("idle_warned"),
+        excluded_operators: r.strings("excluded_operators"),
+        assignment_sk: r.opt_str("assignment_sk"),
     })
 }
 
@@ -91,7 +98,17 @@ fn new_chat_item(c: &Chat) -> Item {
     item.insert("paid_messages".into(), n(0));
     item.insert("reassign_count".into(), n(0));
     item.insert("created_at".into(), ts(c.created_at));
+    item.insert("GSI3PK".into(), s(open_chats_pk(&c.id)));
+    item.insert("GSI3SK".into(), s(activity_sort(c.created_at, &c.id)));
     item
+}
+
+/// Open chats by last activity, sharded: what auto-close reads.
+pub(crate) const OPEN_CHAT_SHARDS: u32 = 16;
+
+pub(crate) fn open_chats_pk(chat_id: &str) -> String {
+    let shard = chat_id.bytes().fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c))) % OPEN_CHAT_SHARDS;
+    format!("OPENCHATS#{shard}")
 }
 
 /// Which part of a chat's messages to read.

@@ -1,6 +1,7 @@
 //! DynamoDB: the only code that knows keys and attribute names (docs/data-model.md).
 
 mod accounts;
+mod assignments;
 pub mod attr;
 mod characters;
 mod chats;
@@ -22,6 +23,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use rand::Rng;
 
 pub use accounts::{BalanceOutcome, Deletion, Refund};
+pub use assignments::{AssignmentRecord, ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome, MAX_REASSIGNMENTS};
 pub use attr::Item;
 pub use characters::CharacterFilter;
 pub use chats::MessageWindow;
@@ -30,6 +32,7 @@ pub use idempotency::StoredResponse;
 pub use limits::RateDecision;
 pub use members::{NewMember, ProfileChanges};
 pub use notify::{AdminNotification, Notification, OutboxEvent, OUTBOX_SHARDS};
+pub use operators::AvailabilityOutcome;
 pub use payments::{CreditOutcome, Unsuccessful};
 pub use send::{queue_shard, SendCommit, SendInputs, SendOutcome, QUEUE_SHARDS};
 

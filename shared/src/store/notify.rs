@@ -273,4 +273,24 @@ impl Store {
             .map_err(StoreError::dynamo)?;
         Ok(())
     }
+
+    /// A notification for an operator (idle warnings, suspension).
+    pub async fn put_operator_notification(
+        &self,
+        operator_id: &str,
+        kind: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let id = ids::new_id("on_");
+        let mut item = key(super::operators::operator_pk(operator_id), format!("NOTIF#{id}"));
+        item.insert("entity".into(), s("operator_notification"));
+        item.insert("id".into(), s(&id));
+        item.insert("kind".into(), s(kind));
+        item.insert("body".into(), s(body));
+        item.insert("read".into(), b(false));
+        item.insert("created_at".into(), ts(now));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::dynamo)?;
+        Ok(())
+    }
 }

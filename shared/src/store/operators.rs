@@ -1,36 +1,101 @@
-//! Operators: the account and its unique email claim.
+//! Operators: the account, its unique email claim, availability (guarded by a
+//! condition, not a read), heartbeats and the counters the quality score uses.
 
+use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::attr::{b, key, list, n, s, ts};
+use super::attr::{b, key, list, n, s, ts, Item, Reader};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::Operator;
+
+/// GSI1 partition listing available operators (few: hundreds at most).
+const AVAILABLE: &str = "OPS_AVAILABLE";
+/// GSI2 partition listing suspended operators by suspension end.
+const SUSPENDED: &str = "OPS_SUSPENDED";
 
 pub(crate) fn operator_pk(id: &str) -> String {
     format!("OPERATOR#{id}")
 }
 
+fn operator_item(op: &Operator) -> Item {
+    let mut item = key(operator_pk(&op.id), "PROFILE");
+    item.insert("entity".into(), s("operator"));
+    item.insert("id".into(), s(&op.id));
+    item.insert("email".into(), s(&op.email));
+    item.insert("name".into(), s(&op.name));
+    item.insert("password_hash".into(), s(&op.password_hash));
+    item.insert("languages".into(), list(&op.languages));
+    item.insert("specializations".into(), list(&op.specializations));
+    item.insert("max_concurrent_chats".into(), n(op.max_concurrent_chats));
+    if let Some((start, end)) = op.working_hours {
+        item.insert("shift_start".into(), n(start));
+        item.insert("shift_end".into(), n(end));
+    }
+    item.insert("created_at".into(), ts(op.created_at));
+    item.insert("is_available".into(), b(op.is_available));
+    item.insert("is_suspended".into(), b(op.is_suspended));
+    item.insert("active_chats".into(), n(op.active_chats));
+    for (name, v) in [
+        ("replies", op.replies),
+        ("rating_sum", op.rating_sum),
+        ("rating_count", op.rating_count),
+        ("idle_incidents", op.idle_incidents),
+        ("reassignments", op.reassignments),
+    ] {
+        item.insert(name.into(), n(v));
+    }
+    item.insert("total_response_secs".into(), n(op.total_response_secs));
+    item
+}
+
+pub(crate) fn operator_from(item: &Item) -> Result<Operator, StoreError> {
+    let r = Reader(item);
+    let count = |name: &str| u32::try_from(r.opt_i64(name).unwrap_or(0)).unwrap_or(0);
+    let hours = match (r.opt_i64("shift_start"), r.opt_i64("shift_end")) {
+        (Some(a), Some(e)) => Some((u8::try_from(a).unwrap_or(0), u8::try_from(e).unwrap_or(24))),
+        _ => None,
+    };
+    Ok(Operator {
+        id: r.str("id")?,
+        email: r.str("email")?,
+        name: r.str("name")?,
+        password_hash: r.str("password_hash")?,
+        languages: r.strings("languages"),
+        specializations: r.strings("specializations"),
+        max_concurrent_chats: count("max_concurrent_chats"),
+        working_hours: hours,
+        created_at: r.time("created_at")?,
+        is_available: r.bool("is_available"),
+        is_suspended: r.bool("is_suspended"),
+        suspended_until: r.opt_time("suspended_until"),
+        active_chats: count("active_chats"),
+        last_heartbeat_at: r.opt_time("last_heartbeat_at"),
+        replies: count("replies"),
+        total_response_secs: r.opt_i64("total_response_secs").unwrap_or(0),
+        rating_sum: count("rating_sum"),
+        rating_count: count("rating_count"),
+        idle_incidents: count("idle_incidents"),
+        reassignments: count("reassignments"),
+    })
+}
+
+/// The answer to an availability change.
+#[derive(Debug)]
+pub enum AvailabilityOutcome {
+    Changed(Box<Operator>),
+    /// Going offline refused: the operator holds this many active chats.
+    HoldsChats(u32),
+    Suspended,
+    NotFound,
+}
+
 impl Store {
     /// Creates an operator unless the email is already claimed. `Ok(false)` if it is.
-    pub async fn create_operator(&self, op: &Operator, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+    pub async fn create_operator(&self, op: &Operator, _now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut claim = key(format!("OPEMAIL#{}", op.email), "OPEMAIL");
         claim.insert("operator_id".into(), s(&op.id));
-        let mut item = key(operator_pk(&op.id), "PROFILE");
-        item.insert("entity".into(), s("operator"));
-        item.insert("id".into(), s(&op.id));
-        item.insert("email".into(), s(&op.email));
-        item.insert("name".into(), s(&op.name));
-        item.insert("password_hash".into(), s(&op.password_hash));
-        item.insert("languages".into(), list(&op.languages));
-        item.insert("specializations".into(), list(&op.specializations));
-        item.insert("max_concurrent_chats".into(), n(op.max_concurrent_chats));
-        item.insert("active_chats".into(), n(0));
-        item.insert("is_available".into(), b(false));
-        item.insert("is_suspended".into(), b(false));
-        item.insert("created_at".into(), ts(op.created_at.min(now)));
         let mut puts = Vec::new();
-        for i in [claim, item] {
+        for i in [claim, operator_item(op)] {
             let p = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(i))
@@ -44,5 +109,208 @@ impl Store {
             Err(TransactFailure::ConditionFailed(_)) => Ok(false),
             Err(TransactFailure::Store(e)) => Err(e),
         }
+    }
+
+    pub async fn get_operator(&self, id: &str) -> Result<Option<Operator>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(operator_pk(id), "PROFILE")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        out.item.as_ref().map(operator_from).transpose()
+    }
+
+    pub async fn operator_by_email(&self, email: &str) -> Result<Option<Operator>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("OPEMAIL#{email}"), "OPEMAIL")))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        match out.item.as_ref().and_then(|i| Reader(i).opt_str("operator_id")) {
+            Some(id) => self.get_operator(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Online needs "not suspended"; offline needs "no active chats". Both are
+    /// conditions on the operator item, so an assignment racing the change is
+    /// ordered with it: either the claim lands first and going offline is refused,
+    /// or the operator is offline first and the claim fails.
+    pub async fn set_availability(
+        &self,
+        id: &str,
+        available: bool,
+        now: DateTime<Utc>,
+    ) -> Result<AvailabilityOutcome, StoreError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(operator_pk(id), "PROFILE")))
+            .expression_attribute_values(":avail", b(available))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let req = if available {
+            req.update_expression("SET is_available = :avail, last_heartbeat_at = :now, GSI1PK = :list, GSI1SK = :id")
+                .condition_expression("attribute_exists(PK) AND is_suspended = :f")
+                .expression_attribute_values(":now", ts(now))
+                .expression_attribute_values(":list", s(AVAILABLE))
+                .expression_attribute_values(":id", s(id))
+                .expression_attribute_values(":f", b(false))
+        } else {
+            req.update_expression("SET is_available = :avail REMOVE GSI1PK, GSI1SK")
+                .condition_expression("attribute_exists(PK) AND active_chats = :zero")
+                .expression_attribute_values(":zero", n(0))
+        };
+        match req.send().await {
+            Ok(out) => match out.attributes.as_ref().map(operator_from).transpose()? {
+                Some(op) => Ok(AvailabilityOutcome::Changed(Box::new(op))),
+                None => Ok(AvailabilityOutcome::NotFound),
+            },
+            Err(e) => match e.into_service_error() {
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+                    let Some(old) = c.item().map(operator_from).transpose()? else {
+                        return Ok(AvailabilityOutcome::NotFound);
+                    };
+                    if available {
+                        Ok(AvailabilityOutcome::Suspended)
+                    } else {
+                        Ok(AvailabilityOutcome::HoldsChats(old.active_chats))
+                    }
+                }
+                other => Err(StoreError::dynamo(other)),
+            },
+        }
+    }
+
+    pub async fn heartbeat(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(operator_pk(id), "PROFILE")))
+            .update_expression("SET last_heartbeat_at = :now")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":now", ts(now))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    pub async fn set_operator_password(&self, id: &str, hash: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(operator_pk(id), "PROFILE")))
+            .update_expression("SET password_hash = :h")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":h", s(hash))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    /// Operators who are online (heartbeat freshness is the caller's check).
+    pub async fn available_operators(&self) -> Result<Vec<Operator>, StoreError> {
+        let mut ops = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(AVAILABLE))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+            for item in out.items.unwrap_or_default() {
+                ops.push(operator_from(&item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(ops);
+            }
+        }
+    }
+
+    /// Adds to an operator's counters (reply times, ratings, incidents).
+    pub async fn bump_operator(&self, id: &str, counters: &[(&str, i64)]) -> Result<(), StoreError> {
+        if counters.is_empty() {
+            return Ok(());
+        }
+        let mut req = self.client.update_item().table_name(&self.table).set_key(Some(key(operator_pk(id), "PROFILE")));
+        let mut parts = Vec::new();
+        for (i, (name, v)) in counters.iter().enumerate() {
+            parts.push(format!("#c{i} :v{i}"));
+            req = req
+                .expression_attribute_names(format!("#c{i}"), *name)
+                .expression_attribute_values(format!(":v{i}"), n(v));
+        }
+        req.update_expression(format!("ADD {}", parts.join(", ")))
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    /// Suspends (with an end) or reinstates an operator. Suspension also takes
+    /// them offline; their chats are requeued by the caller.
+    pub async fn set_suspension(&self, id: &str, until: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        let req = self.client.update_item().table_name(&self.table).set_key(Some(key(operator_pk(id), "PROFILE")));
+        let req = match until {
+            Some(t) => req
+                .update_expression(
+                    "SET is_suspended = :t, suspended_until = :until, is_available = :f, GSI2PK = :susp, GSI2SK = :sk \
+                     REMOVE GSI1PK, GSI1SK",
+                )
+                .expression_attribute_values(":t", b(true))
+                .expression_attribute_values(":f", b(false))
+                .expression_attribute_values(":until", ts(t))
+                .expression_attribute_values(":susp", s(SUSPENDED))
+                .expression_attribute_values(
+                    ":sk",
+                    s(format!("{}#{id}", t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))),
+                ),
+            None => req
+                .update_expression(
+                    "SET is_suspended = :f, idle_incidents = :zero, reassignments = :zero \
+                     REMOVE suspended_until, GSI2PK, GSI2SK",
+                )
+                .expression_attribute_values(":f", b(false))
+                .expression_attribute_values(":zero", n(0)),
+        };
+        req.condition_expression("attribute_exists(PK)").send().await.map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    /// Suspended operators whose suspension has ended by `now`.
+    pub async fn suspensions_ended(&self, now: DateTime<Utc>) -> Result<Vec<Operator>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK <= :now")
+            .expression_attribute_values(":pk", s(SUSPENDED))
+            .expression_attribute_values(
+                ":now",
+                s(format!("{}#~", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))),
+            )
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        out.items.unwrap_or_default().iter().map(operator_from).collect()
     }
 }

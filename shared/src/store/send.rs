@@ -36,6 +36,7 @@ pub struct SendCommit<'a> {
     pub member: &'a Member,
     pub chat: &'a Chat,
     pub admission: Admission,
+    pub character: Option<&'a Character>,
     pub message: &'a Message,
     pub seq: u32,
     pub now: DateTime<Utc>,
@@ -83,7 +84,9 @@ pub(crate) fn ledger_item(
     reference: &str,
     now: DateTime<Utc>,
 ) -> Item {
-    let sk = format!("LEDGER#{:013}#{}", now.timestamp_millis(), crate::domain::ids::new_id(""));
+    // Entries of one instant keep their causal order: a bonus follows its purchase.
+    let order = u8::from(cause == "bonus");
+    let sk = format!("LEDGER#{:013}#{order}#{}", now.timestamp_millis(), crate::domain::ids::new_id(""));
     let mut item = key(member_pk(member_id), sk);
     item.insert("entity".into(), s("ledger"));
     item.insert("amount".into(), n(amount.hundredths()));
@@ -230,7 +233,8 @@ impl Store {
         let paid = if c.message.cost.is_zero() { 0 } else { 1 };
         let mut set = String::from(
             "SET member_messages = member_messages + :one, message_count = message_count + :one, \
-             paid_messages = paid_messages + :paid, last_message_at = :now, GSI1SK = :sort",
+             paid_messages = paid_messages + :paid, last_message_at = :now, GSI1SK = :sort, GSI3SK = :sort, \
+             last_member_message_at = :now, awaiting_reply_since = if_not_exists(awaiting_reply_since, :now)",
         );
         let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
             .condition_expression(
@@ -246,8 +250,10 @@ impl Store {
             .expression_attribute_values(":mc", n(chat.message_count))
             .expression_attribute_values(":status", s(chat.status.as_str()));
         if c.admission == Admission::Reopen {
-            set.push_str(", #status = :active REMOVE close_reason, closed_at");
-            u = u.expression_attribute_values(":active", s(ChatStatus::Active.as_str()));
+            set.push_str(", #status = :active, GSI3PK = :open REMOVE close_reason, closed_at");
+            u = u
+                .expression_attribute_values(":active", s(ChatStatus::Active.as_str()))
+                .expression_attribute_values(":open", s(super::chats::open_chats_pk(&chat.id)));
         }
         let u = u.update_expression(set).build().map_err(StoreError::dynamo)?;
         Ok(TransactWriteItem::builder().update(u).build())
@@ -277,6 +283,18 @@ impl Store {
         if let Some(op) = &c.chat.last_operator_id {
             set.push_str(", preferred_operator = :op");
             u = u.expression_attribute_values(":op", s(op));
+        }
+        let mut languages: Vec<String> = c.member.language.iter().cloned().collect();
+        if let Some(ch) = c.character {
+            languages.extend(ch.language.iter().cloned());
+            if let Some(style) = &ch.response_style {
+                set.push_str(", response_style = :style");
+                u = u.expression_attribute_values(":style", s(style));
+            }
+        }
+        if !languages.is_empty() {
+            set.push_str(", languages = :langs");
+            u = u.expression_attribute_values(":langs", super::attr::list(&languages));
         }
         let u = u.update_expression(set);
         Ok(TransactWriteItem::builder().update(u.build().map_err(StoreError::dynamo)?).build())

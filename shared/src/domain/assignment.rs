@@ -1,0 +1,340 @@
+//! Routing chats to operators: priority bands with aging, operator scoring with
+//! documented weights, and greedy matching with a deterministic tie-break.
+//! Pure: the assigner claims each proposed pair with a conditional transaction.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::money::Credits;
+
+/// Priority bands, highest first (ARCHITECTURE.md "Chats and assignments").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Band {
+    Urgent = 0,
+    High = 1,
+    Normal = 2,
+    Low = 3,
+}
+
+impl Band {
+    pub const ALL: [Band; 4] = [Band::Urgent, Band::High, Band::Normal, Band::Low];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::Urgent => "urgent",
+            Band::High => "high",
+            Band::Normal => "normal",
+            Band::Low => "low",
+        }
+    }
+}
+
+/// What a queue entry knows about its chat when it is ranked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Waiting {
+    pub chat_id: String,
+    pub member_id: String,
+    /// Lifetime credits the member spent on messages.
+    pub member_spent: Credits,
+    pub waiting_since: DateTime<Utc>,
+    pub reassign_count: u32,
+    /// A paid message has been sent in this chat.
+    pub paid: bool,
+    /// Requeued after a suspension: at least high.
+    pub boosted: bool,
+    /// The chat's last operator (history with this member and character).
+    pub preferred_operator: Option<String>,
+    /// Operators this chat must not go back to (idle reassignment).
+    pub excluded: Vec<String>,
+    /// The character's response style, as a bit (see `Skills`).
+    pub style: u32,
+    /// Member and character languages, as bits.
+    pub languages: u32,
+}
+
+/// First match wins: urgent (spent > 10,000 credits, or waiting > 5 min); high
+/// (> 1,000 credits, > 3 min, or reassigned); normal (a paid message here, or
+/// > 1 min); low (the rest).
+pub fn band(w: &Waiting, now: DateTime<Utc>) -> Band {
+    let waited = now - w.waiting_since;
+    if w.member_spent > Credits::whole(10_000) || waited > Duration::minutes(5) {
+        Band::Urgent
+    } else if w.member_spent > Credits::whole(1_000)
+        || waited > Duration::minutes(3)
+        || w.reassign_count > 0
+        || w.boosted
+    {
+        Band::High
+    } else if w.paid || waited > Duration::minutes(1) {
+        Band::Normal
+    } else {
+        Band::Low
+    }
+}
+
+/// Order of service: band first, then the longest wait (aging), then chat id so
+/// equal inputs always give the same order.
+pub fn rank(waiting: &mut [Waiting], now: DateTime<Utc>) {
+    waiting
+        .sort_by(|a, b| (band(a, now), a.waiting_since, &a.chat_id).cmp(&(band(b, now), b.waiting_since, &b.chat_id)));
+}
+
+/// An operator as the matcher sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub id: String,
+    pub active_chats: u32,
+    pub max_chats: u32,
+    /// Response styles the operator writes best, as bits.
+    pub specializations: u32,
+    /// Languages, as bits.
+    pub languages: u32,
+    /// Average seconds to first reply (lower is better).
+    pub avg_response_secs: f64,
+    /// Average member rating 1-5 (0 when unrated).
+    pub rating: f64,
+    /// Inside the operator's working hours now.
+    pub on_shift: bool,
+}
+
+/// The weights of every score factor, in one place (docs/assignment.md).
+pub mod weights {
+    pub const SPECIALIZATION: f64 = 30.0;
+    pub const LANGUAGE: f64 = 20.0;
+    pub const HISTORY: f64 = 25.0;
+    pub const WORKLOAD: f64 = 15.0;
+    pub const RESPONSE_TIME: f64 = 5.0;
+    pub const RATING: f64 = 5.0;
+    pub const ON_SHIFT: f64 = 10.0;
+    /// Response time at which the response score reaches zero.
+    pub const SLOW_RESPONSE_SECS: f64 = 300.0;
+}
+
+/// The part of an operator's score that does not depend on the chat.
+fn base_score(c: &Candidate) -> f64 {
+    use weights::*;
+    let response = (1.0 - c.avg_response_secs / SLOW_RESPONSE_SECS).clamp(0.0, 1.0);
+    let rating = if c.rating > 0.0 { (c.rating - 1.0) / 4.0 } else { 0.5 };
+    RESPONSE_TIME * response + RATING * rating + if c.on_shift { ON_SHIFT } else { 0.0 }
+}
+
+/// Score of giving `w` to `c` with `active` chats already held. Higher is better.
+pub fn score(w: &Waiting, c: &Candidate, active: u32, base: f64) -> f64 {
+    use weights::*;
+    let mut s = base;
+    if w.style & c.specializations != 0 {
+        s += SPECIALIZATION;
+    }
+    if w.languages & c.languages != 0 {
+        s += LANGUAGE;
+    }
+    if w.preferred_operator.as_deref() == Some(c.id.as_str()) {
+        s += HISTORY;
+    }
+    let max = c.max_chats.max(1) as f64;
+    s + WORKLOAD * (1.0 - f64::from(active) / max)
+}
+
+/// A proposed assignment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposal {
+    pub chat_id: String,
+    pub operator_id: String,
+}
+
+/// Greedy matching: chats in rank order, each to the best-scoring operator with
+/// room (ties: fewer active chats, then operator id). Chats with no operator left
+/// stay waiting.
+pub fn match_chats(waiting: &[Waiting], operators: &[Candidate]) -> Vec<Proposal> {
+    let bases: Vec<f64> = operators.iter().map(base_score).collect();
+    let mut active: Vec<u32> = operators.iter().map(|c| c.active_chats).collect();
+    let mut room: usize = operators.iter().map(|c| c.max_chats.saturating_sub(c.active_chats) as usize).sum();
+    let mut out = Vec::new();
+    for w in waiting {
+        if room == 0 {
+            break;
+        }
+        let mut best: Option<(usize, f64)> = None;
+        for (i, c) in operators.iter().enumerate() {
+            if active[i] >= c.max_chats || w.excluded.contains(&c.id) {
+                continue;
+            }
+            let s = score(w, c, active[i], bases[i]);
+            let better = match best {
+                None => true,
+                Some((j, bs)) => s > bs || (s == bs && (active[i], &c.id) < (active[j], &operators[j].id)),
+            };
+            if better {
+                best = Some((i, s));
+            }
+        }
+        if let Some((i, _)) = best {
+            active[i] += 1;
+            room -= 1;
+            out.push(Proposal { chat_id: w.chat_id.clone(), operator_id: operators[i].id.clone() });
+        }
+    }
+    out
+}
+
+/// Bits for response styles and languages, so scoring is a mask test.
+pub struct Skills;
+
+impl Skills {
+    pub fn style(s: &str) -> u32 {
+        match s {
+            "flirty" => 1,
+            "romantic" => 2,
+            "friendly" => 4,
+            "intellectual" => 8,
+            "playful" => 16,
+            _ => 0,
+        }
+    }
+
+    pub fn styles<'a>(list: impl IntoIterator<Item = &'a str>) -> u32 {
+        list.into_iter().fold(0, |m, s| m | Self::style(s))
+    }
+
+    /// A language tag's primary subtag as a bit (32 common ones; others share bit 31).
+    pub fn language(tag: &str) -> u32 {
+        const KNOWN: [&str; 31] = [
+            "en", "sw", "fr", "ar", "es", "pt", "de", "it", "zh", "hi", "am", "so", "yo", "ha", "ig", "zu", "xh", "lg",
+            "rw", "ki", "luo", "kam", "om", "ti", "ru", "tr", "nl", "pl", "ja", "ko", "id",
+        ];
+        let primary = tag.split('-').next().unwrap_or("").to_ascii_lowercase();
+        KNOWN.iter().position(|k| *k == primary).map_or(1 << 31, |i| 1 << i)
+    }
+
+    pub fn languages<'a>(list: impl IntoIterator<Item = &'a str>) -> u32 {
+        list.into_iter().fold(0, |m, l| m | Self::language(l))
+    }
+}
+
+/// Operator quality, 0-100: response time (up to -30 at 5 min average), rating (up
+/// to -30 at 1 star), idle incidents (-5 each, up to -30), reassignments (-2 each,
+/// up to -10). Below the threshold (default 60) the operator is suspended.
+pub fn quality_score(op: &super::entities::Operator) -> f64 {
+    let response = (op.avg_response_secs() / weights::SLOW_RESPONSE_SECS).min(1.0) * 30.0;
+    let rating = if op.rating_count > 0 { (5.0 - op.rating()) / 4.0 * 30.0 } else { 0.0 };
+    let idle = (f64::from(op.idle_incidents) * 5.0).min(30.0);
+    let reassigned = (f64::from(op.reassignments) * 2.0).min(10.0);
+    (100.0 - response - rating - idle - reassigned).clamp(0.0, 100.0)
+}
+
+pub const QUALITY_THRESHOLD: f64 = 60.0;
+pub const SUSPENSION_DAYS: i64 = 7;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn waiting(id: &str, spent: i64, waited_secs: i64) -> Waiting {
+        Waiting {
+            chat_id: id.into(),
+            member_id: format!("m_{id}"),
+            member_spent: Credits::whole(spent),
+            waiting_since: now() - Duration::seconds(waited_secs),
+            reassign_count: 0,
+            paid: false,
+            boosted: false,
+            preferred_operator: None,
+            excluded: vec![],
+            style: Skills::style("romantic"),
+            languages: Skills::language("en"),
+        }
+    }
+
+    fn op(id: &str, active: u32, max: u32) -> Candidate {
+        Candidate {
+            id: id.into(),
+            active_chats: active,
+            max_chats: max,
+            specializations: 0,
+            languages: Skills::language("en"),
+            avg_response_secs: 60.0,
+            rating: 4.0,
+            on_shift: true,
+        }
+    }
+
+    #[test]
+    fn bands_follow_the_first_matching_rule() {
+        assert_eq!(band(&waiting("a", 10_001, 0), now()), Band::Urgent);
+        assert_eq!(band(&waiting("a", 10_000, 0), now()), Band::High, "more than 10,000, not equal");
+        assert_eq!(band(&waiting("a", 0, 301), now()), Band::Urgent);
+        assert_eq!(band(&waiting("a", 0, 300), now()), Band::High, "exactly 5 min is not more than 5");
+        assert_eq!(band(&waiting("a", 1_001, 0), now()), Band::High);
+        assert_eq!(band(&waiting("a", 0, 181), now()), Band::High);
+        assert_eq!(band(&Waiting { reassign_count: 1, ..waiting("a", 0, 0) }, now()), Band::High);
+        assert_eq!(band(&Waiting { paid: true, ..waiting("a", 0, 0) }, now()), Band::Normal);
+        assert_eq!(band(&waiting("a", 0, 61), now()), Band::Normal);
+        assert_eq!(band(&waiting("a", 0, 60), now()), Band::Low);
+    }
+
+    #[test]
+    fn ranking_is_band_then_longest_wait_then_id() {
+        let mut w =
+            vec![waiting("low-new", 0, 5), waiting("low-old", 0, 50), waiting("vip", 20_000, 1), waiting("b", 0, 50)];
+        rank(&mut w, now());
+        let ids: Vec<&str> = w.iter().map(|x| x.chat_id.as_str()).collect();
+        assert_eq!(ids, vec!["vip", "b", "low-old", "low-new"]);
+    }
+
+    #[test]
+    fn aging_lifts_a_low_chat_above_newer_normal_ones_so_nothing_starves() {
+        let old_low = waiting("old", 0, 200);
+        let fresh_paid = Waiting { paid: true, ..waiting("paid", 0, 0) };
+        let mut w = vec![fresh_paid, old_low];
+        rank(&mut w, now());
+        assert_eq!(w[0].chat_id, "old", "after 3 min a free chat is high");
+    }
+
+    #[test]
+    fn matching_respects_capacity_and_exclusions_and_prefers_skill_and_history() {
+        let mut a = op("a", 0, 1);
+        a.specializations = Skills::style("romantic");
+        let b = op("b", 0, 2);
+        let w = vec![
+            waiting("1", 0, 100),
+            Waiting { preferred_operator: Some("b".into()), ..waiting("2", 0, 90) },
+            Waiting { excluded: vec!["b".into()], ..waiting("3", 0, 80) },
+            waiting("4", 0, 70),
+        ];
+        let p = match_chats(&w, &[a, b]);
+        let pairs: Vec<(&str, &str)> = p.iter().map(|x| (x.chat_id.as_str(), x.operator_id.as_str())).collect();
+        assert_eq!(pairs, vec![("1", "a"), ("2", "b"), ("4", "b")], "3 is excluded from b and a is full");
+    }
+
+    #[test]
+    fn equal_scores_break_ties_by_load_then_id() {
+        let p = match_chats(&[waiting("1", 0, 10), waiting("2", 0, 5)], &[op("z", 0, 5), op("y", 0, 5)]);
+        assert_eq!(p[0].operator_id, "y");
+        assert_eq!(p[1].operator_id, "z", "the second chat goes to the less loaded operator");
+    }
+
+    #[test]
+    fn quality_falls_with_idle_incidents_and_low_ratings() {
+        let mut o =
+            super::super::entities::Operator::new_account("o".into(), "o@x".into(), "O".into(), String::new(), now());
+        o.replies = 10;
+        o.total_response_secs = 300;
+        let fresh = quality_score(&o);
+        assert!(fresh > 90.0, "{fresh}");
+        o.idle_incidents = 4;
+        o.rating_sum = 12;
+        o.rating_count = 6;
+        let poor = quality_score(&o);
+        assert!(poor < QUALITY_THRESHOLD, "{poor}");
+    }
+
+    #[test]
+    fn language_bits() {
+        assert_eq!(Skills::language("sw-KE"), Skills::language("sw"));
+        assert_ne!(Skills::language("en"), Skills::language("sw"));
+        assert_eq!(Skills::languages(["en", "sw"]) & Skills::language("sw"), Skills::language("sw"));
+    }
+}

@@ -1,0 +1,279 @@
+//! The routing engine's use cases: an assignment pass (SQS trigger or sweep), the
+//! idle watch, escalation, auto-close, operator quality and suspensions.
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono_tz::Africa::Nairobi;
+use serde::Serialize;
+
+use crate::domain::assignment::{self, Candidate, Skills, Waiting, QUALITY_THRESHOLD, SUSPENSION_DAYS};
+use crate::domain::Operator;
+use crate::error::ApiError;
+use crate::store::{ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome, MAX_REASSIGNMENTS};
+use crate::App;
+
+/// Passes one invocation runs while claims keep landing (a lost claim frees the
+/// chat for the next pass).
+const PASSES: usize = 5;
+
+#[derive(Debug, Default, Serialize)]
+pub struct PassReport {
+    pub waiting: usize,
+    pub assigned: usize,
+    pub escalated: usize,
+    pub lost_claims: usize,
+}
+
+fn waiting_from(e: &QueueEntry) -> Waiting {
+    Waiting {
+        chat_id: e.chat_id.clone(),
+        member_id: e.member_id.clone(),
+        member_spent: e.member_credits_spent,
+        waiting_since: e.waiting_since,
+        reassign_count: e.reassign_count,
+        paid: e.paid,
+        boosted: e.boosted,
+        preferred_operator: e.preferred_operator.clone(),
+        excluded: e.excluded.clone(),
+        style: e.response_style.as_deref().map_or(0, Skills::style),
+        languages: Skills::languages(e.languages.iter().map(String::as_str)),
+    }
+}
+
+fn on_shift(op: &Operator, now: DateTime<Utc>) -> bool {
+    match op.working_hours {
+        None => true,
+        Some((start, end)) => {
+            let h = now.with_timezone(&Nairobi).hour() as u8;
+            if start <= end {
+                (start..end).contains(&h)
+            } else {
+                h >= start || h < end
+            }
+        }
+    }
+}
+
+fn candidate(op: &Operator, now: DateTime<Utc>) -> Candidate {
+    Candidate {
+        id: op.id.clone(),
+        active_chats: op.active_chats,
+        max_chats: op.max_concurrent_chats,
+        specializations: Skills::styles(op.specializations.iter().map(String::as_str)),
+        languages: Skills::languages(op.languages.iter().map(String::as_str)),
+        avg_response_secs: op.avg_response_secs(),
+        rating: op.rating(),
+        on_shift: on_shift(op, now),
+    }
+}
+
+/// Matches waiting chats to present operators and claims each pair with one
+/// conditional transaction. "No operator has room" is not a failure: the queue
+/// entry keeps the chat for the next trigger or sweep.
+pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, ApiError> {
+    let mut report = PassReport::default();
+    for pass in 0..PASSES {
+        let entries = app.store.waiting_entries().await?;
+        if pass == 0 {
+            report.waiting = entries.len();
+        }
+        let mut waiting = Vec::with_capacity(entries.len());
+        for e in &entries {
+            if e.reassign_count > MAX_REASSIGNMENTS {
+                report.escalated += usize::from(escalate_entry(app, e, now).await?);
+            } else {
+                waiting.push(waiting_from(e));
+            }
+        }
+        let operators: Vec<Candidate> = app
+            .store
+            .available_operators()
+            .await?
+            .iter()
+            .filter(|o| !o.is_suspended && o.is_present(now) && o.active_chats < o.max_concurrent_chats)
+            .map(|o| candidate(o, now))
+            .collect();
+        if waiting.is_empty() || operators.is_empty() {
+            break;
+        }
+        assignment::rank(&mut waiting, now);
+        let proposals = assignment::match_chats(&waiting, &operators);
+        let mut landed = 0;
+        for p in &proposals {
+            match app.store.claim(&p.chat_id, &p.operator_id, now).await? {
+                ClaimOutcome::Claimed => landed += 1,
+                ClaimOutcome::ChatUnavailable => {
+                    report.lost_claims += 1;
+                    drop_stale_entry(app, &p.chat_id).await?;
+                }
+                ClaimOutcome::OperatorUnavailable | ClaimOutcome::EntryGone => report.lost_claims += 1,
+            }
+        }
+        report.assigned += landed;
+        if landed == 0 || landed == proposals.len() && proposals.len() == waiting.len() {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// A queue entry whose chat is closed, escalated or already held has no business
+/// in the queue.
+async fn drop_stale_entry(app: &App, chat_id: &str) -> Result<(), ApiError> {
+    match app.store.get_chat(chat_id).await? {
+        Some(c) if c.operator_id.is_none() && c.status == crate::domain::ChatStatus::Active => Ok(()),
+        _ => Ok(app.store.delete_queue_entry(chat_id).await?),
+    }
+}
+
+async fn escalate_entry(app: &App, e: &QueueEntry, now: DateTime<Utc>) -> Result<bool, ApiError> {
+    match app.store.get_chat(&e.chat_id).await? {
+        Some(chat) => Ok(app.store.escalate_waiting(&chat, now).await?),
+        None => {
+            app.store.delete_queue_entry(&e.chat_id).await?;
+            Ok(false)
+        }
+    }
+}
+
+/// The escalate job: chats that reached the reassignment limit by any path.
+pub async fn escalate_due(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError> {
+    let mut n = 0;
+    for e in app.store.waiting_entries().await?.iter().filter(|e| e.reassign_count > MAX_REASSIGNMENTS) {
+        n += usize::from(escalate_entry(app, e, now).await?);
+    }
+    Ok(n)
+}
+
+/// Idle and hold thresholds (settings; defaults from the product spec).
+#[derive(Clone, Copy, Debug)]
+pub struct Timers {
+    pub idle_warning: Duration,
+    pub idle_reassign: Duration,
+    pub assignment_hold: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            idle_warning: Duration::minutes(4),
+            idle_reassign: Duration::minutes(5),
+            assignment_hold: Duration::minutes(10),
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct IdleReport {
+    pub warned: usize,
+    pub reassigned: usize,
+    pub escalated: usize,
+    pub completed: usize,
+    pub suspended: usize,
+}
+
+/// Every minute: warns at 4 min of an unanswered member message, reassigns at 5
+/// (excluding that operator, recording an idle incident), and ends assignments
+/// whose member has been quiet for the hold time after the operator's answer.
+pub async fn idle_watch(app: &App, timers: Timers, now: DateTime<Utc>) -> Result<IdleReport, ApiError> {
+    let mut report = IdleReport::default();
+    for op in app.store.available_operators().await?.iter().filter(|o| o.active_chats > 0) {
+        let mut incidents = false;
+        for chat in app.store.operator_chats(&op.id).await? {
+            match chat.awaiting_reply_since {
+                Some(since) if now - since >= timers.idle_reassign => {
+                    match app.store.release(&chat, &op.id, ReleaseKind::Idle, None, now).await? {
+                        ReleaseOutcome::Requeued => report.reassigned += 1,
+                        ReleaseOutcome::Escalated => report.escalated += 1,
+                        _ => {}
+                    }
+                    incidents = true;
+                }
+                Some(since) if now - since >= timers.idle_warning && !chat.idle_warned => {
+                    report.warned += usize::from(warn_idle(app, &op.id, &chat.id, now).await?);
+                }
+                None if chat.last_member_message_at.is_none_or(|t| now - t >= timers.assignment_hold) => {
+                    let outcome = app.store.release(&chat, &op.id, ReleaseKind::Completed, None, now).await?;
+                    report.completed += usize::from(outcome == ReleaseOutcome::Ended);
+                }
+                _ => {}
+            }
+        }
+        if incidents && review_quality(app, &op.id, now).await? {
+            report.suspended += 1;
+        }
+    }
+    if report.reassigned + report.completed > 0 {
+        app.queue.notify("pass").await;
+    }
+    Ok(report)
+}
+
+/// The one 4-minute warning of a wait: operator and admins are told.
+async fn warn_idle(app: &App, operator_id: &str, chat_id: &str, now: DateTime<Utc>) -> Result<bool, ApiError> {
+    if !app.store.mark_idle_warned(chat_id, operator_id).await? {
+        return Ok(false);
+    }
+    let msg = format!("Operator {operator_id} has not answered chat {chat_id} for 4 minutes");
+    app.store.put_admin_notification("idle_warning", "normal", &msg, Some(chat_id), now).await?;
+    app.store.put_operator_notification(operator_id, "idle_warning", &msg, now).await?;
+    Ok(true)
+}
+
+/// Suspends an operator whose quality fell below the threshold: 7 days, offline,
+/// chats requeued at high priority, admins told. Returns whether it happened.
+pub async fn review_quality(app: &App, operator_id: &str, now: DateTime<Utc>) -> Result<bool, ApiError> {
+    let Some(op) = app.store.get_operator(operator_id).await? else { return Ok(false) };
+    let score = assignment::quality_score(&op);
+    if op.is_suspended || score >= QUALITY_THRESHOLD {
+        return Ok(false);
+    }
+    let until = now + Duration::days(SUSPENSION_DAYS);
+    app.store.set_suspension(operator_id, Some(until)).await?;
+    for chat in app.store.operator_chats(operator_id).await? {
+        app.store.release(&chat, operator_id, ReleaseKind::Suspension, None, now).await?;
+    }
+    let msg = format!("Operator {operator_id} suspended until {until}: quality score {score:.0}");
+    app.store.put_admin_notification("operator_suspended", "high", &msg, Some(operator_id), now).await?;
+    app.store
+        .put_operator_notification(
+            operator_id,
+            "suspended",
+            &format!("You are suspended until {until} (quality {score:.0})."),
+            now,
+        )
+        .await?;
+    app.queue.notify("pass").await;
+    tracing::warn!(operator_id, score, "operator suspended");
+    Ok(true)
+}
+
+/// Reinstates operators whose suspension has ended (they come back offline).
+pub async fn end_suspensions(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError> {
+    let ended = app.store.suspensions_ended(now).await?;
+    for op in &ended {
+        app.store.set_suspension(&op.id, None).await?;
+    }
+    Ok(ended.len())
+}
+
+/// Hourly: closes chats with no message for 24 h (inactivity_timeout, no refunds).
+pub async fn auto_close(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError> {
+    let mut closed = 0;
+    for chat in app.store.chats_inactive_since(now - Duration::hours(24)).await? {
+        closed += usize::from(app.store.close_inactive(&chat, now).await?);
+    }
+    Ok(closed)
+}
+
+/// What the assigner Lambda reports for an SQS batch.
+pub async fn on_triggers(app: &App, bodies: &[(String, String)], now: DateTime<Utc>) -> Result<Vec<String>, ApiError> {
+    // Each message is only a trigger; a body that is not JSON is a poison message.
+    let poison: Vec<String> = bodies
+        .iter()
+        .filter(|(_, b)| serde_json::from_str::<serde_json::Value>(b).is_err())
+        .map(|(id, _)| id.clone())
+        .collect();
+    let report = assign_pass(app, now).await?;
+    tracing::info!(?report, triggers = bodies.len(), "assignment pass");
+    Ok(poison)
+}

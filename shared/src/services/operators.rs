@@ -1,0 +1,335 @@
+//! The operator's side: login, availability, heartbeat, the waiting room, the
+//! three-panel chat view, notes, replies as the character, release; and the
+//! member's rating of a chat, which feeds the operator's rating.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::auth::{password, RefreshToken};
+use crate::domain::assignment::{self, Band, Waiting};
+use crate::domain::principal::{Principal, PrincipalKind};
+use crate::domain::validation::Password;
+use crate::domain::{ids, CharacterView, Message, Operator, Sender};
+use crate::error::ApiError;
+use crate::services::send_message::validate_content;
+use crate::store::{AssignmentRecord, AvailabilityOutcome, ReleaseKind, ReleaseOutcome};
+use crate::App;
+
+/// An operator as they see themselves.
+#[derive(Serialize)]
+pub struct OperatorView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub languages: Vec<String>,
+    pub specializations: Vec<String>,
+    pub max_concurrent_chats: u32,
+    pub active_chats: u32,
+    pub is_available: bool,
+    pub is_suspended: bool,
+    pub suspended_until: Option<DateTime<Utc>>,
+}
+
+impl From<&Operator> for OperatorView {
+    fn from(o: &Operator) -> Self {
+        OperatorView {
+            id: o.id.clone(),
+            email: o.email.clone(),
+            name: o.name.clone(),
+            languages: o.languages.clone(),
+            specializations: o.specializations.clone(),
+            max_concurrent_chats: o.max_concurrent_chats,
+            active_chats: o.active_chats,
+            is_available: o.is_available,
+            is_suspended: o.is_suspended,
+            suspended_until: o.suspended_until,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct OperatorSession {
+    pub token: String,
+    pub refresh_token: String,
+    pub operator: OperatorView,
+}
+
+pub async fn login(
+    app: &App,
+    email: &str,
+    pass: String,
+    ip: &str,
+    now: DateTime<Utc>,
+) -> Result<OperatorSession, ApiError> {
+    let email = email.trim().to_ascii_lowercase();
+    if email.is_empty() || email.len() > 254 || pass.is_empty() || pass.len() > 1024 {
+        return Err(ApiError::InvalidCredentials);
+    }
+    crate::services::limits::check(app, "operator_login", ip, Some(&email), now).await?;
+    let op = app.store.operator_by_email(&email).await?;
+    if !password::verify(pass, op.as_ref().map(|o| o.password_hash.clone())).await? {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let op = op.ok_or(ApiError::InvalidCredentials)?;
+    let principal = Principal { kind: PrincipalKind::Operator, id: op.id.clone(), role: None };
+    let token = app.tokens.issue_access(&principal)?;
+    let (refresh_token, parsed, expires_at) = RefreshToken::generate(PrincipalKind::Operator, &op.id, now);
+    app.store.put_refresh_token(parsed.kind, &parsed.principal_id, &parsed.hash, now, expires_at).await?;
+    Ok(OperatorSession { token, refresh_token, operator: OperatorView::from(&op) })
+}
+
+pub async fn change_password(app: &App, operator_id: &str, current: String, new: &str) -> Result<(), ApiError> {
+    let new = Password::parse(new).map_err(|e| ApiError::invalid("new_password", e))?;
+    let op = operator(app, operator_id).await?;
+    if !password::verify(current, Some(op.password_hash.clone())).await? {
+        return Err(ApiError::invalid("current_password", "is not the current password"));
+    }
+    let hash = password::hash(new.expose().to_string()).await?;
+    Ok(app.store.set_operator_password(operator_id, &hash).await?)
+}
+
+async fn operator(app: &App, id: &str) -> Result<Operator, ApiError> {
+    app.store.get_operator(id).await?.ok_or(ApiError::Unauthorized)
+}
+
+pub async fn set_availability(
+    app: &App,
+    operator_id: &str,
+    available: bool,
+    now: DateTime<Utc>,
+) -> Result<OperatorView, ApiError> {
+    match app.store.set_availability(operator_id, available, now).await? {
+        AvailabilityOutcome::Changed(op) => {
+            if available {
+                app.queue.notify("pass").await;
+            }
+            Ok(OperatorView::from(op.as_ref()))
+        }
+        AvailabilityOutcome::HoldsChats(n) => Err(ApiError::ActiveChats(n)),
+        AvailabilityOutcome::Suspended => Err(ApiError::Forbidden),
+        AvailabilityOutcome::NotFound => Err(ApiError::Unauthorized),
+    }
+}
+
+pub async fn heartbeat(app: &App, operator_id: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+    Ok(app.store.heartbeat(operator_id, now).await?)
+}
+
+#[derive(Serialize)]
+pub struct HeldChat {
+    pub id: String,
+    pub member_id: String,
+    pub character_id: String,
+    pub message_count: u32,
+    pub last_message_at: Option<DateTime<Utc>>,
+    pub awaiting_reply_since: Option<DateTime<Utc>>,
+    pub idle_warned: bool,
+}
+
+/// GET /operator/assignments: held chats, the queue by band, own stats.
+pub async fn waiting_room(app: &App, operator_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value, ApiError> {
+    let op = operator(app, operator_id).await?;
+    let chats: Vec<HeldChat> = app
+        .store
+        .operator_chats(operator_id)
+        .await?
+        .into_iter()
+        .map(|c| HeldChat {
+            id: c.id,
+            member_id: c.member_id,
+            character_id: c.character_id,
+            message_count: c.message_count,
+            last_message_at: c.last_message_at,
+            awaiting_reply_since: c.awaiting_reply_since,
+            idle_warned: c.idle_warned,
+        })
+        .collect();
+    let mut waiting: BTreeMap<&str, usize> = Band::ALL.iter().map(|b| (b.as_str(), 0)).collect();
+    for e in app.store.waiting_entries().await? {
+        let w = Waiting {
+            chat_id: e.chat_id,
+            member_id: e.member_id,
+            member_spent: e.member_credits_spent,
+            waiting_since: e.waiting_since,
+            reassign_count: e.reassign_count,
+            paid: e.paid,
+            boosted: e.boosted,
+            preferred_operator: None,
+            excluded: Vec::new(),
+            style: 0,
+            languages: 0,
+        };
+        *waiting.entry(assignment::band(&w, now).as_str()).or_default() += 1;
+    }
+    let quality = assignment::quality_score(&op);
+    Ok(serde_json::json!({
+        "chats": chats,
+        "waiting": waiting,
+        "stats": {
+            "active_chats": op.active_chats,
+            "max_concurrent_chats": op.max_concurrent_chats,
+            "replies": op.replies,
+            "avg_response_secs": op.avg_response_secs(),
+            "rating": op.rating(),
+            "idle_incidents": op.idle_incidents,
+            "reassignments": op.reassignments,
+            "quality_score": quality,
+            "suspension_warning": quality < assignment::QUALITY_THRESHOLD + 10.0,
+            "is_available": op.is_available,
+            "is_suspended": op.is_suspended,
+            "suspended_until": op.suspended_until,
+        },
+    }))
+}
+
+async fn held_chat(app: &App, operator_id: &str, chat_id: &str) -> Result<crate::domain::Chat, ApiError> {
+    match app.store.get_chat(chat_id).await? {
+        Some(c) if c.operator_id.as_deref() == Some(operator_id) => Ok(c),
+        _ => Err(ApiError::NotFound("chat")),
+    }
+}
+
+#[derive(Serialize)]
+struct StaffMessage<'a> {
+    id: &'a str,
+    sender: Sender,
+    content: &'a str,
+    cost: crate::domain::Credits,
+    free: bool,
+    created_at: DateTime<Utc>,
+    handled_by: Option<&'a str>,
+}
+
+/// GET /operator/chats/{id}: member (with notes), messages (with who answered),
+/// character (with guidelines, templates, notes), assignment history.
+pub async fn chat_view(app: &App, operator_id: &str, chat_id: &str) -> Result<serde_json::Value, ApiError> {
+    let chat = held_chat(app, operator_id, chat_id).await?;
+    let member = app.store.get_member(&chat.member_id).await?.ok_or(ApiError::NotFound("member"))?;
+    let character = app.store.get_character(&chat.character_id).await?.ok_or(ApiError::NotFound("character"))?;
+    let page = app.store.list_messages(chat_id, crate::store::MessageWindow::Newest { cursor: None }, 50).await?;
+    let (member_notes, character_notes) = app.store.notes(&member.id, &character.id).await?;
+    let history: Vec<AssignmentRecord> = app.store.assignment_history(chat_id).await?;
+    let messages: Vec<StaffMessage> = page
+        .items
+        .iter()
+        .map(|m| StaffMessage {
+            id: &m.id,
+            sender: m.sender,
+            content: &m.content,
+            cost: m.cost,
+            free: m.free,
+            created_at: m.created_at,
+            handled_by: m.handled_by.as_deref(),
+        })
+        .collect();
+    let mut character_json = serde_json::to_value(CharacterView::from(&character)).map_err(ApiError::internal)?;
+    character_json["response_style"] = serde_json::json!(character.response_style);
+    character_json["personality_guidelines"] = serde_json::json!(character.personality_guidelines);
+    character_json["response_templates"] = serde_json::json!(character.response_templates);
+    character_json["character_notes"] = serde_json::json!(character_notes);
+    Ok(serde_json::json!({
+        "chat": { "id": chat.id, "status": chat.status.as_str(), "reassign_count": chat.reassign_count, "message_count": chat.message_count },
+        "member": {
+            "id": member.id, "username": member.username, "display_name": member.display_name, "age": member.age,
+            "gender": member.gender, "location": member.location, "bio": member.bio, "language": member.language,
+            "tier": member.tier, "member_notes": member_notes,
+        },
+        "messages": messages,
+        "character": character_json,
+        "assignments": history,
+    }))
+}
+
+pub async fn save_notes(
+    app: &App,
+    operator_id: &str,
+    chat_id: &str,
+    member_notes: Option<&str>,
+    character_notes: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    for (field, v) in [("member_notes", member_notes), ("character_notes", character_notes)] {
+        if v.is_some_and(|n| n.chars().count() > 5000) {
+            return Err(ApiError::invalid(field, "must be at most 5000 characters"));
+        }
+    }
+    let chat = held_chat(app, operator_id, chat_id).await?;
+    Ok(app
+        .store
+        .save_notes(&chat.member_id, &chat.character_id, member_notes, character_notes, operator_id, now)
+        .await?)
+}
+
+/// Replies as the character: sender `character`, never charged, `handled_by` kept.
+pub async fn reply(
+    app: &App,
+    operator_id: &str,
+    chat_id: &str,
+    content: String,
+    now: DateTime<Utc>,
+) -> Result<serde_json::Value, ApiError> {
+    validate_content(&content)?;
+    for _ in 0..10 {
+        let chat = held_chat(app, operator_id, chat_id).await?;
+        let seq = chat.message_count + 1;
+        let message = Message {
+            id: ids::message_id(seq),
+            chat_id: chat.id.clone(),
+            sender: Sender::Character,
+            content: content.clone(),
+            cost: crate::domain::Credits::ZERO,
+            free: true,
+            created_at: now,
+            edited: false,
+            handled_by: Some(operator_id.to_string()),
+        };
+        if app.store.reply_as_character(&chat, &message, seq, now).await? {
+            return serde_json::to_value(crate::domain::MessageView::from(&message)).map_err(ApiError::internal);
+        }
+    }
+    Err(ApiError::Contention)
+}
+
+pub async fn release(
+    app: &App,
+    operator_id: &str,
+    chat_id: &str,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<&'static str, ApiError> {
+    if note.is_some_and(|n| n.chars().count() > 2000) {
+        return Err(ApiError::invalid("note", "must be at most 2000 characters"));
+    }
+    let chat = held_chat(app, operator_id, chat_id).await?;
+    let outcome = app.store.release(&chat, operator_id, ReleaseKind::Voluntary, note, now).await?;
+    app.queue.notify("pass").await;
+    Ok(match outcome {
+        ReleaseOutcome::Requeued => "requeued",
+        ReleaseOutcome::Escalated => "escalated",
+        ReleaseOutcome::Ended => "ended",
+        ReleaseOutcome::NotHeld => return Err(ApiError::NotFound("chat")),
+    })
+}
+
+/// POST /chats/{id}/rating: the member's 1-5 for the chat, credited to the operator
+/// who handled it last; a new rating replaces the member's earlier one.
+pub async fn rate(app: &App, member_id: &str, chat_id: &str, rating: i64, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let r = u8::try_from(rating)
+        .ok()
+        .filter(|r| (1..=5).contains(r))
+        .ok_or_else(|| ApiError::invalid("rating", "must be 1 to 5"))?;
+    crate::services::active_member(app, member_id).await?;
+    let chat = crate::services::chats::own_chat(app, member_id, chat_id).await?;
+    let previous = app.store.rate_chat(chat_id, r).await?;
+    if let Some(op) = chat.operator_id.or(chat.last_operator_id) {
+        let counters = match previous {
+            Some(p) => vec![("rating_sum", i64::from(r) - i64::from(p))],
+            None => vec![("rating_sum", i64::from(r)), ("rating_count", 1)],
+        };
+        app.store.bump_operator(&op, &counters).await?;
+        crate::services::assignment::review_quality(app, &op, now).await?;
+    }
+    Ok(())
+}

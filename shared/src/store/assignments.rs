@@ -1,0 +1,603 @@
+//! The assignment queue's table side: queue entries (the truth), claims (one
+//! conditional transaction per chat and operator), releases, requeues and
+//! escalation, operator replies, and the reads the timers need.
+
+use aws_sdk_dynamodb::types::{Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::attr::{b, key, list, n, s, ts, Item, Reader};
+use super::chats::{activity_sort, chat_from, chat_pk, message_item, OPEN_CHAT_SHARDS};
+use super::notify::{admin_notification_item, member_notification_item, put_item};
+use super::operators::operator_pk;
+use super::send::{queue_shard, QUEUE_SHARDS};
+use super::{Store, StoreError, TransactFailure};
+use crate::domain::{Chat, Credits, Message};
+
+/// A chat waiting for an operator, with its priority inputs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueEntry {
+    pub chat_id: String,
+    pub member_id: String,
+    pub character_id: String,
+    pub waiting_since: DateTime<Utc>,
+    pub member_credits_spent: Credits,
+    pub paid: bool,
+    pub reassign_count: u32,
+    pub preferred_operator: Option<String>,
+    pub excluded: Vec<String>,
+    pub boosted: bool,
+    pub response_style: Option<String>,
+    pub languages: Vec<String>,
+}
+
+fn queue_key(chat_id: &str) -> Item {
+    key(format!("QUEUE#{}", queue_shard(chat_id)), format!("CHAT#{chat_id}"))
+}
+
+fn entry_from(item: &Item) -> Result<QueueEntry, StoreError> {
+    let r = Reader(item);
+    Ok(QueueEntry {
+        chat_id: r.str("chat_id")?,
+        member_id: r.str("member_id")?,
+        character_id: r.str("character_id")?,
+        waiting_since: r.time("waiting_since")?,
+        member_credits_spent: Credits::from_hundredths(r.opt_i64("member_credits_spent").unwrap_or(0)),
+        paid: r.bool("paid"),
+        reassign_count: u32::try_from(r.opt_i64("reassign_count").unwrap_or(0)).unwrap_or(0),
+        preferred_operator: r.opt_str("preferred_operator"),
+        excluded: r.strings("excluded"),
+        boosted: r.bool("boosted"),
+        response_style: r.opt_str("response_style"),
+        languages: r.strings("languages"),
+    })
+}
+
+/// Why a chat goes back to the queue (or doesn't).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseKind {
+    /// The operator answered and the member has been quiet for the hold time.
+    Completed,
+    /// The operator handed it back (with a note).
+    Voluntary,
+    /// The member waited too long for an answer.
+    Idle,
+    /// The operator was suspended.
+    Suspension,
+}
+
+impl ReleaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseKind::Completed => "completed",
+            ReleaseKind::Voluntary => "released",
+            ReleaseKind::Idle => "idle_timeout",
+            ReleaseKind::Suspension => "operator_suspended",
+        }
+    }
+
+    /// Returns to the queue that the operator did not end by answering count.
+    fn counts(self) -> bool {
+        !matches!(self, ReleaseKind::Completed)
+    }
+}
+
+/// Most reassignments a chat gets; the next return escalates it instead.
+pub const MAX_REASSIGNMENTS: u32 = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    Claimed,
+    /// Taken by another operator, closed, or escalated meanwhile.
+    ChatUnavailable,
+    /// Offline, suspended or full by now.
+    OperatorUnavailable,
+    /// Another assigner already handled the entry.
+    EntryGone,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    Requeued,
+    Escalated,
+    Ended,
+    /// The operator no longer holds the chat.
+    NotHeld,
+}
+
+/// One assignment in a chat's history (staff only).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AssignmentRecord {
+    pub operator_id: String,
+    pub assigned_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<String>,
+    pub note: Option<String>,
+}
+
+fn update(table: &str, k: Item) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(k))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+}
+
+fn tx_update(u: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder().update(u.build().map_err(StoreError::dynamo)?).build())
+}
+
+impl Store {
+    /// Every queue entry, from all shards.
+    pub async fn waiting_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for shard in 0..QUEUE_SHARDS {
+            let items = self.query_all(&format!("QUEUE#{shard}"), "CHAT#").await?;
+            for item in &items {
+                entries.push(entry_from(item)?);
+            }
+        }
+        Ok(entries)
+    }
+
+    pub async fn delete_queue_entry(&self, chat_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(queue_key(chat_id)))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    /// Gives `chat_id` to `operator_id` in one transaction: the chat must be active
+    /// and unheld, the operator available, not suspended and under capacity, and
+    /// the queue entry still there. The assignment record is written with it.
+    pub async fn claim(
+        &self,
+        chat_id: &str,
+        operator_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ClaimOutcome, StoreError> {
+        let record_sk = format!("ASSIGN#{}#{operator_id}", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let chat = update(&self.table, key(chat_pk(chat_id), "CHAT"))
+            .update_expression(
+                "SET operator_id = :op, last_operator_id = :op, assigned_at = :now, assignment_sk = :rec, \
+                 GSI2PK = :opchats, GSI2SK = :chat REMOVE idle_warned",
+            )
+            .condition_expression("attribute_not_exists(operator_id) AND #status = :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":op", s(operator_id))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":rec", s(&record_sk))
+            .expression_attribute_values(":opchats", s(format!("OPCHATS#{operator_id}")))
+            .expression_attribute_values(":chat", s(chat_id))
+            .expression_attribute_values(":active", s("active"));
+        let operator = update(&self.table, key(operator_pk(operator_id), "PROFILE"))
+            .update_expression("ADD active_chats :one")
+            .condition_expression("is_available = :t AND is_suspended = :f AND active_chats < max_concurrent_chats")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":t", b(true))
+            .expression_attribute_values(":f", b(false));
+        let entry = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(queue_key(chat_id)))
+            .condition_expression("attribute_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let mut record = key(chat_pk(chat_id), &record_sk);
+        record.insert("entity".into(), s("assignment"));
+        record.insert("operator_id".into(), s(operator_id));
+        record.insert("assigned_at".into(), ts(now));
+        let items = vec![
+            tx_update(chat)?,
+            tx_update(operator)?,
+            TransactWriteItem::builder().delete(entry).build(),
+            put_item(&self.table, record)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(ClaimOutcome::Claimed),
+            Err(TransactFailure::ConditionFailed(old)) => Ok(match old.iter().position(Option::is_some) {
+                Some(0) => ClaimOutcome::ChatUnavailable,
+                Some(1) => ClaimOutcome::OperatorUnavailable,
+                _ => ClaimOutcome::EntryGone,
+            }),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Ends `operator_id`'s hold on the chat. Counting kinds requeue it (boosted
+    /// after a suspension, excluding an idle operator) unless it was already
+    /// reassigned MAX_REASSIGNMENTS times: then it is escalated, never requeued.
+    pub async fn release(
+        &self,
+        chat: &Chat,
+        operator_id: &str,
+        kind: ReleaseKind,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ReleaseOutcome, StoreError> {
+        let escalate = kind.counts() && chat.reassign_count >= MAX_REASSIGNMENTS;
+        let requeue = kind.counts() && !escalate;
+        let mut set = vec!["last_operator_id = :op"];
+        let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
+            .condition_expression("operator_id = :op")
+            .expression_attribute_values(":op", s(operator_id));
+        let mut excluded = chat.excluded_operators.clone();
+        if kind == ReleaseKind::Idle && !excluded.iter().any(|e| e == operator_id) {
+            excluded.push(operator_id.to_string());
+        }
+        if requeue {
+            set.push("reassign_count = :count");
+            set.push("excluded_operators = :excluded");
+            u = u
+                .expression_attribute_values(":count", n(chat.reassign_count + 1))
+                .expression_attribute_values(":excluded", list(&excluded));
+        }
+        if escalate {
+            set.push("#status = :escalated");
+            set.push("max_reassignments_reached = :t");
+            set.push("escalated_at = :now");
+            u = u
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":escalated", s("escalated"))
+                .expression_attribute_values(":t", b(true))
+                .expression_attribute_values(":now", ts(now));
+        }
+        let expr = format!("SET {} REMOVE operator_id, GSI2PK, GSI2SK, idle_warned, assignment_sk", set.join(", "));
+        let mut counters = vec!["active_chats :minus"];
+        if kind.counts() {
+            counters.push("reassignments :one");
+        }
+        if kind == ReleaseKind::Idle {
+            counters.push("idle_incidents :one");
+        }
+        let mut operator = update(&self.table, key(operator_pk(operator_id), "PROFILE"))
+            .update_expression(format!("ADD {}", counters.join(", ")))
+            .condition_expression("active_chats > :zero")
+            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":zero", n(0));
+        if kind.counts() {
+            operator = operator.expression_attribute_values(":one", n(1));
+        }
+        let mut items = vec![tx_update(u.update_expression(expr))?, tx_update(operator)?];
+        if let Some(sk) = &chat.assignment_sk {
+            let mut end = update(&self.table, key(chat_pk(&chat.id), sk))
+                .update_expression("SET ended_at = :now, end_reason = :reason")
+                .expression_attribute_values(":now", ts(now))
+                .expression_attribute_values(":reason", s(kind.as_str()));
+            if let Some(note) = note {
+                end = end
+                    .update_expression("SET ended_at = :now, end_reason = :reason, note = :note")
+                    .expression_attribute_values(":note", s(note));
+            }
+            items.push(tx_update(end)?);
+        }
+        if requeue {
+            items.push(self.requeue_item(chat, &excluded, kind == ReleaseKind::Suspension, now)?);
+        }
+        if escalate {
+            let msg = format!("Chat {} escalated after {} reassignments", chat.id, chat.reassign_count);
+            items.push(put_item(
+                &self.table,
+                admin_notification_item("chat_escalated", "high", &msg, Some(&chat.id), now),
+            )?);
+        }
+        match self.transact(items).await {
+            Ok(()) if escalate => Ok(ReleaseOutcome::Escalated),
+            Ok(()) if requeue => Ok(ReleaseOutcome::Requeued),
+            Ok(()) => Ok(ReleaseOutcome::Ended),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(ReleaseOutcome::NotHeld),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    fn requeue_item(
+        &self,
+        chat: &Chat,
+        excluded: &[String],
+        boosted: bool,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let since = chat.awaiting_reply_since.unwrap_or(now);
+        let u = update(&self.table, queue_key(&chat.id))
+            .update_expression(
+                "SET entity = :entity, chat_id = :chat, member_id = :member, character_id = :character, \
+                 waiting_since = if_not_exists(waiting_since, :since), reassign_count = :count, excluded = :excluded, \
+                 boosted = :boosted, paid = :paid, member_credits_spent = if_not_exists(member_credits_spent, :zero)",
+            )
+            .expression_attribute_values(":entity", s("queue_entry"))
+            .expression_attribute_values(":chat", s(&chat.id))
+            .expression_attribute_values(":member", s(&chat.member_id))
+            .expression_attribute_values(":character", s(&chat.character_id))
+            .expression_attribute_values(":since", ts(since))
+            .expression_attribute_values(":count", n(chat.reassign_count + 1))
+            .expression_attribute_values(":excluded", list(excluded))
+            .expression_attribute_values(":boosted", b(boosted))
+            .expression_attribute_values(":paid", b(chat.paid_messages > 0))
+            .expression_attribute_values(":zero", n(0));
+        tx_update(u)
+    }
+
+    /// Puts a chat in the queue (tests and repair paths; sends do it in their transaction).
+    pub async fn enqueue(&self, chat: &Chat, member_spent: Credits, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut item = queue_key(&chat.id);
+        item.insert("entity".into(), s("queue_entry"));
+        item.insert("chat_id".into(), s(&chat.id));
+        item.insert("member_id".into(), s(&chat.member_id));
+        item.insert("character_id".into(), s(&chat.character_id));
+        item.insert("waiting_since".into(), ts(chat.awaiting_reply_since.unwrap_or(now)));
+        item.insert("member_credits_spent".into(), n(member_spent.hundredths()));
+        item.insert("reassign_count".into(), n(chat.reassign_count));
+        item.insert("paid".into(), b(chat.paid_messages > 0));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::dynamo)?;
+        Ok(())
+    }
+
+    /// Escalates a chat that is waiting without an operator (the escalate job).
+    pub async fn escalate_waiting(&self, chat: &Chat, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
+            .update_expression("SET #status = :escalated, max_reassignments_reached = :t, escalated_at = :now")
+            .condition_expression("attribute_not_exists(operator_id) AND #status = :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":escalated", s("escalated"))
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":t", b(true))
+            .expression_attribute_values(":now", ts(now));
+        let entry = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(queue_key(&chat.id)))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let msg = format!("Chat {} escalated after {} reassignments", chat.id, chat.reassign_count);
+        let items = vec![
+            tx_update(u)?,
+            TransactWriteItem::builder().delete(entry).build(),
+            put_item(&self.table, admin_notification_item("chat_escalated", "high", &msg, Some(&chat.id), now))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Stores an operator's reply as the character: never charged, attributed to the
+    /// operator, ending the member's wait. `Ok(false)` if the operator no longer
+    /// holds the chat or another message took the slot (re-read and retry).
+    pub async fn reply_as_character(
+        &self,
+        chat: &Chat,
+        message: &Message,
+        seq: u32,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let op = message.handled_by.as_deref().unwrap_or_default();
+        let u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
+            .update_expression(
+                "SET message_count = message_count + :one, last_message_at = :now, last_operator_reply_at = :now, \
+                 GSI1SK = :sort, GSI3SK = :sort REMOVE awaiting_reply_since, idle_warned",
+            )
+            .condition_expression("operator_id = :op AND message_count = :mc")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":sort", s(activity_sort(now, &chat.id)))
+            .expression_attribute_values(":op", s(op))
+            .expression_attribute_values(":mc", n(chat.message_count));
+        let waited = chat.awaiting_reply_since.map(|t| (now - t).num_seconds().max(0));
+        let mut counters = update(&self.table, key(operator_pk(op), "PROFILE"));
+        counters = match waited {
+            Some(secs) => counters
+                .update_expression("ADD replies :one, total_response_secs :secs")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":secs", n(secs)),
+            None => counters.update_expression("ADD replies :zero").expression_attribute_values(":zero", n(0)),
+        };
+        let items = vec![tx_update(u)?, put_item(&self.table, message_item(message, seq))?, tx_update(counters)?];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Marks an idle warning as sent (once per wait).
+    pub async fn mark_idle_warned(&self, chat_id: &str, operator_id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(chat_pk(chat_id), "CHAT")))
+            .update_expression("SET idle_warned = :t")
+            .condition_expression("operator_id = :op AND attribute_not_exists(idle_warned)")
+            .expression_attribute_values(":t", b(true))
+            .expression_attribute_values(":op", s(operator_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::dynamo(e)),
+        }
+    }
+
+    /// The chats an operator holds now.
+    pub async fn operator_chats(&self, operator_id: &str) -> Result<Vec<Chat>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(":pk", s(format!("OPCHATS#{operator_id}")))
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        out.items.unwrap_or_default().iter().map(chat_from).collect()
+    }
+
+    pub async fn assignment_history(&self, chat_id: &str) -> Result<Vec<AssignmentRecord>, StoreError> {
+        self.query_all(&chat_pk(chat_id), "ASSIGN#")
+            .await?
+            .iter()
+            .map(|i| {
+                let r = Reader(i);
+                Ok(AssignmentRecord {
+                    operator_id: r.str("operator_id")?,
+                    assigned_at: r.time("assigned_at")?,
+                    ended_at: r.opt_time("ended_at"),
+                    end_reason: r.opt_str("end_reason"),
+                    note: r.opt_str("note"),
+                })
+            })
+            .collect()
+    }
+
+    /// Open chats whose last activity is before `cutoff`.
+    pub async fn chats_inactive_since(&self, cutoff: DateTime<Utc>) -> Result<Vec<Chat>, StoreError> {
+        let mut chats = Vec::new();
+        for shard in 0..OPEN_CHAT_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("GSI3")
+                    .key_condition_expression("GSI3PK = :pk AND GSI3SK < :cutoff")
+                    .expression_attribute_values(":pk", s(format!("OPENCHATS#{shard}")))
+                    .expression_attribute_values(
+                        ":cutoff",
+                        s(cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                    )
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(StoreError::dynamo)?;
+                for item in out.items.unwrap_or_default() {
+                    chats.push(chat_from(&item)?);
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(chats)
+    }
+
+    /// Closes a chat for inactivity unless it saw activity since it was read; frees
+    /// its operator, drops its queue entry, and tells the member. No refunds.
+    pub async fn close_inactive(&self, chat: &Chat, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let last = activity_sort(chat.last_message_at.unwrap_or(chat.created_at), &chat.id);
+        let u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
+            .update_expression(
+                "SET #status = :closed, close_reason = :reason, closed_at = :now \
+                 REMOVE GSI3PK, GSI3SK, operator_id, GSI2PK, GSI2SK, awaiting_reply_since, idle_warned, assignment_sk",
+            )
+            .condition_expression("GSI3SK = :last AND #status <> :closed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":closed", s("closed"))
+            .expression_attribute_values(":reason", s("inactivity_timeout"))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":last", s(last));
+        let entry = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(queue_key(&chat.id)))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let text = "This chat was closed after 24 hours without messages. Write again to reopen it.";
+        let mut items = vec![
+            tx_update(u)?,
+            TransactWriteItem::builder().delete(entry).build(),
+            put_item(&self.table, member_notification_item(&chat.member_id, "chat_closed", "Chat closed", text, now))?,
+        ];
+        if let Some(op) = &chat.operator_id {
+            let free = update(&self.table, key(operator_pk(op), "PROFILE"))
+                .update_expression("ADD active_chats :minus")
+                .condition_expression("active_chats > :zero")
+                .expression_attribute_values(":minus", n(-1))
+                .expression_attribute_values(":zero", n(0));
+            items.push(tx_update(free)?);
+            if let Some(sk) = &chat.assignment_sk {
+                let end = update(&self.table, key(chat_pk(&chat.id), sk))
+                    .update_expression("SET ended_at = :now, end_reason = :reason")
+                    .expression_attribute_values(":now", ts(now))
+                    .expression_attribute_values(":reason", s("chat_closed"));
+                items.push(tx_update(end)?);
+            }
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Records a member's rating of a chat (once; a new rating replaces the old for
+    /// the chat) and returns the previous one.
+    pub async fn rate_chat(&self, chat_id: &str, rating: u8) -> Result<Option<u8>, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(chat_pk(chat_id), "CHAT")))
+            .update_expression("SET rating = :r")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":r", n(rating))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedOld)
+            .send()
+            .await
+            .map_err(StoreError::dynamo)?;
+        Ok(out.attributes.as_ref().and_then(|a| Reader(a).opt_i64("rating")).and_then(|r| u8::try_from(r).ok()))
+    }
+
+    /// Staff notes: about a member, and about a character (shared by operators).
+    pub async fn notes(
+        &self,
+        member_id: &str,
+        character_id: &str,
+    ) -> Result<(Option<String>, Option<String>), StoreError> {
+        let get = |pk: String| async move {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, "NOTES")))
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+            Ok::<_, StoreError>(out.item.as_ref().and_then(|i| Reader(i).opt_str("notes")))
+        };
+        Ok((get(format!("MEMBERNOTES#{member_id}")).await?, get(format!("CHARNOTES#{character_id}")).await?))
+    }
+
+    pub async fn save_notes(
+        &self,
+        member_id: &str,
+        character_id: &str,
+        member_notes: Option<&str>,
+        character_notes: Option<&str>,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for (pk, notes) in
+            [(format!("MEMBERNOTES#{member_id}"), member_notes), (format!("CHARNOTES#{character_id}"), character_notes)]
+        {
+            let Some(notes) = notes else { continue };
+            let mut item = key(pk, "NOTES");
+            item.insert("entity".into(), s("staff_notes"));
+            item.insert("notes".into(), s(notes));
+            item.insert("updated_by".into(), s(by));
+            item.insert("updated_at".into(), ts(now));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+        }
+        Ok(())
+    }
+}

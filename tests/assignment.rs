@@ -1,0 +1,341 @@
+//! Operators and the assignment queue against the local stack, with conflict
+//! injection on: invariants 4 (capacity; no going offline while holding a chat)
+//! and 5 (one operator per chat; escalation after 3 reassignments), the timers,
+//! and the operator console over HTTP.
+//!
+//! Tests here share the queue, so they take turns (TURN). Each works at its own
+//! pinned time, and operators count as present only within 60 s of a heartbeat,
+//! so one test's operators never serve another's chats.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+use fantooo::domain::{ids, Chat, ChatStatus, Credits, Operator};
+use fantooo::services::assignment::{self, Timers};
+use fantooo::App;
+use fantooo_tests::{Stack, StatusCode};
+use futures::future::join_all;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+static TURN: Mutex<()> = Mutex::const_new(());
+
+/// A time of this test's own, far from any other test's.
+fn epoch(days: i64) -> DateTime<Utc> {
+    Utc::now() + Duration::days(days)
+}
+
+async fn operators(app: &App, n: usize, cap: u32, at: DateTime<Utc>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let id = ids::new_id("op_t");
+        let op = Operator {
+            max_concurrent_chats: cap,
+            ..Operator::new_account(id.clone(), format!("{id}@test.local"), "Test Operator".into(), "!".into(), at)
+        };
+        assert!(app.store.create_operator(&op, at).await.unwrap());
+        app.store.set_availability(&id, true, at).await.unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+/// Waiting chats (chat item + queue entry), as a member message would leave them.
+async fn waiting_chats(app: &App, n: usize, at: DateTime<Utc>) -> Vec<String> {
+    let mut chats = Vec::new();
+    let mut member = String::new();
+    for i in 0..n {
+        if i % 12 == 0 {
+            member = ids::new_id("m_t");
+        }
+        let character = format!("c_demo{:02}", i % 12 + 1);
+        let mut chat = Chat::new(ids::chat_id(&member, &character), member.clone(), character, at);
+        chat.awaiting_reply_since = Some(at);
+        let (chat, _) = app.store.create_or_get_chat(&chat).await.unwrap();
+        app.store.enqueue(&chat, Credits::ZERO, at).await.unwrap();
+        chats.push(chat.id);
+    }
+    chats
+}
+
+/// Takes a finished round's operators out of the available list, so later passes
+/// and idle watches do not walk their chats again (test cleanup, not a product path).
+async fn retire(stack: &Stack, ops: &[String]) {
+    for op in ops {
+        stack
+            .dynamo
+            .update_item()
+            .table_name(&stack.table)
+            .key("PK", AttributeValue::S(format!("OPERATOR#{op}")))
+            .key("SK", AttributeValue::S("PROFILE".into()))
+            .update_expression("SET is_available = :f REMOVE GSI1PK, GSI1SK")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn set_awaiting(stack: &Stack, chat: &str, at: DateTime<Utc>) {
+    let v = AttributeValue::S(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    stack.set_attr(&format!("CHAT#{chat}"), "CHAT", "awaiting_reply_since", v).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_chats_twenty_operators_four_assigners_ten_times() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    for round in 0..10 {
+        let at = epoch(10 + round);
+        let ops = operators(&app, 20, 11, at).await;
+        let chats = waiting_chats(&app, 200, at).await;
+        let passes = (0..4).map(|_| assignment::assign_pass(&app, at));
+        for r in join_all(passes).await {
+            r.unwrap();
+        }
+        let mut held = 0;
+        for op in &ops {
+            let o = app.store.get_operator(op).await.unwrap().unwrap();
+            assert!(o.active_chats <= o.max_concurrent_chats, "round {round}: {op} holds {}", o.active_chats);
+            let listed = app.store.operator_chats(op).await.unwrap().len() as u32;
+            assert_eq!(listed, o.active_chats, "round {round}: the counter matches the chats held");
+            held += o.active_chats;
+        }
+        assert!(held >= 200, "round {round}: only {held} held");
+        retire(&stack, &ops).await;
+        for chat in &chats {
+            let c = app.store.get_chat(chat).await.unwrap().unwrap();
+            let op = c.operator_id.clone().unwrap_or_else(|| panic!("round {round}: {chat} never assigned"));
+            assert!(ops.contains(&op));
+            let history = app.store.assignment_history(chat).await.unwrap();
+            assert_eq!(history.len(), 1, "round {round}: {chat} claimed once, by one operator");
+            assert_eq!(history[0].operator_id, op);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn going_offline_races_an_assignment_and_never_leaves_a_chat_with_an_offline_operator() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let (mut assigned, mut offline) = (0, 0);
+    for round in 0..20 {
+        let at = epoch(40 + round);
+        let op = operators(&app, 1, 5, at).await.remove(0);
+        let chat = waiting_chats(&app, 1, at).await.remove(0);
+        let (pass, off) = tokio::join!(assignment::assign_pass(&app, at), app.store.set_availability(&op, false, at));
+        pass.unwrap();
+        let o = app.store.get_operator(&op).await.unwrap().unwrap();
+        let c = app.store.get_chat(&chat).await.unwrap().unwrap();
+        match off.unwrap() {
+            fantooo::store::AvailabilityOutcome::Changed(_) => {
+                offline += 1;
+                assert_eq!(
+                    (o.is_available, o.active_chats, c.operator_id.as_deref()),
+                    (false, 0, None),
+                    "round {round}"
+                );
+            }
+            fantooo::store::AvailabilityOutcome::HoldsChats(n) => {
+                assigned += 1;
+                assert_eq!((n, o.is_available, o.active_chats), (1, true, 1), "round {round}");
+                assert_eq!(c.operator_id.as_deref(), Some(op.as_str()));
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        // Leave nothing waiting for the next round.
+        if c.operator_id.is_none() {
+            app.store.delete_queue_entry(&chat).await.unwrap();
+        }
+    }
+    assert_eq!(assigned + offline, 20);
+}
+
+#[tokio::test]
+async fn idle_chats_are_warned_reassigned_three_times_then_escalated() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let t0 = epoch(80);
+    let ops = operators(&app, 5, 5, t0).await;
+    let chat = waiting_chats(&app, 1, t0).await.remove(0);
+    let timers = Timers::default();
+    let mut holders = Vec::new();
+    let mut now = t0;
+    for cycle in 0..4 {
+        for op in &ops {
+            app.store.heartbeat(op, now).await.unwrap();
+        }
+        assignment::assign_pass(&app, now).await.unwrap();
+        let c = app.store.get_chat(&chat).await.unwrap().unwrap();
+        let holder = c.operator_id.clone().unwrap_or_else(|| panic!("cycle {cycle}: not assigned"));
+        assert!(!holders.contains(&holder), "cycle {cycle}: never back to an idle operator");
+        holders.push(holder.clone());
+        set_awaiting(&stack, &chat, now).await;
+
+        let warn = assignment::idle_watch(&app, timers, now + Duration::minutes(4)).await.unwrap();
+        assert!(warn.warned >= 1, "cycle {cycle}: warned at 4 min");
+        assert!(app.store.get_chat(&chat).await.unwrap().unwrap().idle_warned);
+        now += Duration::minutes(5);
+        assignment::idle_watch(&app, timers, now).await.unwrap();
+        let c = app.store.get_chat(&chat).await.unwrap().unwrap();
+        assert_eq!(c.operator_id, None, "cycle {cycle}: taken from the idle operator");
+        let freed = app.store.get_operator(&holder).await.unwrap().unwrap();
+        assert_eq!((freed.active_chats, freed.idle_incidents), (0, 1));
+        let queued = app.store.waiting_entries().await.unwrap().into_iter().any(|e| e.chat_id == chat);
+        if cycle < 3 {
+            assert_eq!((c.reassign_count, c.status, queued), (cycle + 1, ChatStatus::Active, true), "cycle {cycle}");
+            assert!(c.excluded_operators.contains(&holder));
+        } else {
+            assert_eq!(
+                (c.reassign_count, c.status, queued),
+                (3, ChatStatus::Escalated, false),
+                "escalated, never requeued"
+            );
+        }
+        now += Duration::seconds(1);
+    }
+    let notes = app.store.admin_notifications(200).await.unwrap();
+    assert!(notes.iter().any(|n| n.kind == "chat_escalated" && n.reference.as_deref() == Some(chat.as_str())));
+    assert!(notes.iter().any(|n| n.kind == "idle_warning" && n.reference.as_deref() == Some(chat.as_str())));
+    for op in &ops {
+        app.store.heartbeat(op, now).await.unwrap();
+    }
+    assignment::assign_pass(&app, now).await.unwrap();
+    assert_eq!(
+        app.store.get_chat(&chat).await.unwrap().unwrap().operator_id,
+        None,
+        "an escalated chat is not auto-assigned"
+    );
+}
+
+#[tokio::test]
+async fn chats_close_after_24_hours_without_messages_and_not_at_23_59() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let t0 = epoch(120);
+    let op = operators(&app, 1, 5, t0).await.remove(0);
+    let chat = waiting_chats(&app, 1, t0).await.remove(0);
+    assignment::assign_pass(&app, t0).await.unwrap();
+    assert_eq!(app.store.get_chat(&chat).await.unwrap().unwrap().operator_id.as_deref(), Some(op.as_str()));
+
+    assignment::auto_close(&app, t0 + Duration::hours(23) + Duration::minutes(59)).await.unwrap();
+    assert_eq!(app.store.get_chat(&chat).await.unwrap().unwrap().status, ChatStatus::Active);
+    assignment::auto_close(&app, t0 + Duration::hours(24) + Duration::seconds(1)).await.unwrap();
+    let c = app.store.get_chat(&chat).await.unwrap().unwrap();
+    assert_eq!((c.status, c.close_reason.map(|r| r.as_str())), (ChatStatus::Closed, Some("inactivity_timeout")));
+    assert_eq!(app.store.get_operator(&op).await.unwrap().unwrap().active_chats, 0, "the operator is freed");
+}
+
+#[tokio::test]
+async fn an_operator_answers_as_the_character_through_the_console() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let login = |pw: &str| {
+        stack.http.post(stack.url("/operator/login")).json(&json!({ "email": "op1@demo.local", "password": pw })).send()
+    };
+    assert_eq!(login("wrong-one-1").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let (s, session) = Stack::answer(login("demo-operator-1").await.unwrap()).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{session}");
+    let token = session["token"].as_str().unwrap().to_string();
+    let op_id = session["operator"]["id"].as_str().unwrap().to_string();
+    let op_post = |path: String, body: serde_json::Value| {
+        stack.http.post(stack.url(&path)).bearer_auth(&token).json(&body).send()
+    };
+
+    let (s, _) = Stack::answer(op_post("/operator/availability".into(), json!({ "available": true })).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK);
+    let hb = stack.http.post(stack.url("/operator/heartbeat")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(hb.status(), StatusCode::NO_CONTENT);
+
+    let member = stack.register("talk").await.unwrap();
+    let chat = stack.open_chat(&member, "c_demo02").await.unwrap();
+    stack.send_at(&member, &chat, "Hi Zawadi!", &Utc::now().to_rfc3339()).await.unwrap();
+    assignment::assign_pass(&app, Utc::now()).await.unwrap();
+    let c = app.store.get_chat(&chat).await.unwrap().unwrap();
+    assert_eq!(c.operator_id.as_deref(), Some(op_id.as_str()), "the present operator got the chat");
+
+    let (s, room) =
+        Stack::answer(stack.http.get(stack.url("/operator/assignments")).bearer_auth(&token).send().await.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(s, StatusCode::OK);
+    assert!(room["chats"].as_array().unwrap().iter().any(|x| x["id"] == chat.as_str()));
+    assert!(room["waiting"]["urgent"].is_u64() && room["stats"]["quality_score"].is_number());
+
+    let put = stack.http.put(stack.url(&format!("/operator/chats/{chat}/notes"))).bearer_auth(&token);
+    let (s, _) = Stack::answer(
+        put.json(&json!({ "member_notes": "likes jazz", "character_notes": "keep it light" })).send().await.unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, StatusCode::OK);
+    let (s, view) = Stack::answer(
+        stack.http.get(stack.url(&format!("/operator/chats/{chat}"))).bearer_auth(&token).send().await.unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(view["member"]["member_notes"], "likes jazz");
+    assert_eq!(view["character"]["character_notes"], "keep it light");
+    assert!(view["character"]["personality_guidelines"].is_string());
+    assert_eq!(view["assignments"][0]["operator_id"], op_id.as_str());
+
+    let (s, reply) = Stack::answer(
+        op_post(format!("/operator/chats/{chat}/messages"), json!({ "content": "Hey! How was your day?" }))
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!((reply["sender"].as_str(), reply["cost"].as_str()), (Some("character"), Some("0.00")));
+    let (_, msgs) = stack.get(&member, &format!("/chats/{chat}/messages")).await.unwrap();
+    let last = &msgs["items"][1];
+    assert_eq!(
+        (last["sender"].as_str(), last.get("handled_by")),
+        (Some("character"), None),
+        "members never see who wrote it"
+    );
+    assert_eq!(stack.balance(&member).await.unwrap(), Credits::ZERO, "replies are never charged");
+
+    let (s, b) = Stack::answer(op_post("/operator/availability".into(), json!({ "available": false })).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("active_chats")));
+    assert!(b["error"]["message"].as_str().unwrap().starts_with("Cannot go offline with 1 active chats"));
+
+    let (s, rated) = stack.post(&member, &format!("/chats/{chat}/rating"), json!({ "rating": 4 })).await.unwrap();
+    assert_eq!((s, rated["rating"].as_i64()), (StatusCode::OK, Some(4)));
+    let (s, _) = stack.post(&member, &format!("/chats/{chat}/rating"), json!({ "rating": 9 })).await.unwrap();
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(app.store.get_operator(&op_id).await.unwrap().unwrap().rating_count >= 1);
+
+    let (s, released) = Stack::answer(
+        op_post(format!("/operator/chats/{chat}/release"), json!({ "note": "needs a night owl" })).await.unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((s, released["outcome"].as_str()), (StatusCode::OK, Some("requeued")));
+    let (s, _) = Stack::answer(
+        stack.http.get(stack.url(&format!("/operator/chats/{chat}"))).bearer_auth(&token).send().await.unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, StatusCode::NOT_FOUND, "a released chat is no longer this operator's");
+    let (s, _) = Stack::answer(op_post("/operator/availability".into(), json!({ "available": false })).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK);
+    let c = app.store.get_chat(&chat).await.unwrap().unwrap();
+    assert_eq!(c.reassign_count, 1, "a voluntary release counts as a reassignment");
+    app.store.delete_queue_entry(&chat).await.unwrap();
+
+    let (s, _) = stack.get(&member, "/operator/assignments").await.unwrap();
+    assert_eq!(s, StatusCode::FORBIDDEN, "a member token is not an operator's");
+}
