@@ -54,6 +54,7 @@ import random
 import signal
 import sys
 import threading
+import time
 import uuid
 from typing import Any, Callable, Iterable
 
@@ -106,6 +107,14 @@ class FaultState:
             self.injected_event_failures = 0
             self.transact_calls = 0
             self.calls: dict[str, int] = {}
+            self.busy_ms: dict[str, float] = {}
+            self.lock_wait_ms = 0.0
+
+    def record_time(self, target: str, wait_s: float, busy_s: float) -> None:
+        """Time a DynamoDB call waited for the lock and then spent inside moto."""
+        with self._mutex:
+            self.busy_ms[target] = self.busy_ms.get(target, 0.0) + busy_s * 1000.0
+            self.lock_wait_ms += wait_s * 1000.0
 
     def count_call(self, target: str) -> None:
         with self._mutex:
@@ -147,6 +156,8 @@ class FaultState:
                 "transact_calls": self.transact_calls,
                 "interleave": self.interleave,
                 "calls": dict(sorted(self.calls.items())),
+                "busy_ms": {k: round(v, 1) for k, v in sorted(self.busy_ms.items())},
+                "lock_wait_ms": round(self.lock_wait_ms, 1),
             }
 
     def update(self, body: dict[str, Any]) -> None:
@@ -275,7 +286,9 @@ class FantoooMiddleware:
                             [("x-amzn-RequestId", str(uuid.uuid4()))])
 
         if target.startswith(DYNAMODB_PREFIX) and not self.state.interleave:
+            asked = time.perf_counter()
             with self.state.dynamodb_lock:
+                entered = time.perf_counter()
                 # Drain the response inside the lock, so the whole call is one step.
                 result = self.app(environ, start_response)
                 try:
@@ -284,6 +297,7 @@ class FantoooMiddleware:
                     close = getattr(result, "close", None)
                     if close:
                         close()
+                    self.state.record_time(target, entered - asked, time.perf_counter() - entered)
         return self.app(environ, start_response)
 
     def _control(self, environ: dict[str, Any], start_response: Callable,

@@ -103,6 +103,9 @@ async fn two_hundred_chats_twenty_operators_four_assigners_ten_times() {
         }
         assert!(held >= 200, "round {round}: only {held} held");
         retire(&stack, &ops).await;
+        if std::env::var("FANTOOO_TEST_STATS").is_ok() {
+            eprintln!("round {round}: {}", stack.emulator_stats().await.unwrap());
+        }
         for chat in &chats {
             let c = app.store.get_chat(chat).await.unwrap().unwrap();
             let op = c.operator_id.clone().unwrap_or_else(|| panic!("round {round}: {chat} never assigned"));

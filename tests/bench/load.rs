@@ -29,6 +29,13 @@ async fn dynamo_calls(stack: &Stack) -> Result<u64> {
     Ok(calls.iter().filter(|(k, _)| k.starts_with("DynamoDB")).filter_map(|(_, v)| v.as_u64()).sum())
 }
 
+/// Milliseconds the emulator spent inside moto on DynamoDB calls, and waiting for its lock.
+async fn emulator_time(stack: &Stack) -> Result<(f64, f64)> {
+    let stats = stack.emulator_stats().await?;
+    let busy = stats["busy_ms"].as_object().context("busy_ms")?.values().filter_map(|v| v.as_f64()).sum();
+    Ok((busy, stats["lock_wait_ms"].as_f64().unwrap_or(0.0)))
+}
+
 async fn setup(stack: &Arc<Stack>) -> Result<Vec<(Member, String)>> {
     let mut out = Vec::with_capacity(MEMBERS);
     for chunk in 0..MEMBERS / 20 {
@@ -159,7 +166,9 @@ async fn main() -> Result<()> {
     }
     let per_send = round_trips(&stack, &members).await?;
     eprintln!("load: {SENDS} sends, {CLIENTS} clients ...");
+    let (busy0, wait0) = emulator_time(&stack).await?;
     let (sends, elapsed) = load(&stack, members.clone()).await?;
+    let (busy1, wait1) = emulator_time(&stack).await?;
     eprintln!("emulator baseline: {SENDS} TransactWriteItems, {CLIENTS} clients ...");
     let baseline = emulator_baseline(&stack).await?;
     let report = json!({
@@ -170,6 +179,8 @@ async fn main() -> Result<()> {
         "emulator_transact_p50_ms": percentile(&baseline, 0.50),
         "emulator_transact_p99_ms": percentile(&baseline, 0.99),
         "ratio_send_p50_to_transact_p50": percentile(&sends, 0.50) / percentile(&baseline, 0.50),
+        "emulator_dynamodb_busy_ms_per_send": (busy1 - busy0) / SENDS as f64,
+        "emulator_lock_wait_ms_per_send": (wait1 - wait0) / SENDS as f64,
         "clients": CLIENTS, "sends": SENDS, "members": MEMBERS,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);

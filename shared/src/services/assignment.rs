@@ -103,7 +103,7 @@ pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, Ap
                 ClaimOutcome::Claimed => landed += 1,
                 ClaimOutcome::ChatUnavailable => {
                     report.lost_claims += 1;
-                    drop_stale_entry(app, &p.chat_id).await?;
+                    app.store.delete_queue_entry(&p.chat_id).await?;
                 }
                 ClaimOutcome::OperatorUnavailable | ClaimOutcome::EntryGone => report.lost_claims += 1,
             }
@@ -114,15 +114,6 @@ pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, Ap
         }
     }
     Ok(report)
-}
-
-/// A queue entry whose chat is closed, escalated or already held has no business
-/// in the queue.
-async fn drop_stale_entry(app: &App, chat_id: &str) -> Result<(), ApiError> {
-    match app.store.get_chat(chat_id).await? {
-        Some(c) if c.operator_id.is_none() && c.status == crate::domain::ChatStatus::Active => Ok(()),
-        _ => Ok(app.store.delete_queue_entry(chat_id).await?),
-    }
 }
 
 async fn escalate_entry(app: &App, e: &QueueEntry, now: DateTime<Utc>) -> Result<bool, ApiError> {

@@ -87,7 +87,8 @@ pub const MAX_REASSIGNMENTS: u32 = 3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClaimOutcome {
     Claimed,
-    /// Taken by another operator, closed, or escalated meanwhile.
+    /// The chat is held, closed or escalated, yet its queue entry is still there:
+    /// the entry is stale.
     ChatUnavailable,
     /// Offline, suspended or full by now.
     OperatorUnavailable,
@@ -197,11 +198,17 @@ impl Store {
         ];
         match self.transact(items).await {
             Ok(()) => Ok(ClaimOutcome::Claimed),
-            Err(TransactFailure::ConditionFailed(old)) => Ok(match old.iter().position(Option::is_some) {
-                Some(0) => ClaimOutcome::ChatUnavailable,
-                Some(1) => ClaimOutcome::OperatorUnavailable,
-                _ => ClaimOutcome::EntryGone,
-            }),
+            Err(TransactFailure::ConditionFailed(old)) => {
+                let failed = |i: usize| old.get(i).is_some_and(Option::is_some);
+                Ok(if failed(2) {
+                    // The entry is gone: another assigner claimed the chat (or dropped it).
+                    ClaimOutcome::EntryGone
+                } else if failed(0) {
+                    ClaimOutcome::ChatUnavailable
+                } else {
+                    ClaimOutcome::OperatorUnavailable
+                })
+            }
             Err(TransactFailure::Store(e)) => Err(e),
         }
     }
