@@ -4,7 +4,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, n, s, ts, Item, Reader};
-use super::cursor::{self, Page};
+use super::cursor::{self, Page, Partition};
 use super::members::member_pk;
 use super::{Store, StoreError};
 use crate::domain::{Chat, ChatStatus, CloseReason, Credits, Message, Sender};
@@ -164,23 +164,7 @@ impl Store {
         limit: usize,
     ) -> Result<Page<Chat>, StoreError> {
         let pk = member_chats_pk(member_id);
-        let start =
-            cursor.map(|c| cursor::decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", &pk))).transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(&pk))
-            .scan_index_forward(false)
-            .set_exclusive_start_key(start)
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        let items = out.items.unwrap_or_default().iter().map(chat_from).collect::<Result<_, _>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+        self.page(Partition::Gsi1(&pk), false, cursor, limit).await?.try_map(chat_from)
     }
 
     /// Messages of a chat in time order.
@@ -252,21 +236,8 @@ impl Store {
         limit: usize,
     ) -> Result<Page<String>, StoreError> {
         let pk = member_pk(member_id);
-        let start = cursor.map(|c| cursor::decode(c, &["PK", "SK"], ("PK", &pk))).transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :fav)")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":fav", s("FAV#"))
-            .set_exclusive_start_key(start)
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        let items = out.items.unwrap_or_default().iter().filter_map(|i| Reader(i).opt_str("character_id")).collect();
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+        let page = self.page(Partition::Prefix { pk: &pk, prefix: "FAV#" }, true, cursor, limit).await?;
+        page.try_map(|i| Reader(i).str("character_id"))
     }
 
     /// Every ledger entry of a member: (signed amount, balance after, cause).

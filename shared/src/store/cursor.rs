@@ -45,6 +45,51 @@ pub fn decode(cursor: &str, names: &[&str], partition: (&str, &str)) -> Result<I
     Ok(flat.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
 }
 
+/// A partition that lists can page through.
+pub(crate) enum Partition<'a> {
+    /// Every item of a GSI1 partition.
+    Gsi1(&'a str),
+    /// The items of a base-table partition whose sort key starts with `prefix`.
+    Prefix { pk: &'a str, prefix: &'a str },
+}
+
+impl super::Store {
+    /// One page of a partition in sort-key order (`forward`) or reverse, with an
+    /// opaque cursor that only this partition accepts.
+    pub(crate) async fn page(
+        &self,
+        part: Partition<'_>,
+        forward: bool,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Item>, StoreError> {
+        use super::attr::s;
+        let q = self.client.query().table_name(&self.table).scan_index_forward(forward).limit(limit as i32);
+        let (q, start) = match part {
+            Partition::Gsi1(pk) => (
+                q.index_name("GSI1").key_condition_expression("GSI1PK = :pk").expression_attribute_values(":pk", s(pk)),
+                cursor.map(|c| decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", pk))).transpose()?,
+            ),
+            Partition::Prefix { pk, prefix } => (
+                q.key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                    .expression_attribute_values(":pk", s(pk))
+                    .expression_attribute_values(":prefix", s(prefix)),
+                cursor.map(|c| decode(c, &["PK", "SK"], ("PK", pk))).transpose()?,
+            ),
+        };
+        let out = q.set_exclusive_start_key(start).send().await.map_err(StoreError::dynamo)?;
+        Ok(Page { items: out.items.unwrap_or_default(), next_cursor: out.last_evaluated_key.as_ref().and_then(encode) })
+    }
+}
+
+impl<T> Page<T> {
+    /// Converts every item, failing on the first that does not convert.
+    pub fn try_map<U, E>(self, f: impl FnMut(&T) -> Result<U, E>) -> Result<Page<U>, E> {
+        let items = self.items.iter().map(f).collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor: self.next_cursor })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::attr::{b, key, s, ts, Item, Reader};
-use super::cursor::{self, Page};
+use super::cursor::{Page, Partition};
 use super::members::member_pk;
 use super::{Store, StoreError};
 use crate::domain::ids;
@@ -183,37 +183,18 @@ impl Store {
         limit: usize,
     ) -> Result<Page<Notification>, StoreError> {
         let pk = member_pk(member_id);
-        let start = cursor.map(|c| cursor::decode(c, &["PK", "SK"], ("PK", &pk))).transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk AND begins_with(SK, :n)")
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":n", s("NOTIF#"))
-            .scan_index_forward(false)
-            .set_exclusive_start_key(start)
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(|i| {
-                let r = Reader(i);
-                Ok(Notification {
-                    id: r.str("id")?,
-                    kind: r.str("kind")?,
-                    title: r.str("title")?,
-                    body: r.str("body")?,
-                    read: r.bool("read"),
-                    created_at: r.time("created_at")?,
-                })
+        let page = self.page(Partition::Prefix { pk: &pk, prefix: "NOTIF#" }, false, cursor, limit).await?;
+        page.try_map(|i| {
+            let r = Reader(i);
+            Ok(Notification {
+                id: r.str("id")?,
+                kind: r.str("kind")?,
+                title: r.str("title")?,
+                body: r.str("body")?,
+                read: r.bool("read"),
+                created_at: r.time("created_at")?,
             })
-            .collect::<Result<_, StoreError>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+        })
     }
 
     /// Marks one of the member's notifications read; `false` if there is none with that id.

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, 
 use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, n, s, ts, Item, Reader};
-use super::cursor::{self, Page};
+use super::cursor::{Page, Partition};
 use super::idempotency::idem_key;
 use super::members::{member_from, member_pk};
 use super::notify::{member_notification_item, outbox_item, put_item};
@@ -164,23 +164,7 @@ impl Store {
         limit: usize,
     ) -> Result<Page<Payment>, StoreError> {
         let pk = format!("MEMBERTX#{member_id}");
-        let start =
-            cursor.map(|c| cursor::decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", &pk))).transpose()?;
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(&pk))
-            .scan_index_forward(false)
-            .set_exclusive_start_key(start)
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        let items = out.items.unwrap_or_default().iter().map(payment_from).collect::<Result<_, _>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().and_then(cursor::encode) })
+        self.page(Partition::Gsi1(&pk), false, cursor, limit).await?.try_map(payment_from)
     }
 
     /// Records a webhook delivery (duplicates counted); returns how many times this
