@@ -10,6 +10,29 @@ pub(crate) fn idem_key(scope: &str, route: &str, k: &str) -> Item {
     key(format!("IDEM#{scope}#{route}#{k}"), "IDEM")
 }
 
+/// The transaction action that records a 201 response for a key, unless a live
+/// record is already there (a concurrent request with the same key won).
+pub(crate) fn record_put(
+    table: &str,
+    (scope, route, k, hash, body): (&str, &str, &str, &str, &str),
+    now: DateTime<Utc>,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, super::StoreError> {
+    use super::attr::{n, s};
+    let mut item = idem_key(scope, route, k);
+    item.insert("request_hash".into(), s(hash));
+    item.insert("status".into(), n(201));
+    item.insert("body".into(), s(body));
+    item.insert("expires_at".into(), n((now.max(Utc::now()) + chrono::Duration::hours(24)).timestamp()));
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(PK) OR expires_at < :now")
+        .expression_attribute_values(":now", n(Utc::now().timestamp()))
+        .build()
+        .map_err(super::StoreError::dynamo)?;
+    Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
+}
+
 /// A recorded response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredResponse {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, n, s, ts, Item, Reader};
 use super::cursor::{Page, Partition};
-use super::idempotency::idem_key;
+use super::idempotency::record_put;
 use super::members::{member_from, member_pk};
 use super::notify::{member_notification_item, outbox_item, put_item};
 use super::send::ledger_item;
@@ -120,20 +120,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut items = vec![put_item(&self.table, payment_item(p))?];
-        if let Some((scope, route, k, hash, body)) = idempotency {
-            let mut item = idem_key(scope, route, k);
-            item.insert("request_hash".into(), s(hash));
-            item.insert("status".into(), n(201));
-            item.insert("body".into(), s(body));
-            item.insert("expires_at".into(), n((now.max(Utc::now()) + chrono::Duration::hours(24)).timestamp()));
-            let put = aws_sdk_dynamodb::types::Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK) OR expires_at < :now")
-                .expression_attribute_values(":now", n(Utc::now().timestamp()))
-                .build()
-                .map_err(StoreError::dynamo)?;
-            items.push(TransactWriteItem::builder().put(put).build());
+        if let Some(record) = idempotency {
+            items.push(record_put(&self.table, record, now)?);
         }
         match self.transact(items).await {
             Ok(()) => Ok(true),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{key, n, s, ts, Item, Reader};
 use super::characters::character_from;
 use super::chats::{activity_sort, chat_from, chat_pk, message_item};
-use super::idempotency::{idem_key, stored_response, StoredResponse};
+use super::idempotency::{idem_key, record_put, stored_response, StoredResponse};
 use super::members::{member_from, member_pk};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::{Admission, Character, Chat, ChatStatus, Credits, Member, Message};
@@ -172,21 +172,8 @@ impl Store {
             items.push(self.queue_entry(c)?);
         }
         let idem_index = items.len();
-        if let Some((scope, route, k, hash, body)) = c.idempotency {
-            let mut item = idem_key(scope, route, k);
-            item.insert("request_hash".into(), s(hash));
-            item.insert("status".into(), n(201));
-            item.insert("body".into(), s(body));
-            item.insert("expires_at".into(), n((c.now.max(Utc::now()) + chrono::Duration::hours(24)).timestamp()));
-            let fresh = "attribute_not_exists(PK) OR expires_at < :now";
-            let p = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(fresh)
-                .expression_attribute_values(":now", n(Utc::now().timestamp()))
-                .build()
-                .map_err(StoreError::dynamo)?;
-            items.push(TransactWriteItem::builder().put(p).build());
+        if let Some(record) = c.idempotency {
+            items.push(record_put(&self.table, record, c.now)?);
         }
         match self.transact(items).await {
             Ok(()) => Ok(SendOutcome::Committed),
