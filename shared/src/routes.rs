@@ -327,8 +327,7 @@ async fn transactions(State(app): State<App>, MemberAuth(id): MemberAuth, p: Lis
 }
 
 async fn notifications(State(app): State<App>, MemberAuth(id): MemberAuth, p: ListParams) -> Answer {
-    crate::services::active_member(&app, &id).await?;
-    http::list(&app.store.member_notifications(&id, p.cursor.as_deref(), p.limit).await?)
+    http::list(&accounts::notifications(&app, &id, p.cursor.as_deref(), p.limit).await?)
 }
 
 async fn read_notification(
@@ -336,12 +335,8 @@ async fn read_notification(
     MemberAuth(id): MemberAuth,
     Path(n): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    crate::services::active_member(&app, &id).await?;
-    if app.store.mark_notification_read(&id, &n).await? {
-        Ok(http::empty())
-    } else {
-        Err(ApiError::NotFound("notification"))
-    }
+    accounts::read_notification(&app, &id, &n).await?;
+    Ok(http::empty())
 }
 
 async fn delete_me(

@@ -233,6 +233,27 @@ pub async fn update_me(
     Ok(MemberView::from(&updated))
 }
 
+/// The member's notifications, newest first.
+pub async fn notifications(
+    app: &App,
+    member_id: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<crate::store::Page<crate::store::Notification>, ApiError> {
+    crate::services::active_member(app, member_id).await?;
+    Ok(app.store.member_notifications(member_id, cursor, limit).await?)
+}
+
+/// Marks one of the member's notifications read; someone else's is a 404.
+pub async fn read_notification(app: &App, member_id: &str, id: &str) -> Result<(), ApiError> {
+    crate::services::active_member(app, member_id).await?;
+    if app.store.mark_notification_read(member_id, id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("notification"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
