@@ -90,6 +90,8 @@ fn validate_registration(r: RegisterRequest, now: DateTime<Utc>) -> Result<Valid
 pub async fn register(app: &App, r: RegisterRequest, ip: &str, now: DateTime<Utc>) -> Result<Session, ApiError> {
     crate::services::limits::check(app, "register", ip, Some(&r.username), now).await?;
     let ValidRegistration { username, password, mut member } = validate_registration(r, now)?;
+    // A cheap early answer that spares an argon2 hash; the claim's condition in
+    // create_member is what actually keeps usernames unique.
     if app.store.username_taken(username.as_str()).await? {
         return Err(ApiError::UsernameTaken);
     }
