@@ -2,7 +2,8 @@
 //! documented weights, and greedy matching with a deterministic tie-break.
 //! Pure: the assigner claims each proposed pair with a conditional transaction.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
+use chrono_tz::Africa::Nairobi;
 
 use super::money::Credits;
 
@@ -132,6 +133,22 @@ pub fn score(w: &Waiting, c: &Candidate, active: u32, base: f64) -> f64 {
     }
     let max = c.max_chats.max(1) as f64;
     s + WORKLOAD * (1.0 - f64::from(active) / max)
+}
+
+/// Inside working hours `[start, end)` in Nairobi time; a shift may wrap past
+/// midnight (20 -> 4). `None` is any time.
+pub fn on_shift(working_hours: Option<(u8, u8)>, now: DateTime<Utc>) -> bool {
+    match working_hours {
+        None => true,
+        Some((start, end)) => {
+            let h = now.with_timezone(&Nairobi).hour() as u8;
+            if start <= end {
+                (start..end).contains(&h)
+            } else {
+                h >= start || h < end
+            }
+        }
+    }
 }
 
 /// A proposed assignment.
@@ -329,6 +346,22 @@ mod tests {
         o.rating_count = 6;
         let poor = quality_score(&o);
         assert!(poor < QUALITY_THRESHOLD, "{poor}");
+    }
+
+    #[test]
+    fn a_shift_from_20_to_4_covers_the_night_in_nairobi_and_not_the_day() {
+        // now() is 12:00 UTC, 15:00 in Nairobi (UTC+3).
+        let at = |eat_hour: i64| now() + Duration::hours(eat_hour - 15);
+        let night = Some((20, 4));
+        assert!(on_shift(night, at(20)), "starts at 20:00");
+        assert!(on_shift(night, at(23)));
+        assert!(on_shift(night, at(24)), "midnight");
+        assert!(on_shift(night, at(27)), "03:00");
+        assert!(!on_shift(night, at(28)), "ends at 04:00");
+        assert!(!on_shift(night, at(15)));
+        assert!(!on_shift(night, at(19)));
+        assert!(on_shift(Some((8, 17)), at(15)) && !on_shift(Some((8, 17)), at(17)));
+        assert!(on_shift(None, at(3)), "no working hours: any time");
     }
 
     #[test]

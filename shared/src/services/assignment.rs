@@ -1,8 +1,7 @@
 //! The routing engine's use cases: an assignment pass (SQS trigger or sweep), the
 //! idle watch, escalation, auto-close, operator quality and suspensions.
 
-use chrono::{DateTime, Duration, Timelike, Utc};
-use chrono_tz::Africa::Nairobi;
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::domain::assignment::{self, Candidate, Skills, Waiting, QUALITY_THRESHOLD, SUSPENSION_DAYS};
@@ -39,20 +38,6 @@ fn waiting_from(e: &QueueEntry) -> Waiting {
     }
 }
 
-fn on_shift(op: &Operator, now: DateTime<Utc>) -> bool {
-    match op.working_hours {
-        None => true,
-        Some((start, end)) => {
-            let h = now.with_timezone(&Nairobi).hour() as u8;
-            if start <= end {
-                (start..end).contains(&h)
-            } else {
-                h >= start || h < end
-            }
-        }
-    }
-}
-
 fn candidate(op: &Operator, now: DateTime<Utc>) -> Candidate {
     Candidate {
         id: op.id.clone(),
@@ -62,7 +47,7 @@ fn candidate(op: &Operator, now: DateTime<Utc>) -> Candidate {
         languages: Skills::languages(op.languages.iter().map(String::as_str)),
         avg_response_secs: op.avg_response_secs(),
         rating: op.rating(),
-        on_shift: on_shift(op, now),
+        on_shift: assignment::on_shift(op.working_hours, now),
     }
 }
 
