@@ -87,7 +87,10 @@ pub async fn change_password(app: &App, operator_id: &str, current: String, new:
         return Err(ApiError::invalid("current_password", "is not the current password"));
     }
     let hash = password::hash(new.expose().to_string()).await?;
-    Ok(app.store.set_operator_password(operator_id, &hash).await?)
+    app.store.set_operator_password(operator_id, &hash).await?;
+    // Whoever knew the old password loses their sessions: no refresh token survives.
+    app.store.revoke_refresh_tokens(PrincipalKind::Operator, operator_id).await?;
+    Ok(())
 }
 
 async fn operator(app: &App, id: &str) -> Result<Operator, ApiError> {

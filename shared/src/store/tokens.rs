@@ -97,4 +97,16 @@ impl Store {
             .map_err(StoreError::dynamo)?;
         Ok(())
     }
+
+    /// Deletes every refresh token of a principal (password change: other sessions
+    /// end when their access token expires). Returns how many there were.
+    pub async fn revoke_refresh_tokens(&self, kind: PrincipalKind, id: &str) -> Result<usize, StoreError> {
+        let tokens = self.query_all(&owner_pk(kind, id), "REFRESH#").await?;
+        for item in &tokens {
+            let Some(sk) = item.get("SK").and_then(|v| v.as_s().ok()) else { continue };
+            let hash = sk.trim_start_matches("REFRESH#");
+            self.delete_refresh_token(kind, id, hash).await?;
+        }
+        Ok(tokens.len())
+    }
 }
