@@ -342,3 +342,127 @@ async fn an_operator_answers_as_the_character_through_the_console() {
     let (s, _) = stack.get(&member, "/operator/assignments").await.unwrap();
     assert_eq!(s, StatusCode::FORBIDDEN, "a member token is not an operator's");
 }
+
+#[tokio::test]
+async fn a_low_quality_operator_is_suspended_for_seven_days_then_comes_back_offline() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let t0 = epoch(160);
+    let bad = operators(&app, 1, 5, t0).await.remove(0);
+    let chats = waiting_chats(&app, 2, t0).await;
+    assert_eq!(assignment::assign_pass(&app, t0).await.unwrap().assigned, 2);
+    // One-star ratings (-30) and the default 60 s response time (-6): quality 64.
+    // One idle incident (-5) and its reassignment (-2) take it to 57, below 60.
+    let pk = format!("OPERATOR#{bad}");
+    stack.set_attr(&pk, "PROFILE", "rating_sum", AttributeValue::N("3".into())).await.unwrap();
+    stack.set_attr(&pk, "PROFILE", "rating_count", AttributeValue::N("3".into())).await.unwrap();
+    // Chat 0 waits 5 min for an answer (idle); chat 1 was answered and its member
+    // wrote a minute ago (held, not idle): only the suspension takes it away.
+    set_awaiting(&stack, &chats[0], t0).await;
+    let answered = AttributeValue::S((t0 + Duration::minutes(4)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    stack.set_attr(&format!("CHAT#{}", chats[1]), "CHAT", "last_member_message_at", answered).await.unwrap();
+    stack
+        .set_attr(&format!("CHAT#{}", chats[1]), "CHAT", "awaiting_reply_since", AttributeValue::Null(true))
+        .await
+        .unwrap();
+
+    let now = t0 + Duration::minutes(5);
+    let report = assignment::idle_watch(&app, Timers::default(), now).await.unwrap();
+    assert_eq!((report.reassigned, report.suspended), (1, 1));
+    let op = app.store.get_operator(&bad).await.unwrap().unwrap();
+    assert!(op.is_suspended && !op.is_available, "suspended and offline");
+    let until = op.suspended_until.expect("a suspension has an end");
+    assert_eq!((until - (now + Duration::days(7))).num_milliseconds(), 0, "7 days (stored to the millisecond)");
+    assert_eq!(op.active_chats, 0, "both chats taken away");
+    let entries = app.store.waiting_entries().await.unwrap();
+    for chat in &chats {
+        let c = app.store.get_chat(chat).await.unwrap().unwrap();
+        assert_eq!(c.operator_id, None, "{chat} released");
+        assert!(entries.iter().any(|e| &e.chat_id == chat), "{chat} requeued");
+    }
+    let held = entries.iter().find(|e| e.chat_id == chats[1]).unwrap();
+    assert!(held.boosted, "a chat taken from a suspended operator waits at high priority at least");
+    let notes = app.store.admin_notifications(200).await.unwrap();
+    assert!(notes.iter().any(|n| n.kind == "operator_suspended" && n.reference.as_deref() == Some(bad.as_str())));
+
+    // Suspended: refused going online, and no chats even with a fresh heartbeat.
+    let outcome = app.store.set_availability(&bad, true, now).await.unwrap();
+    assert!(matches!(outcome, fantooo::store::AvailabilityOutcome::Suspended), "{outcome:?}");
+    app.store.heartbeat(&bad, now).await.unwrap();
+    assignment::assign_pass(&app, now).await.unwrap();
+    assert_eq!(app.store.get_operator(&bad).await.unwrap().unwrap().active_chats, 0);
+    let good = operators(&app, 1, 5, now).await.remove(0);
+    assignment::assign_pass(&app, now).await.unwrap();
+    assert_eq!(app.store.get_operator(&good).await.unwrap().unwrap().active_chats, 2, "someone else serves them");
+
+    assignment::end_suspensions(&app, until - Duration::minutes(1)).await.unwrap();
+    assert!(app.store.get_operator(&bad).await.unwrap().unwrap().is_suspended, "not a minute early");
+    assert!(assignment::end_suspensions(&app, until + Duration::seconds(1)).await.unwrap() >= 1);
+    let op = app.store.get_operator(&bad).await.unwrap().unwrap();
+    assert!(!op.is_suspended && !op.is_available, "back, but offline until they choose");
+    assert_eq!((op.idle_incidents, op.reassignments), (0, 0), "a fresh start, so not suspended again at once");
+    let outcome = app.store.set_availability(&bad, true, until + Duration::seconds(2)).await.unwrap();
+    assert!(matches!(outcome, fantooo::store::AvailabilityOutcome::Changed(_)), "{outcome:?}");
+    retire(&stack, &[bad, good]).await;
+}
+
+#[tokio::test]
+async fn an_operator_changes_password_and_every_other_session_ends() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let now = Utc::now();
+    let id = ids::new_id("op_pw");
+    let email = format!("{id}@test.local");
+    let hash = fantooo::auth::password::hash("first-password-1".into()).await.unwrap();
+    let op = Operator::new_account(id.clone(), email.clone(), "Password Tester".into(), hash, now);
+    assert!(app.store.create_operator(&op, now).await.unwrap());
+    let login = |pw: &'static str| {
+        let body = json!({ "email": email, "password": pw });
+        let req = stack.http.post(stack.url("/operator/login")).json(&body);
+        async move { Stack::answer(req.send().await.unwrap()).await.unwrap() }
+    };
+    let (s, first) = login("first-password-1").await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    let (_, second) = login("first-password-1").await;
+    let token = second["token"].as_str().unwrap().to_string();
+    let change = |current: &str, new: &str| {
+        let body = json!({ "current_password": current, "new_password": new });
+        let req = stack.http.post(stack.url("/operator/password")).bearer_auth(&token).json(&body);
+        async move { Stack::answer(req.send().await.unwrap()).await.unwrap() }
+    };
+
+    let (s, body) = change("not-the-password-1", "second-password-2").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "validation_failed");
+    assert!(body["error"]["fields"]["current_password"].is_string(), "{body}");
+    let (s, body) = change("first-password-1", "short").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a weak new password is refused: {body}");
+    assert!(body["error"]["fields"]["new_password"].is_string(), "{body}");
+    assert_eq!(login("first-password-1").await.0, StatusCode::OK, "refusals change nothing");
+
+    let (s, body) = change("first-password-1", "second-password-2").await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(login("first-password-1").await.0, StatusCode::UNAUTHORIZED, "the old password is gone");
+    let (s, fresh) = login("second-password-2").await;
+    assert_eq!(s, StatusCode::OK, "{fresh}");
+    for old in [&first, &second] {
+        let res = stack
+            .http
+            .post(stack.url("/auth/refresh"))
+            .json(&json!({ "refresh_token": old["refresh_token"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "sessions from before the change cannot refresh");
+    }
+    let res = stack
+        .http
+        .post(stack.url("/auth/refresh"))
+        .json(&json!({ "refresh_token": fresh["refresh_token"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the new session refreshes");
+}
