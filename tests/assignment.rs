@@ -466,3 +466,29 @@ async fn an_operator_changes_password_and_every_other_session_ends() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK, "the new session refreshes");
 }
+
+#[tokio::test]
+async fn a_chat_that_waited_in_the_queue_gives_its_new_operator_the_full_five_minutes() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let t0 = epoch(200);
+    let chat = waiting_chats(&app, 1, t0).await.remove(0);
+    set_awaiting(&stack, &chat, t0).await;
+    // Nobody is online for 6 minutes; then an operator comes and claims it.
+    let claimed = t0 + Duration::minutes(6);
+    let op = operators(&app, 1, 5, claimed).await.remove(0);
+    app.store.heartbeat(&op, claimed).await.unwrap();
+    assignment::assign_pass(&app, claimed).await.unwrap();
+    assert_eq!(app.store.get_chat(&chat).await.unwrap().unwrap().operator_id.as_deref(), Some(op.as_str()));
+
+    let r = assignment::idle_watch(&app, Timers::default(), claimed + Duration::minutes(1)).await.unwrap();
+    assert_eq!((r.warned, r.reassigned), (0, 0), "the member's 7 minutes are not the operator's");
+    let r = assignment::idle_watch(&app, Timers::default(), claimed + Duration::minutes(4)).await.unwrap();
+    assert_eq!((r.warned, r.reassigned), (1, 0), "warned 4 min after the claim");
+    let r = assignment::idle_watch(&app, Timers::default(), claimed + Duration::minutes(5)).await.unwrap();
+    assert_eq!(r.reassigned, 1, "taken back 5 min after the claim");
+    let freed = app.store.get_operator(&op).await.unwrap().unwrap();
+    assert_eq!((freed.active_chats, freed.idle_incidents), (0, 1));
+    retire(&stack, &[op]).await;
+}

@@ -181,6 +181,8 @@ pub struct Chat {
     pub excluded_operators: Vec<String>,
     /// Sort key of the open assignment record (staff only).
     pub assignment_sk: Option<String>,
+    /// When the current (or last) operator claimed the chat.
+    pub assigned_at: Option<DateTime<Utc>>,
 }
 
 impl Chat {
@@ -206,7 +208,17 @@ impl Chat {
             idle_warned: false,
             excluded_operators: Vec::new(),
             assignment_sk: None,
+            assigned_at: None,
         }
+    }
+
+    /// Since when the holder owes the member an answer: the oldest unanswered member
+    /// message, or the claim if that came later. An operator who picks up a chat that
+    /// waited in the queue gets the full idle allowance, and is not charged the
+    /// queue's wait as response time.
+    pub fn unanswered_since(&self) -> Option<DateTime<Utc>> {
+        let since = self.awaiting_reply_since?;
+        Some(self.assigned_at.map_or(since, |claimed| since.max(claimed)))
     }
 }
 
@@ -410,6 +422,21 @@ mod tests {
             operator_id: Some("op".into()),
             ..Chat::new("ch".into(), "m".into(), "c".into(), Utc::now())
         }
+    }
+
+    #[test]
+    fn the_answer_is_owed_from_the_later_of_message_and_claim() {
+        let base = Utc::now();
+        let t = |m: i64| base + chrono::Duration::minutes(m);
+        let mut c = chat(ChatStatus::Active, None);
+        assert_eq!(c.unanswered_since(), None, "nothing unanswered");
+        c.awaiting_reply_since = Some(t(0));
+        c.assigned_at = None;
+        assert_eq!(c.unanswered_since(), Some(t(0)));
+        c.assigned_at = Some(t(-3));
+        assert_eq!(c.unanswered_since(), Some(t(0)), "claimed before the message: from the message");
+        c.assigned_at = Some(t(7));
+        assert_eq!(c.unanswered_since(), Some(t(7)), "waited in the queue: from the claim");
     }
 
     #[test]

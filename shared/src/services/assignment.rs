@@ -155,7 +155,7 @@ pub async fn idle_watch(app: &App, timers: Timers, now: DateTime<Utc>) -> Result
     for op in app.store.available_operators().await?.iter().filter(|o| o.active_chats > 0) {
         let mut incidents = false;
         for chat in app.store.operator_chats(&op.id).await? {
-            match chat.awaiting_reply_since {
+            match chat.unanswered_since() {
                 Some(since) if now - since >= timers.idle_reassign => {
                     match app.store.release(&chat, &op.id, ReleaseKind::Idle, None, now).await? {
                         ReleaseOutcome::Requeued => report.reassigned += 1,

@@ -391,7 +391,7 @@ impl Store {
             .expression_attribute_values(":sort", s(activity_sort(now, &chat.id)))
             .expression_attribute_values(":op", s(op))
             .expression_attribute_values(":mc", n(chat.message_count));
-        let waited = chat.awaiting_reply_since.map(|t| (now - t).num_seconds().max(0));
+        let waited = chat.unanswered_since().map(|t| (now - t).num_seconds().max(0));
         let mut counters = update(&self.table, key(operator_pk(op), "PROFILE"));
         counters = match waited {
             Some(secs) => counters

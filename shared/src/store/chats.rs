@@ -44,6 +44,7 @@ pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         last_operator_id: r.opt_str("last_operator_id"),
         reassign_count: count("reassign_count").unwrap_or(0),
         awaiting_reply_since: r.opt_time("awaiting_reply_since"),
+        assigned_at: r.opt_time("assigned_at"),
         last_member_message_at: r.opt_time("last_member_message_at"),
         last_operator_reply_at: r.opt_time("last_operator_reply_at"),
         idle_warned: r.bool("idle_warned"),

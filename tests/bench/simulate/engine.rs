@@ -428,9 +428,12 @@ impl Sim {
             self.schedule_reply(c, back);
             return;
         }
+        // Mirrors `Chat::unanswered_since`: the operator owes the answer from the
+        // later of the member's message and the claim.
+        let owed = since.max(chat.claimed_at);
         let account = &mut self.ops[o].account;
         account.replies += 1;
-        account.total_response_secs += (now - since) / SECOND;
+        account.total_response_secs += (now - owed) / SECOND;
         self.stats.reply(now - since);
         let chat = &mut self.chats[c];
         chat.awaiting_reply_since = None;
@@ -599,7 +602,8 @@ impl Sim {
             let held: Vec<usize> = self.ops[o].chats.iter().copied().collect();
             for c in held {
                 let chat = &self.chats[c];
-                match chat.awaiting_reply_since {
+                // Mirrors `Chat::unanswered_since` (the later of message and claim).
+                match chat.awaiting_reply_since.map(|since| since.max(chat.claimed_at)) {
                     Some(since) if now - since >= reassign => {
                         let cause = if now - chat.claimed_at < reassign {
                             Cause::ClaimedLate
