@@ -491,4 +491,41 @@ async fn a_chat_that_waited_in_the_queue_gives_its_new_operator_the_full_five_mi
     let freed = app.store.get_operator(&op).await.unwrap().unwrap();
     assert_eq!((freed.active_chats, freed.idle_incidents), (0, 1));
     retire(&stack, &[op]).await;
+    app.store.delete_queue_entry(&chat).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_requeued_chat_keeps_its_spend_style_and_languages() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let t0 = epoch(240);
+    let member = stack.register("requeue").await.unwrap();
+    // A big spender (15,000 credits): urgent whenever they wait.
+    let spent = AttributeValue::N(Credits::whole(15_000).hundredths().to_string());
+    stack.set_attr(&format!("MEMBER#{}", member.id), "PROFILE", "credits_spent", spent).await.unwrap();
+    let chat = stack.open_chat(&member, "c_demo02").await.unwrap();
+    let (s, body) = stack.send_at(&member, &chat, "Habari!", &t0.to_rfc3339()).await.unwrap();
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    let entry = |entries: Vec<fantooo::store::QueueEntry>| entries.into_iter().find(|e| e.chat_id == chat);
+    let before = entry(app.store.waiting_entries().await.unwrap()).expect("the send queued the chat");
+    assert_eq!(before.member_credits_spent, Credits::whole(15_000));
+    assert!(before.response_style.is_some() && !before.languages.is_empty(), "{before:?}");
+
+    let op = operators(&app, 1, 5, t0).await.remove(0);
+    assignment::assign_pass(&app, t0).await.unwrap();
+    assert_eq!(app.store.get_chat(&chat).await.unwrap().unwrap().operator_id.as_deref(), Some(op.as_str()));
+    assert!(entry(app.store.waiting_entries().await.unwrap()).is_none(), "the claim consumed the entry");
+
+    let r = assignment::idle_watch(&app, Timers::default(), t0 + Duration::minutes(5)).await.unwrap();
+    assert_eq!(r.reassigned, 1);
+    let after = entry(app.store.waiting_entries().await.unwrap()).expect("requeued");
+    assert_eq!(
+        (&after.member_credits_spent, &after.response_style, &after.languages),
+        (&before.member_credits_spent, &before.response_style, &before.languages),
+        "the requeued entry ranks and matches like the original"
+    );
+    assert_eq!((after.reassign_count, after.excluded.clone()), (1, vec![op.clone()]));
+    retire(&stack, &[op]).await;
+    app.store.delete_queue_entry(&chat).await.unwrap();
 }

@@ -183,6 +183,11 @@ pub struct Chat {
     pub assignment_sk: Option<String>,
     /// When the current (or last) operator claimed the chat.
     pub assigned_at: Option<DateTime<Utc>>,
+    /// Priority inputs of the queue entry the last claim consumed (member spend,
+    /// character style and languages), written back if the chat is requeued.
+    pub prio_spent: Credits,
+    pub prio_style: Option<String>,
+    pub prio_languages: Vec<String>,
 }
 
 impl Chat {
@@ -209,6 +214,9 @@ impl Chat {
             excluded_operators: Vec::new(),
             assignment_sk: None,
             assigned_at: None,
+            prio_spent: Credits::ZERO,
+            prio_style: None,
+            prio_languages: Vec::new(),
         }
     }
 

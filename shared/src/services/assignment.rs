@@ -1,6 +1,8 @@
 //! The routing engine's use cases: an assignment pass (SQS trigger or sweep), the
 //! idle watch, escalation, auto-close, operator quality and suspensions.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -83,8 +85,10 @@ pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, Ap
         assignment::rank(&mut waiting, now);
         let proposals = assignment::match_chats(&waiting, &operators);
         let mut landed = 0;
+        let by_chat: HashMap<&str, &QueueEntry> = entries.iter().map(|e| (e.chat_id.as_str(), e)).collect();
         for p in &proposals {
-            match app.store.claim(&p.chat_id, &p.operator_id, now).await? {
+            let Some(entry) = by_chat.get(p.chat_id.as_str()) else { continue };
+            match app.store.claim(entry, &p.operator_id, now).await? {
                 ClaimOutcome::Claimed => landed += 1,
                 ClaimOutcome::ChatUnavailable => {
                     report.lost_claims += 1;

@@ -153,18 +153,30 @@ impl Store {
     /// Gives `chat_id` to `operator_id` in one transaction: the chat must be active
     /// and unheld, the operator available, not suspended and under capacity, and
     /// the queue entry still there. The assignment record is written with it.
+    ///
+    /// The entry's priority inputs (member spend, character style, languages) are
+    /// kept on the chat, so a release that requeues it can write them back.
     pub async fn claim(
         &self,
-        chat_id: &str,
+        entry: &QueueEntry,
         operator_id: &str,
         now: DateTime<Utc>,
     ) -> Result<ClaimOutcome, StoreError> {
+        let chat_id = entry.chat_id.as_str();
         let record_sk = format!("ASSIGN#{}#{operator_id}", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-        let chat = update(&self.table, key(chat_pk(chat_id), "CHAT"))
-            .update_expression(
-                "SET operator_id = :op, last_operator_id = :op, assigned_at = :now, assignment_sk = :rec, \
-                 GSI2PK = :opchats, GSI2SK = :chat REMOVE idle_warned",
-            )
+        let mut set = String::from(
+            "SET operator_id = :op, last_operator_id = :op, assigned_at = :now, assignment_sk = :rec, \
+             GSI2PK = :opchats, GSI2SK = :chat, prio_spent = :spent, prio_languages = :langs",
+        );
+        let mut chat = update(&self.table, key(chat_pk(chat_id), "CHAT"))
+            .expression_attribute_values(":spent", n(entry.member_credits_spent.hundredths()))
+            .expression_attribute_values(":langs", list(&entry.languages));
+        if let Some(style) = &entry.response_style {
+            set.push_str(", prio_style = :style");
+            chat = chat.expression_attribute_values(":style", s(style));
+        }
+        let chat = chat
+            .update_expression(format!("{set} REMOVE idle_warned"))
             .condition_expression("attribute_not_exists(operator_id) AND #status = :active")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":op", s(operator_id))
@@ -308,11 +320,17 @@ impl Store {
     ) -> Result<TransactWriteItem, StoreError> {
         let since = chat.awaiting_reply_since.unwrap_or(now);
         let u = update(&self.table, queue_key(&chat.id))
-            .update_expression(
+            .update_expression(format!(
                 "SET entity = :entity, chat_id = :chat, member_id = :member, character_id = :character, \
                  waiting_since = if_not_exists(waiting_since, :since), reassign_count = :count, excluded = :excluded, \
-                 boosted = :boosted, paid = :paid, member_credits_spent = if_not_exists(member_credits_spent, :zero)",
-            )
+                 boosted = :boosted, paid = :paid, member_credits_spent = if_not_exists(member_credits_spent, :spent), \
+                 languages = if_not_exists(languages, :langs){style}",
+                style = if chat.prio_style.is_some() {
+                    ", response_style = if_not_exists(response_style, :style)"
+                } else {
+                    ""
+                },
+            ))
             .expression_attribute_values(":entity", s("queue_entry"))
             .expression_attribute_values(":chat", s(&chat.id))
             .expression_attribute_values(":member", s(&chat.member_id))
@@ -322,7 +340,12 @@ impl Store {
             .expression_attribute_values(":excluded", list(excluded))
             .expression_attribute_values(":boosted", b(boosted))
             .expression_attribute_values(":paid", b(chat.paid_messages > 0))
-            .expression_attribute_values(":zero", n(0));
+            .expression_attribute_values(":spent", n(chat.prio_spent.hundredths()))
+            .expression_attribute_values(":langs", list(&chat.prio_languages));
+        let u = match &chat.prio_style {
+            Some(style) => u.expression_attribute_values(":style", s(style)),
+            None => u,
+        };
         tx_update(u)
     }
 

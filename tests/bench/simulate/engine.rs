@@ -125,6 +125,9 @@ pub struct Chat {
     /// Bumped on every claim and release.
     epoch: u32,
     claimed_at: Ms,
+    /// Mirrors the chat's `prio_*` attributes: the claimed entry's spend, style and
+    /// languages, written back by a requeue.
+    prio: (Credits, u32, u32),
     /// The holder will answer the waiting message (they did not forget it).
     reply_coming: bool,
     entry: Option<Entry>,
@@ -197,6 +200,7 @@ impl Sim {
                 paid: false,
                 epoch: 0,
                 claimed_at: 0,
+                prio: (Credits::ZERO, 0, 0),
                 reply_coming: false,
                 entry: None,
                 to_send: 0,
@@ -581,6 +585,7 @@ impl Sim {
         chat.idle_warned = false;
         chat.epoch += 1;
         chat.claimed_at = self.now;
+        chat.prio = (entry.spent, entry.style, entry.languages);
         if chat.awaiting_reply_since.is_some() {
             self.schedule_reply(c, self.now);
         }
@@ -681,19 +686,20 @@ impl Sim {
             chat.excluded.push(o);
         }
         chat.reassign_count += 1;
-        // `requeue_item` writes no spend (if_not_exists: 0), style, languages or
-        // preferred operator: the entry was deleted by the claim, so they are gone.
+        // `requeue_item` writes back the spend, style and languages the claim kept
+        // on the chat (`prio_*`); no preferred operator.
+        let (spent, style, languages) = chat.prio;
         chat.entry = Some(Entry {
             enqueued_at: now,
             waiting_since: chat.awaiting_reply_since.unwrap_or(now),
-            spent: Credits::ZERO,
+            spent,
             paid: chat.paid,
             reassign_count: chat.reassign_count,
             excluded: chat.excluded.clone(),
             boosted: kind == Release::Suspension,
             preferred: None,
-            style: 0,
-            languages: 0,
+            style,
+            languages,
             requeued: true,
         });
         Outcome::Requeued
