@@ -66,6 +66,19 @@ CONTROL_PREFIX = "/_fantooo/"
 AMZ_JSON = "application/x-amz-json-1.0"
 
 
+# Latency samples kept per operation between counter resets (memory stays bounded).
+LATENCY_SAMPLES = 100_000
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99 of per-call latencies in ms (nearest rank), and how many calls."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {"n": 0}
+    pick = lambda p: round(ordered[round((len(ordered) - 1) * p)], 2)  # noqa: E731
+    return {"n": len(ordered), "p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99)}
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -109,12 +122,17 @@ class FaultState:
             self.calls: dict[str, int] = {}
             self.busy_ms: dict[str, float] = {}
             self.lock_wait_ms = 0.0
+            # Per-call latency inside the emulator (lock wait + moto), for percentiles.
+            self.latency_ms: dict[str, list[float]] = {}
 
     def record_time(self, target: str, wait_s: float, busy_s: float) -> None:
         """Time a DynamoDB call waited for the lock and then spent inside moto."""
         with self._mutex:
             self.busy_ms[target] = self.busy_ms.get(target, 0.0) + busy_s * 1000.0
             self.lock_wait_ms += wait_s * 1000.0
+            samples = self.latency_ms.setdefault(target, [])
+            if len(samples) < LATENCY_SAMPLES:
+                samples.append((wait_s + busy_s) * 1000.0)
 
     def count_call(self, target: str) -> None:
         with self._mutex:
@@ -158,6 +176,7 @@ class FaultState:
                 "calls": dict(sorted(self.calls.items())),
                 "busy_ms": {k: round(v, 1) for k, v in sorted(self.busy_ms.items())},
                 "lock_wait_ms": round(self.lock_wait_ms, 1),
+                "latency_ms": {k: _percentiles(v) for k, v in sorted(self.latency_ms.items())},
             }
 
     def update(self, body: dict[str, Any]) -> None:
