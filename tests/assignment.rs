@@ -529,3 +529,37 @@ async fn a_requeued_chat_keeps_its_spend_style_and_languages() {
     retire(&stack, &[op]).await;
     app.store.delete_queue_entry(&chat).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_idle_watch_job_takes_its_thresholds_from_the_settings_item() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let t0 = epoch(280);
+    let chat = waiting_chats(&app, 1, t0).await.remove(0);
+    let op = operators(&app, 1, 5, t0).await.remove(0);
+    assignment::assign_pass(&app, t0).await.unwrap();
+    set_awaiting(&stack, &chat, t0).await;
+    let settings = fantooo::store::AssignmentSettings {
+        idle_warning_minutes: Some(2),
+        idle_reassign_minutes: Some(3),
+        assignment_hold_minutes: None,
+    };
+    app.store.put_assignment_settings(&settings).await.unwrap();
+    let job = |at: DateTime<Utc>| {
+        let app = app.clone();
+        async move { fantooo::services::jobs::assignment_job(&app, json!({ "job": "idle-watch" }), at).await }
+    };
+
+    let warned = job(t0 + Duration::minutes(2)).await;
+    let reassigned = job(t0 + Duration::minutes(3)).await;
+    // Back to the defaults before asserting, so a failure here cannot leak into other tests.
+    app.store.put_assignment_settings(&Default::default()).await.unwrap();
+    let (warned, reassigned) = (warned.unwrap(), reassigned.unwrap());
+    assert_eq!((warned["warned"].as_u64(), warned["reassigned"].as_u64()), (Some(1), Some(0)), "{warned}");
+    assert_eq!(reassigned["reassigned"].as_u64(), Some(1), "{reassigned}");
+    let c = app.store.get_chat(&chat).await.unwrap().unwrap();
+    assert_eq!((c.operator_id, c.reassign_count), (None, 1), "taken back at 3 min, as the settings say");
+    retire(&stack, &[op]).await;
+    app.store.delete_queue_entry(&chat).await.unwrap();
+}

@@ -151,6 +151,22 @@ pub fn on_shift(working_hours: Option<(u8, u8)>, now: DateTime<Utc>) -> bool {
     }
 }
 
+impl Candidate {
+    /// An operator as the matcher sees them at `now`.
+    pub fn of(op: &super::entities::Operator, now: DateTime<Utc>) -> Candidate {
+        Candidate {
+            id: op.id.clone(),
+            active_chats: op.active_chats,
+            max_chats: op.max_concurrent_chats,
+            specializations: Skills::styles(op.specializations.iter().map(String::as_str)),
+            languages: Skills::languages(op.languages.iter().map(String::as_str)),
+            avg_response_secs: op.avg_response_secs(),
+            rating: op.rating(),
+            on_shift: on_shift(op.working_hours, now),
+        }
+    }
+}
+
 /// A proposed assignment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proposal {

@@ -7,9 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::domain::assignment::{self, Candidate, Skills, Waiting, QUALITY_THRESHOLD, SUSPENSION_DAYS};
-use crate::domain::Operator;
 use crate::error::ApiError;
-use crate::store::{ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome, MAX_REASSIGNMENTS};
+use crate::store::{AssignmentSettings, ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome, MAX_REASSIGNMENTS};
 use crate::App;
 
 /// Passes one invocation runs while claims keep landing (a lost claim frees the
@@ -40,19 +39,6 @@ fn waiting_from(e: &QueueEntry) -> Waiting {
     }
 }
 
-fn candidate(op: &Operator, now: DateTime<Utc>) -> Candidate {
-    Candidate {
-        id: op.id.clone(),
-        active_chats: op.active_chats,
-        max_chats: op.max_concurrent_chats,
-        specializations: Skills::styles(op.specializations.iter().map(String::as_str)),
-        languages: Skills::languages(op.languages.iter().map(String::as_str)),
-        avg_response_secs: op.avg_response_secs(),
-        rating: op.rating(),
-        on_shift: assignment::on_shift(op.working_hours, now),
-    }
-}
-
 /// Matches waiting chats to present operators and claims each pair with one
 /// conditional transaction. "No operator has room" is not a failure: the queue
 /// entry keeps the chat for the next trigger or sweep.
@@ -77,7 +63,7 @@ pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, Ap
             .await?
             .iter()
             .filter(|o| !o.is_suspended && o.is_present(now) && o.active_chats < o.max_concurrent_chats)
-            .map(|o| candidate(o, now))
+            .map(|o| Candidate::of(o, now))
             .collect();
         if waiting.is_empty() || operators.is_empty() {
             break;
@@ -140,6 +126,37 @@ impl Default for Timers {
             assignment_hold: Duration::minutes(10),
         }
     }
+}
+
+impl Timers {
+    /// The stored settings over the defaults. A set that makes no sense (not
+    /// positive, over a day, or a warning not before the reassignment) is ignored
+    /// as a whole, with a warning in the log: the defaults are safe, a typo is not.
+    pub fn from_settings(s: &AssignmentSettings) -> Timers {
+        let d = Timers::default();
+        let pick = |v: Option<i64>, default: Duration| v.map_or(default, Duration::minutes);
+        let t = Timers {
+            idle_warning: pick(s.idle_warning_minutes, d.idle_warning),
+            idle_reassign: pick(s.idle_reassign_minutes, d.idle_reassign),
+            assignment_hold: pick(s.assignment_hold_minutes, d.assignment_hold),
+        };
+        let sane = |x: Duration| x > Duration::zero() && x <= Duration::days(1);
+        if sane(t.idle_warning) && sane(t.idle_reassign) && sane(t.assignment_hold) && t.idle_warning < t.idle_reassign
+        {
+            t
+        } else {
+            tracing::warn!(
+                ?s,
+                "assignment settings ignored: they need 0 < warning < reassign and every value <= 1 day"
+            );
+            d
+        }
+    }
+}
+
+/// The timers in force: the `SETTINGS` / `ASSIGNMENT` item over the defaults.
+pub async fn timers(app: &App) -> Result<Timers, ApiError> {
+    Ok(Timers::from_settings(&app.store.assignment_settings().await?))
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -256,4 +273,41 @@ pub async fn on_triggers(app: &App, bodies: &[(String, String)], now: DateTime<U
     let report = assign_pass(app, now).await?;
     tracing::info!(?report, triggers = bodies.len(), "assignment pass");
     Ok(poison)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(w: Option<i64>, r: Option<i64>, h: Option<i64>) -> AssignmentSettings {
+        AssignmentSettings { idle_warning_minutes: w, idle_reassign_minutes: r, assignment_hold_minutes: h }
+    }
+
+    fn minutes(t: Timers) -> (i64, i64, i64) {
+        (t.idle_warning.num_minutes(), t.idle_reassign.num_minutes(), t.assignment_hold.num_minutes())
+    }
+
+    #[test]
+    fn nothing_stored_means_the_spec_defaults() {
+        assert_eq!(minutes(Timers::from_settings(&settings(None, None, None))), (4, 5, 10));
+    }
+
+    #[test]
+    fn stored_values_override_field_by_field() {
+        assert_eq!(minutes(Timers::from_settings(&settings(Some(2), Some(3), None))), (2, 3, 10));
+        assert_eq!(minutes(Timers::from_settings(&settings(None, Some(8), Some(15)))), (4, 8, 15));
+    }
+
+    #[test]
+    fn a_set_that_makes_no_sense_falls_back_whole_to_the_defaults() {
+        for bad in [
+            settings(Some(5), Some(5), None),       // warning not before reassignment
+            settings(Some(6), None, None),          // warning after the default reassignment
+            settings(Some(0), Some(3), None),       // not positive
+            settings(None, None, Some(-1)),         // not positive
+            settings(None, Some(2000), Some(2000)), // over a day
+        ] {
+            assert_eq!(minutes(Timers::from_settings(&bad)), (4, 5, 10), "{bad:?}");
+        }
+    }
 }

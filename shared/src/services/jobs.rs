@@ -158,7 +158,7 @@ pub async fn assignment_job(
     let job = event.get("job").and_then(|j| j.as_str()).unwrap_or_default();
     let out = match job {
         "sweep" => serde_json::to_value(a::assign_pass(app, now).await?),
-        "idle-watch" => serde_json::to_value(a::idle_watch(app, a::Timers::default(), now).await?),
+        "idle-watch" => serde_json::to_value(a::idle_watch(app, a::timers(app).await?, now).await?),
         "escalate" => serde_json::to_value(a::escalate_due(app, now).await?),
         "auto-close" => serde_json::to_value(a::auto_close(app, now).await?),
         "suspension-expiry" => serde_json::to_value(a::end_suspensions(app, now).await?),

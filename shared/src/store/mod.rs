@@ -13,6 +13,7 @@ mod notify;
 mod operators;
 mod payments;
 mod send;
+mod settings;
 mod tokens;
 
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub use notify::{AdminNotification, Notification, OutboxEvent, OUTBOX_SHARDS};
 pub use operators::AvailabilityOutcome;
 pub use payments::{CreditOutcome, Unsuccessful};
 pub use send::{queue_shard, SendCommit, SendInputs, SendOutcome, QUEUE_SHARDS};
+pub use settings::AssignmentSettings;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

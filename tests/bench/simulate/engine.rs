@@ -525,20 +525,6 @@ impl Sim {
         })
     }
 
-    /// Services' `candidate`.
-    fn candidate(op: &Operator, now: DateTime<Utc>) -> Candidate {
-        Candidate {
-            id: op.id.clone(),
-            active_chats: op.active_chats,
-            max_chats: op.max_concurrent_chats,
-            specializations: Skills::styles(op.specializations.iter().map(String::as_str)),
-            languages: Skills::languages(op.languages.iter().map(String::as_str)),
-            avg_response_secs: op.avg_response_secs(),
-            rating: op.rating(),
-            on_shift: on_shift(op.working_hours, now),
-        }
-    }
-
     /// `assign_pass`: every entry, the operators present, not suspended and under
     /// capacity, the real rank and match, then a claim per proposal. Entries over
     /// the reassignment limit never exist here (a release escalates first), and
@@ -552,7 +538,7 @@ impl Sim {
             .filter(|o| {
                 o.is_available && !o.is_suspended && o.is_present(now) && o.active_chats < o.max_concurrent_chats
             })
-            .map(|o| Self::candidate(o, now))
+            .map(|o| Candidate::of(o, now))
             .collect();
         if operators.is_empty() {
             return;
