@@ -6,6 +6,7 @@ Run (against local/emulator.py or any DynamoDB + SQS endpoint):
       --table fantooo-local --queue-prefix fantooo-local
   .venv/bin/python local/bootstrap.py --check          # print the plan, touch nothing
   .venv/bin/python local/bootstrap.py --print-routes   # HTTP API routes of the template
+  .venv/bin/python local/bootstrap.py --print-schedules  # {job: seconds} of its Schedule events
 
 The definitions come from the template itself, so the local stack cannot drift
 from what is deployed: the one AWS::DynamoDB::Table resource gives the keys,
@@ -267,6 +268,28 @@ def http_routes(template: dict[str, Any]) -> list[dict[str, str]]:
     return sorted(routes, key=lambda r: (r["path"], r["method"]))
 
 
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+_UNIT_SECS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedules(template: dict[str, Any]) -> dict[str, int]:
+    """Every Schedule event as {job: seconds}: the job is the event Input's "job"
+    (the assignment jobs), else the function's cargo binary (reconcile, ...)."""
+    out: dict[str, int] = {}
+    for logical_id, res in resources_of_type(template, "AWS::Serverless::Function").items():
+        binary = ((res.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+        for name, event in ((res.get("Properties") or {}).get("Events") or {}).items():
+            if event.get("Type") != "Schedule":
+                continue
+            props = event.get("Properties") or {}
+            m = _RATE.match(str(props.get("Schedule", "")))
+            if not m:
+                raise SystemExit(f"{logical_id}.{name}: only rate(N unit) schedules are supported locally")
+            job = json.loads(props.get("Input") or "{}").get("job") or binary
+            out[job] = int(m.group(1)) * _UNIT_SECS[m.group(2).rstrip("s")]
+    return dict(sorted(out.items()))
+
+
 # ----------------------------------------------------------------------- AWS
 
 
@@ -426,11 +449,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="print what would be created; call nothing")
     p.add_argument("--print-routes", action="store_true",
                    help="print the template's HTTP API routes as JSON (method, path, function, binary)")
+    p.add_argument("--print-schedules", action="store_true",
+                   help="print the template's schedules as one JSON line {job: seconds}")
     args = p.parse_args(argv)
 
     template = load_template(args.template)
     if args.print_routes:
         print(json.dumps(http_routes(template), indent=1))
+        return 0
+    if args.print_schedules:
+        print(json.dumps(schedules(template)))
         return 0
     table_logical_id, spec = table_spec(template)
     queues = queue_specs(template, args.queue_prefix)

@@ -78,6 +78,9 @@ export_local_env() {
   export PAYSTACK_PUBLIC_KEY="${PAYSTACK_PUBLIC_KEY:-pk_test_fantooo_local}"
   export RATE_LIMIT_PER_IP_PER_MINUTE="${RATE_LIMIT_PER_IP_PER_MINUTE:-300}"
   export RATE_LIMIT_PER_USERNAME_PER_MINUTE="${RATE_LIMIT_PER_USERNAME_PER_MINUTE:-10}"
+  # The local schedules run on the template's own rates (local/src/jobs.rs).
+  FANTOOO_SCHEDULES=$("$PY" "$ROOT/local/bootstrap.py" --print-schedules)
+  export FANTOOO_SCHEDULES
   export RUST_LOG="${RUST_LOG:-info}"
 }
 

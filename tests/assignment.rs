@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use fantooo::domain::{ids, Chat, ChatStatus, Credits, Operator};
 use fantooo::services::assignment::{self, Timers};
 use fantooo::App;
-use fantooo_tests::{Stack, StatusCode};
+use fantooo_tests::{seed, Stack, StatusCode};
 use futures::future::join_all;
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -45,12 +45,12 @@ async fn waiting_chats(app: &App, n: usize, at: DateTime<Utc>) -> Vec<String> {
     let mut member = String::new();
     for i in 0..n {
         if i % 12 == 0 {
-            member = ids::new_id("m_t");
+            member = seed::member(&app.store, at).await.unwrap();
         }
         let character = format!("c_demo{:02}", i % 12 + 1);
         let mut chat = Chat::new(ids::chat_id(&member, &character), member.clone(), character, at);
         chat.awaiting_reply_since = Some(at);
-        let (chat, _) = app.store.create_or_get_chat(&chat).await.unwrap();
+        let (chat, _) = app.store.create_or_get_chat(&chat).await.unwrap().unwrap();
         app.store.enqueue(&chat, Credits::ZERO, at).await.unwrap();
         chats.push(chat.id);
     }
@@ -81,11 +81,11 @@ async fn set_awaiting(stack: &Stack, chat: &str, at: DateTime<Utc>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_chats_twenty_operators_four_assigners_ten_times() {
+async fn two_hundred_chats_twenty_operators_four_assigners() {
     let _turn = TURN.lock().await;
     let stack = Stack::connect().await.unwrap();
     let app = stack.app().await.unwrap();
-    for round in 0..10 {
+    for round in 0..fantooo_tests::rounds(3) as i64 {
         let at = epoch(10 + round);
         let ops = operators(&app, 20, 11, at).await;
         let chats = waiting_chats(&app, 200, at).await;
@@ -123,7 +123,8 @@ async fn going_offline_races_an_assignment_and_never_leaves_a_chat_with_an_offli
     let stack = Stack::connect().await.unwrap();
     let app = stack.app().await.unwrap();
     let (mut assigned, mut offline) = (0, 0);
-    for round in 0..20 {
+    let rounds = fantooo_tests::rounds(5);
+    for round in 0..rounds as i64 {
         let at = epoch(40 + round);
         let op = operators(&app, 1, 5, at).await.remove(0);
         let chat = waiting_chats(&app, 1, at).await.remove(0);
@@ -152,11 +153,11 @@ async fn going_offline_races_an_assignment_and_never_leaves_a_chat_with_an_offli
             app.store.delete_queue_entry(&chat).await.unwrap();
         }
     }
-    assert_eq!(assigned + offline, 20);
+    assert_eq!(assigned + offline, rounds);
 }
 
 #[tokio::test]
-async fn idle_chats_are_warned_reassigned_three_times_then_escalated() {
+async fn idle_chats_are_warned_and_reassigned_and_the_third_return_escalates() {
     let _turn = TURN.lock().await;
     let stack = Stack::connect().await.unwrap();
     let app = stack.app().await.unwrap();
@@ -166,7 +167,7 @@ async fn idle_chats_are_warned_reassigned_three_times_then_escalated() {
     let timers = Timers::default();
     let mut holders = Vec::new();
     let mut now = t0;
-    for cycle in 0..4 {
+    for cycle in 0..3 {
         for op in &ops {
             app.store.heartbeat(op, now).await.unwrap();
         }
@@ -187,7 +188,7 @@ async fn idle_chats_are_warned_reassigned_three_times_then_escalated() {
         let freed = app.store.get_operator(&holder).await.unwrap().unwrap();
         assert_eq!((freed.active_chats, freed.idle_incidents), (0, 1));
         let queued = app.store.waiting_entries().await.unwrap().into_iter().any(|e| e.chat_id == chat);
-        if cycle < 3 {
+        if cycle < 2 {
             assert_eq!((c.reassign_count, c.status, queued), (cycle + 1, ChatStatus::Active, true), "cycle {cycle}");
             assert!(c.excluded_operators.contains(&holder));
         } else {
@@ -560,6 +561,12 @@ async fn the_idle_watch_job_takes_its_thresholds_from_the_settings_item() {
     assert_eq!(reassigned["reassigned"].as_u64(), Some(1), "{reassigned}");
     let c = app.store.get_chat(&chat).await.unwrap().unwrap();
     assert_eq!((c.operator_id, c.reassign_count), (None, 1), "taken back at 3 min, as the settings say");
+    let notes = app.store.admin_notifications(200).await.unwrap();
+    let warning = notes.iter().find(|n| n.kind == "idle_warning" && n.reference.as_deref() == Some(chat.as_str()));
+    assert!(
+        warning.is_some_and(|n| n.message.ends_with("for 2 minutes")),
+        "the warning says the threshold in force: {warning:?}"
+    );
     retire(&stack, &[op]).await;
     app.store.delete_queue_entry(&chat).await.unwrap();
 }

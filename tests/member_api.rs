@@ -408,37 +408,44 @@ async fn messages_page_backwards_from_the_newest_and_poll_forwards_with_after() 
 }
 
 #[tokio::test]
-async fn inactivity_closed_chats_reopen_and_admin_closed_chats_refuse() {
+async fn closed_chats_reopen_unless_the_character_was_removed_and_escalated_ones_are_free() {
     let stack = stack().await;
     let (m, chat) = paying_member(&stack, "c_demo04", 5).await;
     let pk = format!("CHAT#{chat}");
-    stack.set_attr(&pk, "CHAT", "status", AttributeValue::S("closed".into())).await.unwrap();
-    stack.set_attr(&pk, "CHAT", "close_reason", AttributeValue::S("inactivity_timeout".into())).await.unwrap();
-    let (_, chats) = stack.get(&m, "/chats").await.unwrap();
-    assert_eq!(
-        (chats["items"][0]["status"].as_str(), chats["items"][0]["close_reason"].as_str()),
-        (Some("closed"), Some("inactivity_timeout"))
-    );
-    let (s, b) = stack.send_at(&m, &chat, "I'm back", NOON_EAT).await.unwrap();
-    assert_eq!(s, StatusCode::CREATED);
-    assert_eq!(b["message"]["cost"], "1.00", "free messages do not reset on reopen");
-    let (_, chats) = stack.get(&m, "/chats").await.unwrap();
-    assert_eq!(
-        (chats["items"][0]["status"].as_str(), chats["items"][0]["close_reason"].is_null()),
-        (Some("active"), true)
-    );
-
-    stack.set_attr(&pk, "CHAT", "status", AttributeValue::S("closed".into())).await.unwrap();
-    stack.set_attr(&pk, "CHAT", "close_reason", AttributeValue::S("admin".into())).await.unwrap();
-    let (s, b) = stack.send_at(&m, &chat, "hello?", NOON_EAT).await.unwrap();
-    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("chat_closed")));
-    assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(4));
+    for reason in ["inactivity_timeout", "admin"] {
+        stack.set_attr(&pk, "CHAT", "status", AttributeValue::S("closed".into())).await.unwrap();
+        stack.set_attr(&pk, "CHAT", "close_reason", AttributeValue::S(reason.into())).await.unwrap();
+        let (_, chats) = stack.get(&m, "/chats").await.unwrap();
+        assert_eq!(
+            (chats["items"][0]["status"].as_str(), chats["items"][0]["close_reason"].as_str()),
+            (Some("closed"), Some(reason))
+        );
+        let (s, b) = stack.send_at(&m, &chat, "I'm back", NOON_EAT).await.unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{reason}: {b}");
+        assert_eq!(b["message"]["cost"], "1.00", "{reason}: free messages do not reset on reopen");
+        let (_, chats) = stack.get(&m, "/chats").await.unwrap();
+        assert_eq!(
+            (chats["items"][0]["status"].as_str(), chats["items"][0]["close_reason"].is_null()),
+            (Some("active"), true),
+            "{reason}"
+        );
+    }
+    assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(3));
 
     stack.set_attr(&pk, "CHAT", "status", AttributeValue::S("escalated".into())).await.unwrap();
-    let (s, _) = stack.send_at(&m, &chat, "escalated still charges", NOON_EAT).await.unwrap();
+    let (s, b) = stack.send_at(&m, &chat, "anyone?", NOON_EAT).await.unwrap();
     assert_eq!(s, StatusCode::CREATED);
+    assert_eq!((b["message"]["cost"].as_str(), b["message"]["free"].as_bool()), (Some("0.00"), Some(true)));
+    assert_eq!(b["balance"], "3.00", "nobody is there to answer an escalated chat: it costs nothing");
     let (_, chats) = stack.get(&m, "/chats").await.unwrap();
     assert_eq!(chats["items"][0]["status"], "active", "members see escalated as active");
+
+    stack.set_attr(&pk, "CHAT", "status", AttributeValue::S("closed".into())).await.unwrap();
+    stack.set_attr(&pk, "CHAT", "close_reason", AttributeValue::S("profile_deleted".into())).await.unwrap();
+    let (s, b) = stack.send_at(&m, &chat, "hello?", NOON_EAT).await.unwrap();
+    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("chat_closed")));
+    assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(3), "a refused send charges nothing");
+    assert_eq!(stack.ledger_sum(&m).await.unwrap(), Credits::whole(3));
 }
 
 #[tokio::test]

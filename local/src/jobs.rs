@@ -1,34 +1,59 @@
 //! The schedules EventBridge runs on AWS, run here on their rates (the emulator
-//! never fires schedules). Each rate can be shortened for local work.
+//! never fires schedules). The rates come from infra/template.yaml itself:
+//! local/bootstrap.py reads its Schedule events into FANTOOO_SCHEDULES
+//! (`{"<job>": seconds}`), so the two cannot drift. Each can be shortened for
+//! local work with its FANTOOO_LOCAL_*_SECS variable.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use anyhow::Context;
 use fantooo::services::{jobs, payments};
 use fantooo::App;
 
-fn every(var: &str, default_secs: u64) -> Duration {
-    Duration::from_secs(std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default_secs).max(1))
+/// The jobs the local stack can run, with the variable that overrides each rate.
+const JOBS: &[(&str, &str)] = &[
+    ("outbox-sweep", "FANTOOO_LOCAL_OUTBOX_SECS"),
+    ("reconcile", "FANTOOO_LOCAL_RECONCILE_SECS"),
+    ("ledger-audit", "FANTOOO_LOCAL_AUDIT_SECS"),
+    ("sweep", "FANTOOO_LOCAL_ASSIGN_SWEEP_SECS"),
+    ("idle-watch", "FANTOOO_LOCAL_IDLE_WATCH_SECS"),
+    ("escalate", "FANTOOO_LOCAL_ESCALATE_SECS"),
+    ("auto-close", "FANTOOO_LOCAL_AUTO_CLOSE_SECS"),
+    ("suspension-expiry", "FANTOOO_LOCAL_SUSPENSION_SECS"),
+    ("pending-jobs", "FANTOOO_LOCAL_PENDING_JOBS_SECS"),
+];
+
+/// The template's rates (FANTOOO_SCHEDULES). Every scheduled job of the template
+/// must be one this stack runs, and the other way round.
+pub fn template_rates() -> anyhow::Result<BTreeMap<String, u64>> {
+    let raw = std::env::var("FANTOOO_SCHEDULES")
+        .context("FANTOOO_SCHEDULES is not set: start the stack with local/up (local/lib.sh reads the template)")?;
+    let rates: BTreeMap<String, u64> = serde_json::from_str(&raw).context("FANTOOO_SCHEDULES is not {job: seconds}")?;
+    let known: Vec<&str> = JOBS.iter().map(|(name, _)| *name).collect();
+    let template: Vec<&str> = rates.keys().map(String::as_str).collect();
+    anyhow::ensure!(
+        known.iter().all(|k| template.contains(k)) && template.iter().all(|t| known.contains(t)),
+        "the template schedules {template:?} but the local stack runs {known:?}"
+    );
+    Ok(rates)
+}
+
+/// The rate in force: the template's, unless its FANTOOO_LOCAL_*_SECS is set.
+fn every(var: &str, template_secs: u64) -> Duration {
+    Duration::from_secs(std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(template_secs).max(1))
 }
 
 /// Starts the SQS consumer and every schedule in the background; they stop with
 /// the process.
-pub fn spawn_all(app: &App) {
+pub fn spawn_all(app: &App, rates: &BTreeMap<String, u64>) {
     if std::env::var("FANTOOO_LOCAL_CONSUMER").as_deref() != Ok("off") {
         let consumer = app.clone();
         tokio::spawn(async move { consume_assignment_queue(&consumer).await });
         println!("consumer assign-chats: polling the assignment queue");
     }
-    let rates = [
-        ("outbox-sweep", every("FANTOOO_LOCAL_OUTBOX_SECS", 60)),
-        ("reconcile", every("FANTOOO_LOCAL_RECONCILE_SECS", 15 * 60)),
-        ("ledger-audit", every("FANTOOO_LOCAL_AUDIT_SECS", 24 * 60 * 60)),
-        ("sweep", every("FANTOOO_LOCAL_ASSIGN_SWEEP_SECS", 60)),
-        ("idle-watch", every("FANTOOO_LOCAL_IDLE_WATCH_SECS", 60)),
-        ("escalate", every("FANTOOO_LOCAL_ESCALATE_SECS", 60)),
-        ("auto-close", every("FANTOOO_LOCAL_AUTO_CLOSE_SECS", 60 * 60)),
-        ("suspension-expiry", every("FANTOOO_LOCAL_SUSPENSION_SECS", 60 * 60)),
-    ];
-    for (name, rate) in rates {
+    for &(name, var) in JOBS {
+        let rate = every(var, rates.get(name).copied().unwrap_or(60));
         let app = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(rate);

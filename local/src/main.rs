@@ -22,11 +22,16 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&table)?);
         return Ok(());
     }
+    let rates = jobs::template_rates()?;
+    if args.iter().any(|a| a == "--print-schedules") {
+        println!("{}", serde_json::to_string(&rates)?);
+        return Ok(());
+    }
     let app = fantooo::App::from_env_with_clock(Clock::Pinnable).await?;
     if !args.iter().any(|a| a == "--no-seed") {
         seed::run(&app).await?;
     }
-    jobs::spawn_all(&app);
+    jobs::spawn_all(&app, &rates);
     let port: u16 = std::env::var("FANTOOO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("Fantooo API listening on http://127.0.0.1:{port} (Ctrl-C stops it)");

@@ -8,8 +8,15 @@ use std::hint::black_box;
 
 fn pricing(c: &mut Criterion) {
     let at = Utc.with_ymd_and_hms(2026, 11, 25, 18, 30, 0).single().expect("valid time");
-    let inputs =
-        PriceInputs { chat_member_messages: 7, member_messages_sent: 1234, featured: true, tier: Tier::Gold, at };
+    let inputs = PriceInputs {
+        chat_member_messages: 7,
+        member_messages_sent: 1234,
+        loyalty_used: 12,
+        escalated: false,
+        featured: true,
+        tier: Tier::Gold,
+        at,
+    };
     c.bench_function("quote_featured_peak_gold", |b| b.iter(|| quote(black_box(&inputs))));
     let free = PriceInputs { chat_member_messages: 1, ..inputs };
     c.bench_function("quote_free_allowance", |b| b.iter(|| quote(black_box(&free))));

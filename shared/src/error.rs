@@ -23,6 +23,9 @@ pub enum ApiError {
     InvalidSignature,
     #[error("this account is banned")]
     Banned,
+    /// A banned member's login: the answer carries a token for erasure and export.
+    #[error("this account is banned; the restricted token allows only deleting the account and exporting its data")]
+    BannedLogin { restricted_token: String },
     #[error("not allowed")]
     Forbidden,
     #[error("{0} not found")]
@@ -62,7 +65,7 @@ impl ApiError {
             MalformedJson | BadRequest(_) | BadCursor => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidSignature => StatusCode::UNAUTHORIZED,
             InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
-            Banned | Forbidden => StatusCode::FORBIDDEN,
+            Banned | BannedLogin { .. } | Forbidden => StatusCode::FORBIDDEN,
             NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UsernameTaken | ChatClosed | RequestInProgress | Contention | ActiveChats(_) => StatusCode::CONFLICT,
@@ -83,7 +86,7 @@ impl ApiError {
             InvalidCredentials => "invalid_credentials",
             InvalidRefreshToken => "invalid_refresh_token",
             InvalidSignature => "invalid_signature",
-            Banned => "banned",
+            Banned | BannedLogin { .. } => "banned",
             Forbidden => "forbidden",
             NotFound(_) => "not_found",
             UsernameTaken => "username_taken",
@@ -128,7 +131,12 @@ impl ApiError {
         if let ApiError::Validation(fields) = self {
             error["fields"] = serde_json::to_value(fields).unwrap_or_default();
         }
-        serde_json::json!({ "error": error })
+        match self {
+            ApiError::BannedLogin { restricted_token } => {
+                serde_json::json!({ "error": error, "restricted_token": restricted_token })
+            }
+            _ => serde_json::json!({ "error": error }),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::http::{
-    self, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, OperatorAuth, OptionalJson, RawBody, RawJson,
+    self, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, MemberRightsAuth, Now, OperatorAuth,
+    OptionalJson, Path, RawBody, RawJson,
 };
 use crate::services::idempotent::{Idempotency, Reply};
 use crate::services::{accounts, catalog, chats, deletion, operators, payments, send_message};
@@ -82,6 +83,7 @@ pub const AUTH: &[Route] = &[
 pub const MEMBER: &[Route] = &[
     route("GET", "/me", Member, || get(me)),
     route("PATCH", "/me", Member, || patch(update_me)),
+    route("POST", "/me/password", Member, || post(member_password)),
     route("POST", "/chats", Member, || post(open_chat)),
     route("GET", "/chats", Member, || get(list_chats)),
     route("GET", "/chats/{id}/messages", Member, || get(list_messages)),
@@ -223,6 +225,15 @@ async fn update_me(State(app): State<App>, MemberAuth(id): MemberAuth, RawJson(b
     http::json(StatusCode::OK, &accounts::update_me(&app, &id, body).await?)
 }
 
+async fn member_password(
+    State(app): State<App>,
+    MemberAuth(id): MemberAuth,
+    JsonBody(r): JsonBody<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    accounts::change_password(&app, &id, r.current_password, &r.new_password).await?;
+    Ok(http::empty())
+}
+
 #[derive(serde::Deserialize)]
 struct OpenChat {
     profile_id: String,
@@ -341,7 +352,7 @@ async fn read_notification(
 
 async fn delete_me(
     State(app): State<App>,
-    MemberAuth(id): MemberAuth,
+    MemberRightsAuth(id): MemberRightsAuth,
     Now(now): Now,
     OptionalJson(body): OptionalJson,
 ) -> Answer {
@@ -353,7 +364,7 @@ async fn delete_me(
     http::json(StatusCode::OK, &deletion::delete_me(&app, &id, reason, now).await?)
 }
 
-async fn export_me(State(app): State<App>, MemberAuth(id): MemberAuth) -> Answer {
+async fn export_me(State(app): State<App>, MemberRightsAuth(id): MemberRightsAuth) -> Answer {
     Ok(http::Json(StatusCode::OK, deletion::export(&app, &id).await?))
 }
 

@@ -23,6 +23,11 @@ pub fn charge_event(event: &str, reference: &str, status: &str, amount: i64, cur
     })
 }
 
+/// Rounds of a race test: `FANTOOO_RACE_ROUNDS` (local/soak sets 20), else `ci` (a few).
+pub fn rounds(ci: usize) -> usize {
+    std::env::var("FANTOOO_RACE_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(ci)
+}
+
 /// A time pinned at a Nairobi wall-clock hour today (EAT is UTC+3).
 pub fn eat(hour: u32, minute: u32) -> String {
     let utc_hour = (hour + 24 - 3) % 24;
@@ -51,6 +56,7 @@ pub fn unique_username(prefix: &str) -> String {
     format!("{p}_{:x}{n:x}", nanos % 0xfffff)
 }
 
+#[derive(Clone, Debug)]
 pub struct Member {
     pub id: String,
     pub username: String,
@@ -230,6 +236,76 @@ impl Stack {
             .send()
             .await?;
         Ok(())
+    }
+}
+
+/// Test-only seeding straight into the table, for what no route creates yet
+/// (characters, members with no login) and to stage states (bans).
+pub mod seed {
+    use anyhow::Result;
+    use chrono::{DateTime, Utc};
+    use fantooo::domain::{ids, Character, Credits, Gender, LookingFor, Member, MemberStatus, Tier};
+    use fantooo::store::{NewMember, Store};
+
+    /// An active member with no password (it cannot log in); returns its id.
+    pub async fn member(store: &Store, at: DateTime<Utc>) -> Result<String> {
+        let id = ids::new_id("m_t");
+        let member = Member {
+            id: id.clone(),
+            username: format!("t{}", id.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "")),
+            password_hash: "!".into(),
+            display_name: None,
+            email: None,
+            age: 30,
+            gender: Gender::Male,
+            looking_for: LookingFor::Female,
+            location: "Nairobi".into(),
+            latitude: None,
+            longitude: None,
+            bio: None,
+            language: None,
+            balance: Credits::ZERO,
+            tier: Tier::Free,
+            messages_sent: 0,
+            credits_spent: Credits::ZERO,
+            kes_paid_cents: 0,
+            loyalty_used: 0,
+            status: MemberStatus::Active,
+            created_at: at,
+        };
+        anyhow::ensure!(store.create_member(&NewMember { member, stated_age: 30 }, at).await?, "member id collided");
+        Ok(id)
+    }
+
+    /// An active character with three photos; returns its id.
+    pub async fn character(store: &Store, name: &str) -> Result<String> {
+        let id = ids::new_id("c_t");
+        let c = Character {
+            id: id.clone(),
+            name: name.into(),
+            age: 27,
+            gender: Gender::Female,
+            location: "Mombasa".into(),
+            bio: "A test character.".into(),
+            photos: (1..=3).map(|i| format!("https://img.example/{id}/{i}.jpg")).collect(),
+            interests: vec!["tests".into()],
+            occupation: None,
+            language: Some("en".into()),
+            is_featured: false,
+            is_active: true,
+            popularity: 0,
+            response_style: Some("friendly".into()),
+            personality_guidelines: None,
+            response_templates: Vec::new(),
+        };
+        store.put_character(&c).await?;
+        Ok(id)
+    }
+
+    /// Bans a member the way the back office will (status only; no route yet).
+    pub async fn ban(stack: &super::Stack, member_id: &str) -> Result<()> {
+        let v = aws_sdk_dynamodb::types::AttributeValue::S(MemberStatus::Banned.as_str().into());
+        stack.set_attr(&format!("MEMBER#{member_id}"), "PROFILE", "status", v).await
     }
 }
 

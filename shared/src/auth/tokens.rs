@@ -15,6 +15,8 @@ use crate::error::ApiError;
 pub const ACCESS_TTL: Duration = Duration::minutes(15);
 pub const REFRESH_TTL: Duration = Duration::days(30);
 const ISSUER: &str = "fantooo";
+/// The one scope a restricted token has: the rights a ban does not take away.
+const ERASURE_SCOPE: &str = "erasure";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -22,6 +24,9 @@ struct Claims {
     kind: PrincipalKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     role: Option<AdminRole>,
+    /// `erasure` on a banned member's restricted token; absent on access tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
     iss: String,
     iat: i64,
     exp: i64,
@@ -45,11 +50,22 @@ impl TokenKeys {
 
     /// Issued against the real clock: a pinned request clock never extends a token.
     pub fn issue_access(&self, p: &Principal) -> Result<String, ApiError> {
+        self.issue(p, None)
+    }
+
+    /// A banned member's restricted token (15 minutes): accepted only by the
+    /// routes of the rights a ban does not take away (erasure and export).
+    pub fn issue_restricted(&self, member_id: &str) -> Result<String, ApiError> {
+        self.issue(&Principal::member(member_id), Some(ERASURE_SCOPE))
+    }
+
+    fn issue(&self, p: &Principal, scope: Option<&str>) -> Result<String, ApiError> {
         let now = Utc::now();
         let claims = Claims {
             sub: p.id.clone(),
             kind: p.kind,
             role: p.role,
+            scope: scope.map(str::to_string),
             iss: ISSUER.into(),
             iat: now.timestamp(),
             exp: (now + ACCESS_TTL).timestamp(),
@@ -57,10 +73,31 @@ impl TokenKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
     }
 
+    /// An access token. A restricted token is refused here (403 `banned`): its
+    /// holder is banned and may only erase or export.
     pub fn verify_access(&self, token: &str) -> Result<Principal, ApiError> {
+        let (principal, scope) = self.decode(token)?;
+        match scope {
+            None => Ok(principal),
+            Some(_) => Err(ApiError::Banned),
+        }
+    }
+
+    /// A member's access token or restricted token: for erasure and export.
+    pub fn verify_member_rights(&self, token: &str) -> Result<Principal, ApiError> {
+        let (principal, scope) = self.decode(token)?;
+        match scope.as_deref() {
+            None | Some(ERASURE_SCOPE) if principal.kind == PrincipalKind::Member => Ok(principal),
+            None => Err(ApiError::Forbidden),
+            Some(_) => Err(ApiError::Unauthorized),
+        }
+    }
+
+    fn decode(&self, token: &str) -> Result<(Principal, Option<String>), ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::Unauthorized)?;
-        Ok(Principal { kind: data.claims.kind, id: data.claims.sub, role: data.claims.role })
+        let c = data.claims;
+        Ok((Principal { kind: c.kind, id: c.sub, role: c.role }, c.scope))
     }
 }
 
@@ -132,6 +169,7 @@ mod tests {
             sub: "m_1".into(),
             kind: PrincipalKind::Member,
             role: None,
+            scope: None,
             iss: ISSUER.into(),
             iat: Utc::now().timestamp(),
             exp: (Utc::now() + ACCESS_TTL).timestamp(),
@@ -143,6 +181,19 @@ mod tests {
         )
         .unwrap();
         assert!(keys.verify_access(&t).is_err());
+    }
+
+    #[test]
+    fn a_restricted_token_serves_only_the_rights_of_a_banned_member() {
+        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
+        let t = keys.issue_restricted("m_1").unwrap();
+        assert!(matches!(keys.verify_access(&t), Err(ApiError::Banned)));
+        assert_eq!(keys.verify_member_rights(&t).unwrap(), Principal::member("m_1"));
+        let access = keys.issue_access(&Principal::member("m_1")).unwrap();
+        assert_eq!(keys.verify_member_rights(&access).unwrap(), Principal::member("m_1"));
+        let operator = Principal { kind: PrincipalKind::Operator, id: "o_1".into(), role: None };
+        let op_token = keys.issue_access(&operator).unwrap();
+        assert!(matches!(keys.verify_member_rights(&op_token), Err(ApiError::Forbidden)));
     }
 
     #[test]

@@ -257,6 +257,44 @@ pub fn quality_score(op: &super::entities::Operator) -> f64 {
 pub const QUALITY_THRESHOLD: f64 = 60.0;
 pub const SUSPENSION_DAYS: i64 = 7;
 
+/// Counted returns to the queue a chat may have (ARCHITECTURE.md invariant 5).
+pub const MAX_REASSIGNMENTS: u32 = 3;
+
+/// Whether a chat reassigned `reassign_count` times has reached the limit: it is
+/// escalated to the admins and never requeued by the system again.
+pub fn reassignment_limit_reached(reassign_count: u32) -> bool {
+    reassign_count >= MAX_REASSIGNMENTS
+}
+
+/// What a counted return (idle timeout, release, suspension) does to a chat that
+/// was reassigned `so_far` times before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Return {
+    Requeue { reassign_count: u32 },
+    Escalate { reassign_count: u32 },
+}
+
+pub fn counted_return(so_far: u32) -> Return {
+    let reassign_count = so_far.saturating_add(1);
+    if reassignment_limit_reached(reassign_count) {
+        Return::Escalate { reassign_count }
+    } else {
+        Return::Requeue { reassign_count }
+    }
+}
+
+/// The idle warning the operator and the admins read.
+pub fn idle_warning_text(operator_id: &str, chat_id: &str, after: Duration) -> String {
+    let minutes = after.num_minutes();
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    format!("Operator {operator_id} has not answered chat {chat_id} for {minutes} {unit}")
+}
+
+/// The admins' note on an escalated chat.
+pub fn escalation_text(chat_id: &str, reassign_count: u32) -> String {
+    format!("Chat {chat_id} escalated after {reassign_count} reassignments")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +416,23 @@ mod tests {
         assert!(!on_shift(night, at(19)));
         assert!(on_shift(Some((8, 17)), at(15)) && !on_shift(Some((8, 17)), at(17)));
         assert!(on_shift(None, at(3)), "no working hours: any time");
+    }
+
+    #[test]
+    fn the_third_counted_return_escalates_and_nothing_at_the_limit_is_requeued() {
+        assert_eq!(counted_return(0), Return::Requeue { reassign_count: 1 });
+        assert_eq!(counted_return(1), Return::Requeue { reassign_count: 2 });
+        assert_eq!(counted_return(2), Return::Escalate { reassign_count: 3 });
+        assert_eq!(counted_return(7), Return::Escalate { reassign_count: 8 });
+        assert!(!reassignment_limit_reached(2));
+        assert!(reassignment_limit_reached(3));
+    }
+
+    #[test]
+    fn the_idle_warning_says_the_threshold_in_force() {
+        let t = idle_warning_text("op_1", "ch_1", Duration::minutes(2));
+        assert_eq!(t, "Operator op_1 has not answered chat ch_1 for 2 minutes");
+        assert!(idle_warning_text("o", "c", Duration::minutes(1)).ends_with("for 1 minute"));
     }
 
     #[test]

@@ -27,8 +27,26 @@ string_enum!(CloseReason {
     InactivityTimeout => "inactivity_timeout",
     ProfileDeleted => "profile_deleted",
     MemberDeleted => "member_deleted",
+    MemberBanned => "member_banned",
     Admin => "admin",
 });
+
+impl CloseReason {
+    /// What the member is told when a chat closes for this reason (title, text);
+    /// `None` when there is nobody to tell (the member's own account is gone or banned).
+    pub fn member_notice(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            CloseReason::InactivityTimeout => {
+                Some(("Chat closed", "This chat was closed after 24 hours without messages. Write again to reopen it."))
+            }
+            CloseReason::ProfileDeleted => {
+                Some(("Chat closed", "This chat has been closed as the profile is no longer available"))
+            }
+            CloseReason::Admin => Some(("Chat closed", "This chat was closed by our team. Write again to reopen it.")),
+            CloseReason::MemberDeleted | CloseReason::MemberBanned => None,
+        }
+    }
+}
 string_enum!(Sender { Member => "member", Character => "character" });
 
 #[derive(Clone, Debug, PartialEq)]
@@ -51,6 +69,8 @@ pub struct Member {
     pub messages_sent: u64,
     pub credits_spent: Credits,
     pub kes_paid_cents: i64,
+    /// Loyalty rewards spent (see `pricing::quote`); changes only with `messages_sent`.
+    pub loyalty_used: u64,
     pub status: MemberStatus,
     pub created_at: DateTime<Utc>,
 }
@@ -188,6 +208,9 @@ pub struct Chat {
     pub prio_spent: Credits,
     pub prio_style: Option<String>,
     pub prio_languages: Vec<String>,
+    /// The member's rating of the chat, and the operator it was credited to.
+    pub rating: Option<u8>,
+    pub rated_operator: Option<String>,
 }
 
 impl Chat {
@@ -217,7 +240,20 @@ impl Chat {
             prio_spent: Credits::ZERO,
             prio_style: None,
             prio_languages: Vec::new(),
+            rating: None,
+            rated_operator: None,
         }
+    }
+
+    /// The operator a rating of the chat now belongs to: the one holding it, else
+    /// the last one who did.
+    pub fn rateable_operator(&self) -> Option<&str> {
+        self.operator_id.as_deref().or(self.last_operator_id.as_deref())
+    }
+
+    /// When the chat last saw a message (or was created): what auto-close reads.
+    pub fn last_activity(&self) -> DateTime<Utc> {
+        self.last_message_at.unwrap_or(self.created_at)
     }
 
     /// Since when the holder owes the member an answer: the oldest unanswered member
@@ -234,17 +270,22 @@ impl Chat {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
     Open,
-    /// Closed for inactivity: the member writing again reopens it.
+    /// Closed: the member writing again reopens it (free messages do not reset).
     Reopen,
 }
 
 impl Chat {
-    /// Whether a member message is accepted; closed chats reopen only after inactivity.
-    pub fn admit_member_message(&self) -> Option<Admission> {
+    /// Whether a member message is accepted. A closed chat reopens on the member's
+    /// next message unless its character was removed (API.md "Member"); a member
+    /// who is deleted or banned cannot send at all, which the caller checks first.
+    pub fn admit_member_message(&self, character_available: bool) -> Option<Admission> {
+        if !character_available {
+            return None;
+        }
         match (self.status, self.close_reason) {
             (ChatStatus::Active | ChatStatus::Escalated, _) => Some(Admission::Open),
-            (ChatStatus::Closed, Some(CloseReason::InactivityTimeout)) => Some(Admission::Reopen),
-            (ChatStatus::Closed, _) => None,
+            (ChatStatus::Closed, Some(CloseReason::ProfileDeleted)) => None,
+            (ChatStatus::Closed, _) => Some(Admission::Reopen),
         }
     }
 
@@ -448,16 +489,14 @@ mod tests {
     }
 
     #[test]
-    fn only_inactivity_closed_chats_reopen() {
-        assert_eq!(chat(ChatStatus::Active, None).admit_member_message(), Some(Admission::Open));
-        assert_eq!(chat(ChatStatus::Escalated, None).admit_member_message(), Some(Admission::Open));
-        assert_eq!(
-            chat(ChatStatus::Closed, Some(CloseReason::InactivityTimeout)).admit_member_message(),
-            Some(Admission::Reopen)
-        );
-        for r in [CloseReason::ProfileDeleted, CloseReason::Admin, CloseReason::MemberDeleted] {
-            assert_eq!(chat(ChatStatus::Closed, Some(r)).admit_member_message(), None);
+    fn closed_chats_reopen_unless_their_character_was_removed() {
+        assert_eq!(chat(ChatStatus::Active, None).admit_member_message(true), Some(Admission::Open));
+        assert_eq!(chat(ChatStatus::Escalated, None).admit_member_message(true), Some(Admission::Open));
+        for r in [CloseReason::InactivityTimeout, CloseReason::Admin, CloseReason::MemberBanned] {
+            assert_eq!(chat(ChatStatus::Closed, Some(r)).admit_member_message(true), Some(Admission::Reopen), "{r:?}");
         }
+        assert_eq!(chat(ChatStatus::Closed, Some(CloseReason::ProfileDeleted)).admit_member_message(true), None);
+        assert_eq!(chat(ChatStatus::Active, None).admit_member_message(false), None, "character gone");
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub struct Payment {
     pub email: String,
     pub created_at: DateTime<Utc>,
     pub credited_at: Option<DateTime<Utc>>,
+    /// Set instead of crediting when the member's account was deleted first.
+    pub payout_id: Option<String>,
     pub failure_reason: Option<String>,
     pub review_reason: Option<String>,
     pub needs_review: bool,
@@ -105,6 +107,13 @@ pub struct Payment {
     pub last_webhook_at: Option<DateTime<Utc>>,
     pub verify_attempts: u32,
     pub next_check_at: Option<DateTime<Utc>>,
+}
+
+impl Payment {
+    /// Credited, or owed as a payout: either way it adds nothing again.
+    pub fn is_settled(&self) -> bool {
+        self.credited_at.is_some() || self.payout_id.is_some()
+    }
 }
 
 /// A pending payment is first verified this long after checkout.

@@ -66,6 +66,10 @@ pub struct PriceInputs {
     pub chat_member_messages: u32,
     /// Messages the member has sent in all chats.
     pub member_messages_sent: u64,
+    /// Loyalty rewards the member has already used (a free paid-slot message each).
+    pub loyalty_used: u64,
+    /// The chat is escalated: nobody is there to answer, so messages cost nothing.
+    pub escalated: bool,
     pub featured: bool,
     pub tier: Tier,
     pub at: DateTime<Utc>,
@@ -75,8 +79,11 @@ pub struct PriceInputs {
 pub enum FreeReason {
     /// One of the first messages of a chat.
     Allowance,
-    /// The member's every-100th message.
+    /// The reward for every 100th message the member sent; earned inside a chat's
+    /// free allowance, it carries to the next message that would be paid.
     Loyalty,
+    /// The chat is escalated and waits for an admin.
+    Escalated,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,11 +92,21 @@ pub struct Quote {
     pub free: Option<FreeReason>,
 }
 
+/// Loyalty rewards earned once the member has sent `messages` messages in all.
+pub fn loyalty_earned(messages: u64) -> u64 {
+    messages / LOYALTY_EVERY
+}
+
+/// The price of the member's next message. A loyalty reward is spent only on a
+/// message that would otherwise be paid, so none is lost to a free one.
 pub fn quote(inputs: &PriceInputs) -> Quote {
     if inputs.chat_member_messages < FREE_MESSAGES_PER_CHAT {
         return Quote { cost: Credits::ZERO, free: Some(FreeReason::Allowance) };
     }
-    if (inputs.member_messages_sent + 1).is_multiple_of(LOYALTY_EVERY) {
+    if inputs.escalated {
+        return Quote { cost: Credits::ZERO, free: Some(FreeReason::Escalated) };
+    }
+    if loyalty_earned(inputs.member_messages_sent + 1) > inputs.loyalty_used {
         return Quote { cost: Credits::ZERO, free: Some(FreeReason::Loyalty) };
     }
     let mut factors = Vec::with_capacity(3);
@@ -119,7 +136,15 @@ mod tests {
     }
 
     fn paid(featured: bool, tier: Tier, at: DateTime<Utc>) -> PriceInputs {
-        PriceInputs { chat_member_messages: 3, member_messages_sent: 10, featured, tier, at }
+        PriceInputs {
+            chat_member_messages: 3,
+            member_messages_sent: 10,
+            loyalty_used: 0,
+            escalated: false,
+            featured,
+            tier,
+            at,
+        }
     }
 
     fn cost(inputs: PriceInputs) -> String {
@@ -138,11 +163,38 @@ mod tests {
     #[test]
     fn every_hundredth_message_is_free() {
         let at = eat(12, 0, 0);
-        let nth = |sent| quote(&PriceInputs { member_messages_sent: sent, ..paid(false, Tier::Free, at) });
-        assert_eq!(nth(99).free, Some(FreeReason::Loyalty));
-        assert_eq!(nth(199).free, Some(FreeReason::Loyalty));
-        assert_eq!(nth(98).cost, Credits::whole(1));
-        assert_eq!(nth(100).cost, Credits::whole(1));
+        let nth = |sent, used| {
+            quote(&PriceInputs { member_messages_sent: sent, loyalty_used: used, ..paid(false, Tier::Free, at) })
+        };
+        assert_eq!(nth(99, 0).free, Some(FreeReason::Loyalty));
+        assert_eq!(nth(199, 1).free, Some(FreeReason::Loyalty));
+        assert_eq!(nth(98, 0).cost, Credits::whole(1));
+        assert_eq!(nth(100, 1).cost, Credits::whole(1), "the 100th's reward was used");
+    }
+
+    #[test]
+    fn a_reward_earned_inside_the_free_allowance_carries_to_the_next_paid_message() {
+        let at = eat(12, 0, 0);
+        // The 100th message is a chat's first: free anyway, so the reward is not spent.
+        let hundredth = PriceInputs {
+            chat_member_messages: 0,
+            member_messages_sent: 99,
+            loyalty_used: 0,
+            ..paid(false, Tier::Free, at)
+        };
+        assert_eq!(quote(&hundredth).free, Some(FreeReason::Allowance));
+        // Messages 101-102 are still free by allowance; 103 would be paid: the reward applies.
+        let next_paid = PriceInputs { chat_member_messages: 3, member_messages_sent: 102, ..hundredth };
+        assert_eq!(quote(&next_paid).free, Some(FreeReason::Loyalty));
+        let after = PriceInputs { member_messages_sent: 103, loyalty_used: 1, ..next_paid };
+        assert_eq!(quote(&after).cost, Credits::whole(1));
+    }
+
+    #[test]
+    fn an_escalated_chat_costs_nothing_and_keeps_the_loyalty_reward() {
+        let q =
+            quote(&PriceInputs { escalated: true, member_messages_sent: 99, ..paid(true, Tier::Free, eat(21, 0, 0)) });
+        assert_eq!(q, Quote { cost: Credits::ZERO, free: Some(FreeReason::Escalated) });
     }
 
     #[test]

@@ -102,14 +102,30 @@ impl FromRequestParts<App> for MemberAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
-        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
-        let principal = app.tokens.verify_access(token.trim())?;
+        let principal = app.tokens.verify_access(bearer(parts)?)?;
         if principal.kind != PrincipalKind::Member {
             return Err(ApiError::Forbidden);
         }
         Ok(MemberAuth(principal.id))
     }
+}
+
+/// A member's access token or, for a banned member, the restricted token: the
+/// routes of the rights a ban does not take away (DELETE /me, GET /me/export).
+pub struct MemberRightsAuth(pub String);
+
+impl FromRequestParts<App> for MemberRightsAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        Ok(MemberRightsAuth(app.tokens.verify_member_rights(token)?.id))
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
+    header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).ok_or(ApiError::Unauthorized)
 }
 
 /// An operator's verified access token.
@@ -119,13 +135,26 @@ impl FromRequestParts<App> for OperatorAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
-        let token = header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
-        let principal = app.tokens.verify_access(token.trim())?;
+        let principal = app.tokens.verify_access(bearer(parts)?)?;
         if principal.kind != PrincipalKind::Operator {
             return Err(ApiError::Forbidden);
         }
         Ok(OperatorAuth(principal.id))
+    }
+}
+
+/// A path parameter, percent-decoded: 400 with the JSON error body when it does
+/// not decode (invalid UTF-8, say), never axum's plain-text rejection.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|_| ApiError::BadRequest("a path parameter is not valid UTF-8 text".into()))
     }
 }
 

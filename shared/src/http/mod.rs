@@ -5,7 +5,7 @@ mod extract;
 mod respond;
 
 pub use extract::{
-    from_object, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, Now, OperatorAuth, OptionalJson, RawBody,
-    RawJson,
+    from_object, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, MemberRightsAuth, Now, OperatorAuth,
+    OptionalJson, Path, RawBody, RawJson,
 };
 pub use respond::{empty, json, list, Json};

@@ -81,6 +81,7 @@ fn validate_registration(r: RegisterRequest, now: DateTime<Utc>) -> Result<Valid
         messages_sent: 0,
         credits_spent: Credits::ZERO,
         kes_paid_cents: 0,
+        loyalty_used: 0,
         status: MemberStatus::Active,
         created_at: now,
     };
@@ -130,7 +131,9 @@ pub async fn login(app: &App, r: LoginRequest, ip: &str, now: DateTime<Utc>) -> 
         _ => return Err(ApiError::InvalidCredentials),
     };
     if member.status == MemberStatus::Banned {
-        return Err(ApiError::Banned);
+        // A ban does not take away erasure and export (API.md): the refusal carries
+        // a token for those two routes alone.
+        return Err(ApiError::BannedLogin { restricted_token: app.tokens.issue_restricted(&member.id)? });
     }
     session(app, &member, now).await
 }
@@ -160,6 +163,26 @@ pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result
     let principal = Principal { kind: old.kind, id: old.principal_id, role: None };
     let token = app.tokens.issue_access(&principal)?;
     Ok(Session { token, refresh_token: token_string, user: None })
+}
+
+/// POST /me/password: the current password proves it is the member; every refresh
+/// token is revoked, so whoever knew the old password loses their session.
+pub async fn change_password(app: &App, member_id: &str, current: String, new: &str) -> Result<(), ApiError> {
+    let new = Password::parse(new).map_err(|e| ApiError::invalid("new_password", e))?;
+    if current.len() > 1024 {
+        return Err(ApiError::invalid("current_password", "is not the current password"));
+    }
+    let member = crate::services::active_member(app, member_id).await?;
+    if !password::verify(current, Some(member.password_hash.clone())).await? {
+        return Err(ApiError::invalid("current_password", "is not the current password"));
+    }
+    let hash = password::hash(new.expose().to_string()).await?;
+    if !app.store.set_member_password(member_id, &hash).await? {
+        return Err(ApiError::Unauthorized);
+    }
+    app.store.revoke_refresh_tokens(PrincipalKind::Member, member_id).await?;
+    tracing::info!(member_id, "member password changed; other sessions ended");
+    Ok(())
 }
 
 /// Revokes a refresh token. Unknown tokens are fine: logout is idempotent.

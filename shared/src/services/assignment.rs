@@ -6,9 +6,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::domain::assignment::{self, Candidate, Skills, Waiting, QUALITY_THRESHOLD, SUSPENSION_DAYS};
+use crate::domain::assignment::{
+    self, reassignment_limit_reached, Candidate, Skills, Waiting, QUALITY_THRESHOLD, SUSPENSION_DAYS,
+};
+use crate::domain::CloseReason;
 use crate::error::ApiError;
-use crate::store::{AssignmentSettings, ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome, MAX_REASSIGNMENTS};
+use crate::services::closing;
+use crate::store::{AssignmentSettings, ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome};
 use crate::App;
 
 /// Passes one invocation runs while claims keep landing (a lost claim frees the
@@ -51,7 +55,7 @@ pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, Ap
         }
         let mut waiting = Vec::with_capacity(entries.len());
         for e in &entries {
-            if e.reassign_count > MAX_REASSIGNMENTS {
+            if reassignment_limit_reached(e.reassign_count) {
                 report.escalated += usize::from(escalate_entry(app, e, now).await?);
             } else {
                 waiting.push(waiting_from(e));
@@ -101,10 +105,11 @@ async fn escalate_entry(app: &App, e: &QueueEntry, now: DateTime<Utc>) -> Result
     }
 }
 
-/// The escalate job: chats that reached the reassignment limit by any path.
+/// The escalate job: waiting chats that reached the reassignment limit by any
+/// path (a release escalates at once; this catches whatever queued one anyway).
 pub async fn escalate_due(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError> {
     let mut n = 0;
-    for e in app.store.waiting_entries().await?.iter().filter(|e| e.reassign_count > MAX_REASSIGNMENTS) {
+    for e in app.store.waiting_entries().await?.iter().filter(|e| reassignment_limit_reached(e.reassign_count)) {
         n += usize::from(escalate_entry(app, e, now).await?);
     }
     Ok(n)
@@ -168,7 +173,7 @@ pub struct IdleReport {
     pub suspended: usize,
 }
 
-/// Every minute: warns at 4 min of an unanswered member message, reassigns at 5
+/// Every minute: warns at 4 min (settings) of an unanswered member message, reassigns at 5
 /// (excluding that operator, recording an idle incident), and ends assignments
 /// whose member has been quiet for the hold time after the operator's answer.
 pub async fn idle_watch(app: &App, timers: Timers, now: DateTime<Utc>) -> Result<IdleReport, ApiError> {
@@ -186,7 +191,7 @@ pub async fn idle_watch(app: &App, timers: Timers, now: DateTime<Utc>) -> Result
                     incidents = true;
                 }
                 Some(since) if now - since >= timers.idle_warning && !chat.idle_warned => {
-                    report.warned += usize::from(warn_idle(app, &op.id, &chat.id, now).await?);
+                    report.warned += usize::from(warn_idle(app, &op.id, &chat.id, timers, now).await?);
                 }
                 None if chat.last_member_message_at.is_none_or(|t| now - t >= timers.assignment_hold) => {
                     let outcome = app.store.release(&chat, &op.id, ReleaseKind::Completed, None, now).await?;
@@ -205,12 +210,18 @@ pub async fn idle_watch(app: &App, timers: Timers, now: DateTime<Utc>) -> Result
     Ok(report)
 }
 
-/// The one 4-minute warning of a wait: operator and admins are told.
-async fn warn_idle(app: &App, operator_id: &str, chat_id: &str, now: DateTime<Utc>) -> Result<bool, ApiError> {
+/// The one idle warning of a wait (4 min by default): operator and admins are told.
+async fn warn_idle(
+    app: &App,
+    operator_id: &str,
+    chat_id: &str,
+    timers: Timers,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
     if !app.store.mark_idle_warned(chat_id, operator_id).await? {
         return Ok(false);
     }
-    let msg = format!("Operator {operator_id} has not answered chat {chat_id} for 4 minutes");
+    let msg = assignment::idle_warning_text(operator_id, chat_id, timers.idle_warning);
     app.store.put_admin_notification("idle_warning", "normal", &msg, Some(chat_id), now).await?;
     app.store.put_operator_notification(operator_id, "idle_warning", &msg, now).await?;
     Ok(true)
@@ -253,11 +264,14 @@ pub async fn end_suspensions(app: &App, now: DateTime<Utc>) -> Result<usize, Api
     Ok(ended.len())
 }
 
-/// Hourly: closes chats with no message for 24 h (inactivity_timeout, no refunds).
+/// Hourly: closes chats with no message for 24 h (inactivity_timeout, no refunds),
+/// unless a message arrives before the close commits.
 pub async fn auto_close(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError> {
+    let cutoff = now - Duration::hours(24);
     let mut closed = 0;
-    for chat in app.store.chats_inactive_since(now - Duration::hours(24)).await? {
-        closed += usize::from(app.store.close_inactive(&chat, now).await?);
+    for chat in app.store.chats_inactive_since(cutoff).await? {
+        let due = |c: &crate::domain::Chat| c.last_activity() < cutoff;
+        closed += usize::from(closing::close_chat(app, &chat.id, CloseReason::InactivityTimeout, now, due).await?);
     }
     Ok(closed)
 }

@@ -25,8 +25,11 @@ pub async fn open_chat(
         _ => return Err(ApiError::NotFound("profile")),
     }
     let chat = Chat::new(id, member_id.into(), profile_id.into(), now);
-    let (chat, created) = app.store.create_or_get_chat(&chat).await?;
-    Ok((ChatView::from(&chat), created))
+    match app.store.create_or_get_chat(&chat).await? {
+        Some((chat, created)) => Ok((ChatView::from(&chat), created)),
+        // Deleted or banned since the check above: answer as that state does.
+        None => crate::services::active_member(app, member_id).await.and(Err(ApiError::Unauthorized)),
+    }
 }
 
 pub async fn list_chats(

@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{ChatView, Credits, MemberView, MessageView};
+use crate::domain::principal::PrincipalKind;
+use crate::domain::{ChatView, Credits, MemberStatus, MemberView, MessageView};
 use crate::error::ApiError;
-use crate::services::active_member;
+use crate::services::member_with_rights;
 use crate::services::payments::TransactionView;
 use crate::store::{BalanceOutcome, MessageWindow};
 use crate::App;
@@ -17,7 +18,9 @@ pub struct DeletionView {
     pub refund_due_cents: i64,
 }
 
-/// DELETE /me: the account stops working at once (tokens revoked, login 401).
+/// DELETE /me (also for a banned member): the account is closed and its tokens
+/// fail when this answers; the jobs it queued close the member's chats and erase
+/// their texts within a minute (`closing::run_jobs`).
 pub async fn delete_me(
     app: &App,
     member_id: &str,
@@ -27,13 +30,12 @@ pub async fn delete_me(
     if reason.is_some_and(|r| r.chars().count() > 500) {
         return Err(ApiError::invalid("reason", "must be at most 500 characters"));
     }
-    let mut member = active_member(app, member_id).await?;
+    let mut member = member_with_rights(app, member_id).await?;
     for _ in 0..20 {
         let (outcome, deletion) = app.store.delete_member(&member, reason, now).await?;
         match outcome {
             BalanceOutcome::Done(_) => {
-                app.store.revoke_member_tokens(member_id).await?;
-                app.store.close_member_chats(member_id, now).await?;
+                app.store.revoke_refresh_tokens(PrincipalKind::Member, member_id).await?;
                 tracing::info!(member_id, refund_due_cents = deletion.refund_due_cents, "member deleted");
                 return Ok(DeletionView {
                     deleted: true,
@@ -41,11 +43,8 @@ pub async fn delete_me(
                     refund_due_cents: deletion.refund_due_cents,
                 });
             }
-            BalanceOutcome::MemberChanged(Some(m)) => {
-                crate::services::check_status(&m)?;
-                member = *m;
-            }
-            BalanceOutcome::MemberChanged(None) => return Err(ApiError::Unauthorized),
+            BalanceOutcome::MemberChanged(Some(m)) if m.status != MemberStatus::Deleted => member = *m,
+            BalanceOutcome::MemberChanged(_) => return Err(ApiError::Unauthorized),
         }
     }
     Err(ApiError::Contention)
@@ -58,9 +57,9 @@ pub struct LedgerView {
     pub cause: String,
 }
 
-/// GET /me/export: everything held about the member.
+/// GET /me/export (also for a banned member): everything held about the member.
 pub async fn export(app: &App, member_id: &str) -> Result<serde_json::Value, ApiError> {
-    let member = active_member(app, member_id).await?;
+    let member = member_with_rights(app, member_id).await?;
     let mut chats = Vec::new();
     let mut messages = Vec::new();
     let mut cursor: Option<String> = None;

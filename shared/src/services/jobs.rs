@@ -162,6 +162,9 @@ pub async fn assignment_job(
         "escalate" => serde_json::to_value(a::escalate_due(app, now).await?),
         "auto-close" => serde_json::to_value(a::auto_close(app, now).await?),
         "suspension-expiry" => serde_json::to_value(a::end_suspensions(app, now).await?),
+        "pending-jobs" => serde_json::to_value(
+            crate::services::closing::run_jobs(app, now, crate::services::closing::Budget::default()).await?,
+        ),
         other => return Err(ApiError::BadRequest(format!("unknown job {other:?}"))),
     };
     let out = out.map_err(ApiError::internal)?;

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod assignment;
 pub mod catalog;
 pub mod chats;
+pub mod closing;
 pub mod deletion;
 pub mod idempotent;
 pub mod jobs;
@@ -21,6 +22,16 @@ pub async fn active_member(app: &App, member_id: &str) -> Result<Member, ApiErro
     let member = app.store.get_member(member_id).await?.ok_or(ApiError::Unauthorized)?;
     check_status(&member)?;
     Ok(member)
+}
+
+/// The calling member for the rights a ban does not take away (erasure, export):
+/// active or banned; deleted is 401.
+pub async fn member_with_rights(app: &App, member_id: &str) -> Result<Member, ApiError> {
+    let member = app.store.get_member(member_id).await?.ok_or(ApiError::Unauthorized)?;
+    match member.status {
+        MemberStatus::Active | MemberStatus::Banned => Ok(member),
+        MemberStatus::Deleted => Err(ApiError::Unauthorized),
+    }
 }
 
 pub fn check_status(member: &Member) -> Result<(), ApiError> {

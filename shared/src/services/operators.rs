@@ -316,23 +316,24 @@ pub async fn release(
     })
 }
 
-/// POST /chats/{id}/rating: the member's 1-5 for the chat, credited to the operator
-/// who handled it last; a new rating replaces the member's earlier one.
+/// POST /chats/{id}/rating: the member's 1-5 for the chat, credited to the
+/// operator who holds it or held it last. A new rating replaces the member's
+/// earlier one, which is taken back from whichever operator it was credited to.
 pub async fn rate(app: &App, member_id: &str, chat_id: &str, rating: i64, now: DateTime<Utc>) -> Result<(), ApiError> {
     let r = u8::try_from(rating)
         .ok()
         .filter(|r| (1..=5).contains(r))
         .ok_or_else(|| ApiError::invalid("rating", "must be 1 to 5"))?;
     crate::services::active_member(app, member_id).await?;
-    let chat = crate::services::chats::own_chat(app, member_id, chat_id).await?;
-    let previous = app.store.rate_chat(chat_id, r).await?;
-    if let Some(op) = chat.operator_id.or(chat.last_operator_id) {
-        let counters = match previous {
-            Some(p) => vec![("rating_sum", i64::from(r) - i64::from(p))],
-            None => vec![("rating_sum", i64::from(r)), ("rating_count", 1)],
-        };
-        app.store.bump_operator(&op, &counters).await?;
-        crate::services::assignment::review_quality(app, &op, now).await?;
+    for _ in 0..10 {
+        let chat = crate::services::chats::own_chat(app, member_id, chat_id).await?;
+        let operator = chat.rateable_operator().map(str::to_string);
+        if app.store.rate_chat(&chat, r, operator.as_deref()).await? {
+            for op in [operator.as_deref(), chat.rated_operator.as_deref()].into_iter().flatten() {
+                crate::services::assignment::review_quality(app, op, now).await?;
+            }
+            return Ok(());
+        }
     }
-    Ok(())
+    Err(ApiError::Contention)
 }

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::payment::{self, PackageSnapshot, Payment, PaymentStatus, FIRST_CHECK_AFTER};
 use crate::domain::principal::Principal;
-use crate::domain::{ids, Credits};
+use crate::domain::{ids, Credits, MemberStatus};
 use crate::error::ApiError;
 use crate::payments::signature;
 use crate::services::active_member;
@@ -73,6 +73,7 @@ pub async fn checkout(
         email,
         created_at: now,
         credited_at: None,
+        payout_id: None,
         failure_reason: None,
         review_reason: None,
         needs_review: false,
@@ -149,6 +150,8 @@ pub async fn transactions(
 #[serde(rename_all = "snake_case")]
 pub enum Settlement {
     Credited,
+    /// The member's account was deleted first: the KES are owed as a payout.
+    PayoutOwed,
     AlreadyCredited,
     Review,
     Unsuccessful,
@@ -213,7 +216,7 @@ async fn settle(
     from_verify: bool,
     now: DateTime<Utc>,
 ) -> Result<Settlement, ApiError> {
-    if p.credited_at.is_some() {
+    if p.is_settled() {
         return Ok(Settlement::AlreadyCredited);
     }
     match r.status {
@@ -287,9 +290,18 @@ async fn review(
 }
 
 /// Credits from the locked snapshot; safe to call any number of times at once.
+/// A deleted member is never credited: the payment becomes a payout owed.
 async fn credit(app: &App, p: &Payment, now: DateTime<Utc>) -> Result<Settlement, ApiError> {
     let mut member = app.store.get_member(&p.member_id).await?.ok_or(ApiError::NotFound("member"))?;
     for _ in 0..CREDIT_ATTEMPTS {
+        if member.status == MemberStatus::Deleted {
+            return Ok(if app.store.owe_payment_as_payout(p, now).await? {
+                tracing::warn!(reference = %p.reference, "payment after deletion: payout owed");
+                Settlement::PayoutOwed
+            } else {
+                Settlement::AlreadyCredited
+            });
+        }
         match app.store.credit_payment(p, &member, now).await? {
             CreditOutcome::Credited(balance) => {
                 tracing::info!(reference = %p.reference, balance = %balance, "payment credited");
@@ -349,7 +361,7 @@ pub async fn reconcile_one(
 }
 
 async fn verify_and_settle(app: &App, p: &Payment, now: DateTime<Utc>) -> Result<Settlement, ApiError> {
-    if p.credited_at.is_some() {
+    if p.is_settled() {
         return Ok(Settlement::AlreadyCredited);
     }
     let verification = app.paystack.verify(&p.reference).await.map_err(ApiError::internal)?;

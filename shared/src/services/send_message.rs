@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
-use crate::domain::pricing::{self, PriceInputs};
+use crate::domain::pricing::{self, FreeReason, PriceInputs};
 use crate::domain::{ids, Chat, ChatStatus, Member, Message, MessageView, Sender};
 use crate::error::ApiError;
 use crate::services::check_status;
@@ -59,16 +59,20 @@ pub async fn send_message(
         _ => return Err(ApiError::NotFound("chat")),
     };
     let featured = inputs.character.as_ref().is_some_and(|c| c.is_featured);
+    let character_available = inputs.character.as_ref().is_some_and(|c| c.is_active);
 
     for attempt in 0..MAX_ATTEMPTS {
-        let admission = chat.admit_member_message().ok_or(ApiError::ChatClosed)?;
+        let admission = chat.admit_member_message(character_available).ok_or(ApiError::ChatClosed)?;
         let quote = pricing::quote(&PriceInputs {
             chat_member_messages: chat.member_messages,
             member_messages_sent: member.messages_sent,
+            loyalty_used: member.loyalty_used,
+            escalated: chat.status == ChatStatus::Escalated,
             featured,
             tier: member.tier,
             at: now,
         });
+        let loyalty_used = member.loyalty_used + u64::from(quote.free == Some(FreeReason::Loyalty));
         let Some(balance_after) = member.balance.checked_sub(quote.cost).filter(|b| b.hundredths() >= 0) else {
             let err = ApiError::InsufficientCredits { cost: quote.cost, balance: member.balance };
             if let Some(i) = &idem {
@@ -103,6 +107,7 @@ pub async fn send_message(
             message: &message,
             seq,
             now,
+            loyalty_used,
             enqueue,
             idempotency,
         };

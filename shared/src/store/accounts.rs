@@ -5,12 +5,15 @@ use aws_sdk_dynamodb::types::{Delete, ReturnValuesOnConditionCheckFailure, Trans
 use chrono::{DateTime, Utc};
 
 use super::attr::{key, n, s, ts, Item, Reader};
+use super::jobs::job_item;
 use super::members::{member_from, member_pk};
 use super::notify::{member_notification_item, outbox_item, put_item};
+use super::payouts::{payout_item, PayoutSource};
 use super::send::ledger_item;
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::jobs::Job;
 use crate::domain::payment::{deletion_refund_cents, RefundReason};
-use crate::domain::{ids, Credits, Member};
+use crate::domain::{ids, CloseReason, Credits, Member, MemberStatus};
 
 /// A refund of credits to a member, as an admin (or the system) decided it.
 pub struct Refund<'a> {
@@ -102,9 +105,11 @@ impl Store {
         }
     }
 
-    /// Deletes an account: unused credits leave the balance with a ledger entry and
-    /// become a pending KES refund record; the username is released and personal
-    /// fields scrubbed; an outbox event tells the rest of the platform.
+    /// Closes an account (active or banned) in one transaction pinned to the member
+    /// as read: status `deleted`, no password, the username released and the
+    /// profile's personal fields removed; unused credits leave the balance with a
+    /// ledger entry and become a KES payout owed; the jobs that close the member's
+    /// chats and erase their texts are queued; an outbox event tells the rest.
     pub async fn delete_member(
         &self,
         member: &Member,
@@ -118,16 +123,17 @@ impl Store {
             .set_key(Some(key(member_pk(&member.id), "PROFILE")))
             .update_expression(
                 "SET #status = :deleted, balance = :zero, deleted_at = :now, password_hash = :none \
-                 REMOVE email, display_name, bio, latitude, longitude",
+                 REMOVE username, email, display_name, #location, bio, latitude, longitude",
             )
-            .condition_expression("balance = :before AND #status = :active")
+            .condition_expression("balance = :before AND #status = :status")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":deleted", s("deleted"))
+            .expression_attribute_names("#location", "location")
+            .expression_attribute_values(":deleted", s(MemberStatus::Deleted.as_str()))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":now", ts(now))
             .expression_attribute_values(":none", s("!deleted"))
             .expression_attribute_values(":before", n(member.balance.hundredths()))
-            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":status", s(member.status.as_str()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(StoreError::dynamo)?;
@@ -138,18 +144,19 @@ impl Store {
             .map_err(StoreError::dynamo)?;
         let mut record = key(member_pk(&member.id), "DELETION");
         record.insert("entity".into(), s("deletion"));
-        record.insert("GSI1PK".into(), s("REFUNDS_DUE"));
-        record.insert("GSI1SK".into(), s(format!("{}#{}", now.to_rfc3339(), member.id)));
         record.insert("member_id".into(), s(&member.id));
         record.insert("unused_credits".into(), n(deletion.unused_credits.hundredths()));
         record.insert("refund_due_cents".into(), n(deletion.refund_due_cents));
-        record.insert("refund_status".into(), s("pending"));
         record.insert("reason".into(), s(reason.unwrap_or("")));
         record.insert("created_at".into(), ts(now));
+        let close = Job::CloseMemberChats { member_id: member.id.clone(), reason: CloseReason::MemberDeleted };
+        let erase = Job::EraseMember { member_id: member.id.clone() };
         let mut items = vec![
             TransactWriteItem::builder().update(scrub).build(),
             TransactWriteItem::builder().delete(release).build(),
             put_item(&self.table, record)?,
+            put_item(&self.table, job_item(&close, now))?,
+            put_item(&self.table, job_item(&erase, now))?,
         ];
         if !member.balance.is_zero() {
             let removed = Credits::from_hundredths(-member.balance.hundredths());
@@ -157,6 +164,11 @@ impl Store {
                 &self.table,
                 ledger_item(&member.id, removed, Credits::ZERO, "account_deletion", &member.id, now),
             )?);
+        }
+        if deletion.refund_due_cents > 0 {
+            let payout =
+                payout_item(PayoutSource::AccountDeletion, &member.id, &member.id, deletion.refund_due_cents, now);
+            items.push(put_item(&self.table, payout)?);
         }
         let detail = serde_json::json!({
             "member_id": member.id, "unused_credits": deletion.unused_credits.to_string(),
@@ -170,22 +182,8 @@ impl Store {
         }
     }
 
-    /// Revokes every refresh token of a member (ban, deletion).
-    pub async fn revoke_member_tokens(&self, member_id: &str) -> Result<usize, StoreError> {
-        let keys = self.query_keys(&member_pk(member_id), "REFRESH#").await?;
-        for (pk, sk) in &keys {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key(pk, sk)))
-                .send()
-                .await
-                .map_err(StoreError::dynamo)?;
-        }
-        Ok(keys.len())
-    }
-
-    async fn query_keys(&self, pk: &str, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+    /// (PK, SK) of every item of a partition whose sort key starts with `prefix`.
+    pub(crate) async fn query_keys(&self, pk: &str, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
         Ok(self
             .query_all(pk, prefix)
             .await?
@@ -195,22 +193,20 @@ impl Store {
     }
 
     /// Every item of a partition whose sort key starts with `prefix` (all pages).
+    /// An empty prefix is the whole partition.
     pub(crate) async fn query_all(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":p", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::dynamo)?;
+            let q = self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(pk));
+            let q = if prefix.is_empty() {
+                q.key_condition_expression("PK = :pk")
+            } else {
+                q.key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+                    .expression_attribute_values(":p", s(prefix))
+            };
+            let out =
+                q.consistent_read(true).set_exclusive_start_key(start).send().await.map_err(StoreError::dynamo)?;
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
             if start.is_none() {

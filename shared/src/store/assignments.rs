@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, list, n, s, ts, Item, Reader};
 use super::chats::{activity_sort, chat_from, chat_pk, message_item, OPEN_CHAT_SHARDS};
-use super::notify::{admin_notification_item, member_notification_item, put_item};
+use super::notify::{admin_notification_item, put_item};
 use super::operators::operator_pk;
 use super::send::{queue_shard, QUEUE_SHARDS};
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::assignment::{self, Return};
 use crate::domain::{Chat, Credits, Message};
 
 /// A chat waiting for an operator, with its priority inputs.
@@ -30,7 +31,7 @@ pub struct QueueEntry {
     pub languages: Vec<String>,
 }
 
-fn queue_key(chat_id: &str) -> Item {
+pub(crate) fn queue_key(chat_id: &str) -> Item {
     key(format!("QUEUE#{}", queue_shard(chat_id)), format!("CHAT#{chat_id}"))
 }
 
@@ -81,9 +82,6 @@ impl ReleaseKind {
     }
 }
 
-/// Most reassignments a chat gets; the next return escalates it instead.
-pub const MAX_REASSIGNMENTS: u32 = 3;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClaimOutcome {
     Claimed,
@@ -115,14 +113,14 @@ pub struct AssignmentRecord {
     pub note: Option<String>,
 }
 
-fn update(table: &str, k: Item) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+pub(crate) fn update(table: &str, k: Item) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
     Update::builder()
         .table_name(table)
         .set_key(Some(k))
         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
 }
 
-fn tx_update(u: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
+pub(crate) fn tx_update(u: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
     Ok(TransactWriteItem::builder().update(u.build().map_err(StoreError::dynamo)?).build())
 }
 
@@ -226,8 +224,9 @@ impl Store {
     }
 
     /// Ends `operator_id`'s hold on the chat. Counting kinds requeue it (boosted
-    /// after a suspension, excluding an idle operator) unless it was already
-    /// reassigned MAX_REASSIGNMENTS times: then it is escalated, never requeued.
+    /// after a suspension, excluding an idle operator) unless this return reaches
+    /// the reassignment limit (`assignment::counted_return`): then it is escalated,
+    /// never requeued.
     pub async fn release(
         &self,
         chat: &Chat,
@@ -236,8 +235,13 @@ impl Store {
         note: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<ReleaseOutcome, StoreError> {
-        let escalate = kind.counts() && chat.reassign_count >= MAX_REASSIGNMENTS;
-        let requeue = kind.counts() && !escalate;
+        let counted = kind.counts().then(|| assignment::counted_return(chat.reassign_count));
+        let escalate = matches!(counted, Some(Return::Escalate { .. }));
+        let requeue = matches!(counted, Some(Return::Requeue { .. }));
+        let new_count = match counted {
+            Some(Return::Escalate { reassign_count } | Return::Requeue { reassign_count }) => reassign_count,
+            None => chat.reassign_count,
+        };
         let mut set = vec!["last_operator_id = :op"];
         let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
             .condition_expression("operator_id = :op")
@@ -246,12 +250,13 @@ impl Store {
         if kind == ReleaseKind::Idle && !excluded.iter().any(|e| e == operator_id) {
             excluded.push(operator_id.to_string());
         }
-        if requeue {
+        if counted.is_some() {
             set.push("reassign_count = :count");
+            u = u.expression_attribute_values(":count", n(new_count));
+        }
+        if requeue {
             set.push("excluded_operators = :excluded");
-            u = u
-                .expression_attribute_values(":count", n(chat.reassign_count + 1))
-                .expression_attribute_values(":excluded", list(&excluded));
+            u = u.expression_attribute_values(":excluded", list(&excluded));
         }
         if escalate {
             set.push("#status = :escalated");
@@ -293,10 +298,10 @@ impl Store {
             items.push(tx_update(end)?);
         }
         if requeue {
-            items.push(self.requeue_item(chat, &excluded, kind == ReleaseKind::Suspension, now)?);
+            items.push(self.requeue_item(chat, new_count, &excluded, kind == ReleaseKind::Suspension, now)?);
         }
         if escalate {
-            let msg = format!("Chat {} escalated after {} reassignments", chat.id, chat.reassign_count);
+            let msg = assignment::escalation_text(&chat.id, new_count);
             items.push(put_item(
                 &self.table,
                 admin_notification_item("chat_escalated", "high", &msg, Some(&chat.id), now),
@@ -314,6 +319,7 @@ impl Store {
     fn requeue_item(
         &self,
         chat: &Chat,
+        reassign_count: u32,
         excluded: &[String],
         boosted: bool,
         now: DateTime<Utc>,
@@ -336,7 +342,7 @@ impl Store {
             .expression_attribute_values(":member", s(&chat.member_id))
             .expression_attribute_values(":character", s(&chat.character_id))
             .expression_attribute_values(":since", ts(since))
-            .expression_attribute_values(":count", n(chat.reassign_count + 1))
+            .expression_attribute_values(":count", n(reassign_count))
             .expression_attribute_values(":excluded", list(excluded))
             .expression_attribute_values(":boosted", b(boosted))
             .expression_attribute_values(":paid", b(chat.paid_messages > 0))
@@ -379,7 +385,7 @@ impl Store {
             .set_key(Some(queue_key(&chat.id)))
             .build()
             .map_err(StoreError::dynamo)?;
-        let msg = format!("Chat {} escalated after {} reassignments", chat.id, chat.reassign_count);
+        let msg = assignment::escalation_text(&chat.id, chat.reassign_count);
         let items = vec![
             tx_update(u)?,
             TransactWriteItem::builder().delete(entry).build(),
@@ -516,70 +522,63 @@ impl Store {
         Ok(chats)
     }
 
-    /// Closes a chat for inactivity unless it saw activity since it was read; frees
-    /// its operator, drops its queue entry, and tells the member. No refunds.
-    pub async fn close_inactive(&self, chat: &Chat, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let last = activity_sort(chat.last_message_at.unwrap_or(chat.created_at), &chat.id);
-        let u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
-            .update_expression(
-                "SET #status = :closed, close_reason = :reason, closed_at = :now \
-                 REMOVE GSI3PK, GSI3SK, operator_id, GSI2PK, GSI2SK, awaiting_reply_since, idle_warned, assignment_sk",
-            )
-            .condition_expression("GSI3SK = :last AND #status <> :closed")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":closed", s("closed"))
-            .expression_attribute_values(":reason", s("inactivity_timeout"))
-            .expression_attribute_values(":now", ts(now))
-            .expression_attribute_values(":last", s(last));
-        let entry = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(queue_key(&chat.id)))
-            .build()
-            .map_err(StoreError::dynamo)?;
-        let text = "This chat was closed after 24 hours without messages. Write again to reopen it.";
-        let mut items = vec![
-            tx_update(u)?,
-            TransactWriteItem::builder().delete(entry).build(),
-            put_item(&self.table, member_notification_item(&chat.member_id, "chat_closed", "Chat closed", text, now))?,
-        ];
-        if let Some(op) = &chat.operator_id {
-            let free = update(&self.table, key(operator_pk(op), "PROFILE"))
-                .update_expression("ADD active_chats :minus")
-                .condition_expression("active_chats > :zero")
-                .expression_attribute_values(":minus", n(-1))
-                .expression_attribute_values(":zero", n(0));
-            items.push(tx_update(free)?);
-            if let Some(sk) = &chat.assignment_sk {
-                let end = update(&self.table, key(chat_pk(&chat.id), sk))
-                    .update_expression("SET ended_at = :now, end_reason = :reason")
-                    .expression_attribute_values(":now", ts(now))
-                    .expression_attribute_values(":reason", s("chat_closed"));
-                items.push(tx_update(end)?);
+    /// Records the member's rating of a chat, credited to `operator` (the chat's
+    /// current or last operator). A new rating replaces the earlier one: in the same
+    /// transaction the earlier one is taken back from the operator it was credited
+    /// to, so every operator's sum and count hold only ratings that stand.
+    /// `Ok(false)`: the chat's rating changed since it was read (read and retry).
+    pub async fn rate_chat(&self, chat: &Chat, rating: u8, operator: Option<&str>) -> Result<bool, StoreError> {
+        let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT")).expression_attribute_values(":r", n(rating));
+        let expr = match operator {
+            Some(op) => {
+                u = u.expression_attribute_values(":op", s(op));
+                "SET rating = :r, rated_operator = :op"
+            }
+            None => "SET rating = :r REMOVE rated_operator",
+        };
+        u = match (chat.rating, &chat.rated_operator) {
+            (Some(prev), Some(prev_op)) => u
+                .condition_expression("rating = :prev AND rated_operator = :prev_op")
+                .expression_attribute_values(":prev", n(prev))
+                .expression_attribute_values(":prev_op", s(prev_op)),
+            (Some(prev), None) => u
+                .condition_expression("rating = :prev AND attribute_not_exists(rated_operator)")
+                .expression_attribute_values(":prev", n(prev)),
+            (None, _) => u.condition_expression("attribute_exists(PK) AND attribute_not_exists(rating)"),
+        };
+        let mut items = vec![tx_update(u.update_expression(expr))?];
+        let counters = |op: &str, sum: i64, count: i64| {
+            let mut c = update(&self.table, key(operator_pk(op), "PROFILE"))
+                .update_expression("ADD rating_sum :sum, rating_count :count")
+                .expression_attribute_values(":sum", n(sum))
+                .expression_attribute_values(":count", n(count));
+            c = if count < 0 {
+                c.condition_expression("rating_count > :zero").expression_attribute_values(":zero", n(0))
+            } else {
+                c.condition_expression("attribute_exists(PK)")
+            };
+            tx_update(c)
+        };
+        let r = i64::from(rating);
+        match (chat.rating.zip(chat.rated_operator.as_deref()), operator) {
+            (Some((prev, prev_op)), Some(op)) if prev_op == op => items.push(counters(op, r - i64::from(prev), 0)?),
+            (previous, op) => {
+                if let Some((prev, prev_op)) = previous {
+                    items.push(counters(prev_op, -i64::from(prev), -1)?);
+                }
+                if let Some(op) = op {
+                    items.push(counters(op, r, 1)?);
+                }
             }
         }
         match self.transact(items).await {
             Ok(()) => Ok(true),
-            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::ConditionFailed(old)) if old.first().is_some_and(Option::is_some) => Ok(false),
+            Err(TransactFailure::ConditionFailed(_)) => {
+                Err(StoreError::Corrupt(format!("rating counters of chat {}'s operators", chat.id)))
+            }
             Err(TransactFailure::Store(e)) => Err(e),
         }
-    }
-
-    /// Records a member's rating of a chat (once; a new rating replaces the old for
-    /// the chat) and returns the previous one.
-    pub async fn rate_chat(&self, chat_id: &str, rating: u8) -> Result<Option<u8>, StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(chat_pk(chat_id), "CHAT")))
-            .update_expression("SET rating = :r")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":r", n(rating))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedOld)
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(out.attributes.as_ref().and_then(|a| Reader(a).opt_i64("rating")).and_then(|r| u8::try_from(r).ok()))
     }
 
     /// Staff notes: about a member, and about a character (shared by operators).

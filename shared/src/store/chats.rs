@@ -1,13 +1,13 @@
 //! Chats, their messages, and members' favorites.
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, n, s, ts, Item, Reader};
 use super::cursor::{self, Page, Partition};
 use super::members::member_pk;
-use super::{Store, StoreError};
-use crate::domain::{Chat, ChatStatus, CloseReason, Credits, Message, Sender};
+use super::{Store, StoreError, TransactFailure};
+use crate::domain::{Chat, ChatStatus, CloseReason, Credits, MemberStatus, Message, Sender};
 
 pub(crate) fn chat_pk(id: &str) -> String {
     format!("CHAT#{id}")
@@ -53,6 +53,8 @@ pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         idle_warned: r.bool("idle_warned"),
         excluded_operators: r.strings("excluded_operators"),
         assignment_sk: r.opt_str("assignment_sk"),
+        rating: r.opt_i64("rating").and_then(|v| u8::try_from(v).ok()),
+        rated_operator: r.opt_str("rated_operator"),
     })
 }
 
@@ -125,25 +127,36 @@ pub enum MessageWindow<'a> {
 
 impl Store {
     /// Creates the chat unless the pair already has one. Returns the chat and
-    /// whether this call created it. The derived key makes concurrent creates collide.
-    pub async fn create_or_get_chat(&self, chat: &Chat) -> Result<(Chat, bool), StoreError> {
-        let put = self
-            .client
-            .put_item()
+    /// whether this call created it, or `None` if the member is no longer active
+    /// (so no chat appears after a deletion or ban has listed the member's chats).
+    /// The derived key makes concurrent creates collide.
+    pub async fn create_or_get_chat(&self, chat: &Chat) -> Result<Option<(Chat, bool)>, StoreError> {
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(new_chat_item(chat)))
             .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok((chat.clone(), true)),
-            Err(e) => match e.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(_) => {
-                    let existing = self.get_chat(&chat.id).await?;
-                    existing.map(|c| (c, false)).ok_or_else(|| StoreError::Corrupt("chat vanished".into()))
-                }
-                other => Err(StoreError::dynamo(other)),
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let active = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(member_pk(&chat.member_id), "PROFILE")))
+            .condition_expression("#status = :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s(MemberStatus::Active.as_str()))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().condition_check(active).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(Some((chat.clone(), true))),
+            Err(TransactFailure::ConditionFailed(old)) => match old.first().and_then(Option::as_ref) {
+                Some(existing) => Ok(Some((chat_from(existing)?, false))),
+                None => Ok(None),
             },
+            Err(TransactFailure::Store(e)) => Err(e),
         }
     }
 
@@ -272,41 +285,6 @@ impl Store {
             start = out.last_evaluated_key;
             if start.is_none() {
                 return Ok(entries);
-            }
-        }
-    }
-}
-
-impl Store {
-    /// Closes every open chat of a deleted member (`member_deleted`).
-    pub async fn close_member_chats(&self, member_id: &str, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut closed = 0;
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self.list_member_chats(member_id, cursor.as_deref(), 50).await?;
-            for chat in page.items.iter().filter(|c| c.status != ChatStatus::Closed) {
-                let result = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(chat_pk(&chat.id), "CHAT")))
-                    .update_expression("SET #status = :closed, close_reason = :reason, closed_at = :now")
-                    .condition_expression("#status <> :closed")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":closed", s("closed"))
-                    .expression_attribute_values(":reason", s(CloseReason::MemberDeleted.as_str()))
-                    .expression_attribute_values(":now", ts(now))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => closed += 1,
-                    Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
-                    Err(e) => return Err(StoreError::dynamo(e)),
-                }
-            }
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(closed),
             }
         }
     }

@@ -6,8 +6,14 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{key, Item, Reader};
 
+/// One partition per principal, so erasing a member's records (which hold their
+/// texts in the replies) is one query.
+pub(crate) fn idem_pk(scope: &str) -> String {
+    format!("IDEM#{scope}")
+}
+
 pub(crate) fn idem_key(scope: &str, route: &str, k: &str) -> Item {
-    key(format!("IDEM#{scope}#{route}#{k}"), "IDEM")
+    key(idem_pk(scope), format!("{route}#{k}"))
 }
 
 /// The transaction action that records a 201 response for a key, unless a live

@@ -38,14 +38,15 @@ pub(crate) fn member_from(item: &Item) -> Result<Member, StoreError> {
     let r = Reader(item);
     Ok(Member {
         id: r.str("id")?,
-        username: r.str("username")?,
+        // Erasure removes the username and location from a deleted member's item.
+        username: r.opt_str("username").unwrap_or_default(),
         password_hash: r.str("password_hash")?,
         display_name: r.opt_str("display_name"),
         email: r.opt_str("email"),
         age: u8::try_from(r.i64("age")?).map_err(|_| StoreError::Corrupt("age".into()))?,
         gender: r.parse("gender", Gender::parse)?,
         looking_for: r.parse("looking_for", LookingFor::parse)?,
-        location: r.str("location")?,
+        location: r.opt_str("location").unwrap_or_default(),
         latitude: r.opt_f64("latitude"),
         longitude: r.opt_f64("longitude"),
         bio: r.opt_str("bio"),
@@ -55,6 +56,10 @@ pub(crate) fn member_from(item: &Item) -> Result<Member, StoreError> {
         messages_sent: u64::try_from(r.i64("messages_sent")?).unwrap_or(0),
         credits_spent: Credits::from_hundredths(r.i64("credits_spent")?),
         kes_paid_cents: r.i64("kes_paid_cents")?,
+        // Items from before loyalty carried over count every reward earned as used.
+        loyalty_used: r.opt_i64("loyalty_used").and_then(|v| u64::try_from(v).ok()).unwrap_or_else(|| {
+            crate::domain::pricing::loyalty_earned(u64::try_from(r.opt_i64("messages_sent").unwrap_or(0)).unwrap_or(0))
+        }),
         status: r.parse("status", MemberStatus::parse)?,
         created_at: r.time("created_at")?,
     })
@@ -85,6 +90,7 @@ fn member_item(m: &Member) -> Item {
     item.insert("messages_sent".into(), n(m.messages_sent));
     item.insert("credits_spent".into(), n(m.credits_spent.hundredths()));
     item.insert("kes_paid_cents".into(), n(m.kes_paid_cents));
+    item.insert("loyalty_used".into(), n(m.loyalty_used));
     item.insert("status".into(), s(m.status.as_str()));
     item.insert("created_at".into(), ts(m.created_at));
     item
@@ -231,6 +237,27 @@ impl Store {
                 }
                 other => Err(StoreError::dynamo(other)),
             },
+        }
+    }
+
+    /// Sets an active member's password hash; `false` if the member is not active.
+    pub async fn set_member_password(&self, id: &str, hash: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(member_pk(id), "PROFILE")))
+            .update_expression("SET password_hash = :hash")
+            .condition_expression("#status = :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":hash", s(hash))
+            .expression_attribute_values(":active", s(MemberStatus::Active.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::dynamo(e)),
         }
     }
 }

@@ -244,27 +244,6 @@ impl Store {
         }
     }
 
-    /// Adds to an operator's counters (reply times, ratings, incidents).
-    pub async fn bump_operator(&self, id: &str, counters: &[(&str, i64)]) -> Result<(), StoreError> {
-        if counters.is_empty() {
-            return Ok(());
-        }
-        let mut req = self.client.update_item().table_name(&self.table).set_key(Some(key(operator_pk(id), "PROFILE")));
-        let mut parts = Vec::new();
-        for (i, (name, v)) in counters.iter().enumerate() {
-            parts.push(format!("#c{i} :v{i}"));
-            req = req
-                .expression_attribute_names(format!("#c{i}"), *name)
-                .expression_attribute_values(format!(":v{i}"), n(v));
-        }
-        req.update_expression(format!("ADD {}", parts.join(", ")))
-            .condition_expression("attribute_exists(PK)")
-            .send()
-            .await
-            .map_err(StoreError::dynamo)?;
-        Ok(())
-    }
-
     /// Suspends (with an end) or reinstates an operator. Suspension also takes
     /// them offline; their chats are requeued by the caller.
     pub async fn set_suspension(&self, id: &str, until: Option<DateTime<Utc>>) -> Result<(), StoreError> {

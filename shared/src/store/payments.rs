@@ -8,13 +8,18 @@ use super::attr::{b, key, n, s, ts, Item, Reader};
 use super::cursor::{Page, Partition};
 use super::idempotency::record_put;
 use super::members::{member_from, member_pk};
-use super::notify::{member_notification_item, outbox_item, put_item};
+use super::notify::{admin_notification_item, member_notification_item, outbox_item, put_item};
+use super::payouts::{payout_item, PayoutSource};
 use super::send::ledger_item;
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::payment::{PackageSnapshot, Payment, PaymentStatus};
 use crate::domain::{Credits, Member, Tier};
 
 const RECONCILE_SHARDS: u32 = 4;
+
+/// The guard of "adds credits at most once": neither credited nor owed as a payout.
+const SETTLEABLE: &str =
+    "attribute_exists(PK) AND attribute_not_exists(credited_at) AND attribute_not_exists(payout_id)";
 
 fn payment_pk(reference: &str) -> String {
     format!("PAYMENT#{reference}")
@@ -74,9 +79,11 @@ pub(crate) fn payment_from(item: &Item) -> Result<Payment, StoreError> {
             currency: r.str("currency")?,
             badge: r.opt_str("badge"),
         },
-        email: r.str("email")?,
+        // Erasure removes the email from a deleted member's payments.
+        email: r.opt_str("email").unwrap_or_default(),
         created_at: r.time("created_at")?,
         credited_at: r.opt_time("credited_at"),
+        payout_id: r.opt_str("payout_id"),
         failure_reason: r.opt_str("failure_reason"),
         review_reason: r.opt_str("review_reason"),
         needs_review: r.bool("needs_review"),
@@ -226,7 +233,7 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(payment_pk(reference), "PAYMENT")))
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(credited_at)")
+            .condition_expression(SETTLEABLE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(u.status.as_str()))
             .expression_attribute_values(":review", b(u.needs_review))
@@ -287,7 +294,7 @@ impl Store {
             .update_expression(
                 "SET #status = :success, credited_at = :now, updated_at = :now, needs_review = :f REMOVE GSI2PK, GSI2SK, next_check_at",
             )
-            .condition_expression("attribute_exists(PK) AND attribute_not_exists(credited_at)")
+            .condition_expression(SETTLEABLE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":success", s(PaymentStatus::Success.as_str()))
             .expression_attribute_values(":now", ts(now))
@@ -299,7 +306,11 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key(member_pk(&member.id), "PROFILE")))
             .update_expression("SET balance = :after, kes_paid_cents = :kes, tier = :tier")
-            .condition_expression("balance = :before AND kes_paid_cents = :kes_before")
+            // The status pin keeps a deletion that lands between the read and this
+            // write from being credited (a deleted member's payment is a payout).
+            .condition_expression("balance = :before AND kes_paid_cents = :kes_before AND #status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(member.status.as_str()))
             .expression_attribute_values(":after", n(after.hundredths()))
             .expression_attribute_values(":kes", n(kes_paid))
             .expression_attribute_values(":tier", s(tier.as_str()))
@@ -384,5 +395,43 @@ impl Store {
             .await
             .map_err(StoreError::dynamo)?;
         Ok(())
+    }
+
+    /// A payment that succeeded after its member's account was deleted: nothing is
+    /// credited; the KES paid become a payout owed, and the admins are told. Same
+    /// guard as crediting, so a reference settles once whatever arrives.
+    /// `Ok(false)`: it was already settled.
+    pub async fn owe_payment_as_payout(&self, p: &Payment, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let payout = payout_item(PayoutSource::PaymentAfterDeletion, &p.reference, &p.member_id, p.snapshot.price, now);
+        let payout_id = Reader(&payout).str("id")?;
+        let payment = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(payment_pk(&p.reference), "PAYMENT")))
+            .update_expression(
+                "SET #status = :success, payout_id = :payout, updated_at = :now, needs_review = :f \
+                 REMOVE GSI2PK, GSI2SK, next_check_at",
+            )
+            .condition_expression(SETTLEABLE)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":success", s(PaymentStatus::Success.as_str()))
+            .expression_attribute_values(":payout", s(&payout_id))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":f", b(false))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let msg = format!(
+            "Payment {} of {} KES cents completed after the member's account was deleted: payout {payout_id} owed",
+            p.reference, p.snapshot.price
+        );
+        let items = vec![
+            TransactWriteItem::builder().update(payment).build(),
+            put_item(&self.table, payout)?,
+            put_item(&self.table, admin_notification_item("payout_owed", "high", &msg, Some(&p.reference), now))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
     }
 }

@@ -40,6 +40,8 @@ pub struct SendCommit<'a> {
     pub message: &'a Message,
     pub seq: u32,
     pub now: DateTime<Utc>,
+    /// The member's spent loyalty rewards after this message (one more if it used one).
+    pub loyalty_used: u64,
     /// Put the chat in the assignment queue (it has no operator).
     pub enqueue: bool,
     /// (principal scope, route, key, request hash, response body) to record.
@@ -153,7 +155,7 @@ impl Store {
         let cost = c.message.cost;
         let balance_after = m.balance.checked_sub(cost).ok_or_else(|| StoreError::Corrupt("negative".into()))?;
         let mut items = vec![
-            self.member_debit(m, cost)?,
+            self.member_debit(m, cost, c.loyalty_used)?,
             self.chat_bump(c)?,
             put(&self.table, message_item(c.message, c.seq), "attribute_not_exists(PK)")?,
         ];
@@ -195,11 +197,15 @@ impl Store {
         }
     }
 
-    fn member_debit(&self, m: &Member, cost: Credits) -> Result<TransactWriteItem, StoreError> {
+    /// `loyalty_used` changes only here, with `messages_sent`, so pinning
+    /// `messages_sent` pins it too.
+    fn member_debit(&self, m: &Member, cost: Credits, loyalty_used: u64) -> Result<TransactWriteItem, StoreError> {
         let u = update(&self.table, key(member_pk(&m.id), "PROFILE"))
             .update_expression(
-                "SET balance = balance - :cost, credits_spent = credits_spent + :cost, messages_sent = messages_sent + :one",
+                "SET balance = balance - :cost, credits_spent = credits_spent + :cost, \
+                 messages_sent = messages_sent + :one, loyalty_used = :loyalty",
             )
+            .expression_attribute_values(":loyalty", n(loyalty_used))
             .condition_expression(
                 "#status = :active AND balance = :balance AND balance >= :cost AND messages_sent = :sent AND tier = :tier",
             )
@@ -252,7 +258,7 @@ impl Store {
         let mut set = String::from(
             "SET entity = :entity, chat_id = :chat, member_id = :member, character_id = :character, \
              waiting_since = if_not_exists(waiting_since, :now), member_credits_spent = :spent, tier = :tier, \
-             paid = :paid, reassign_count = if_not_exists(reassign_count, :zero)",
+             paid = :paid, reassign_count = if_not_exists(reassign_count, :count)",
         );
         let mut u = update(&self.table, key(format!("QUEUE#{shard}"), format!("CHAT#{}", c.chat.id)))
             .expression_attribute_values(":entity", s("queue_entry"))
@@ -266,7 +272,7 @@ impl Store {
                 ":paid",
                 AttributeValue::Bool(c.chat.paid_messages > 0 || !c.message.cost.is_zero()),
             )
-            .expression_attribute_values(":zero", n(0));
+            .expression_attribute_values(":count", n(c.chat.reassign_count));
         if let Some(op) = &c.chat.last_operator_id {
             set.push_str(", preferred_operator = :op");
             u = u.expression_attribute_values(":op", s(op));

@@ -8,12 +8,11 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use fantooo::domain::assignment::{
-    band, match_chats, on_shift, quality_score, rank, Band, Candidate, Skills, Waiting, QUALITY_THRESHOLD,
-    SUSPENSION_DAYS,
+    band, counted_return, match_chats, on_shift, quality_score, rank, Band, Candidate, Return, Skills, Waiting,
+    QUALITY_THRESHOLD, SUSPENSION_DAYS,
 };
 use fantooo::domain::{Credits, Operator};
 use fantooo::services::assignment::Timers;
-use fantooo::store::MAX_REASSIGNMENTS;
 
 use crate::model::{self, eat_hour, Character, Draws, Member, Ms, Params, DAY, HOUR, MINUTE, SECOND};
 use crate::report::{Cause, Report, Stats};
@@ -638,8 +637,8 @@ impl Sim {
     }
 
     /// `Store::release`: a counting release requeues (excluding an idle operator,
-    /// boosted after a suspension) unless the chat was already reassigned
-    /// MAX_REASSIGNMENTS times, in which case it is escalated.
+    /// boosted after a suspension) unless it is the return that reaches
+    /// MAX_REASSIGNMENTS (`counted_return`), in which case it is escalated.
     fn release(&mut self, c: usize, o: usize, kind: Release) -> Outcome {
         let now = self.now;
         let counts = kind != Release::Completed;
@@ -663,15 +662,18 @@ impl Sim {
         if !counts {
             return Outcome::Ended;
         }
-        if chat.reassign_count >= MAX_REASSIGNMENTS {
-            chat.escalated = true;
-            chat.to_send = 0;
-            return Outcome::Escalated;
+        match counted_return(chat.reassign_count) {
+            Return::Escalate { reassign_count } => {
+                chat.reassign_count = reassign_count;
+                chat.escalated = true;
+                chat.to_send = 0;
+                return Outcome::Escalated;
+            }
+            Return::Requeue { reassign_count } => chat.reassign_count = reassign_count,
         }
         if kind == Release::Idle && !chat.excluded.contains(&o) {
             chat.excluded.push(o);
         }
-        chat.reassign_count += 1;
         // `requeue_item` writes back the spend, style and languages the claim kept
         // on the chat (`prio_*`); no preferred operator.
         let (spent, style, languages) = chat.prio;

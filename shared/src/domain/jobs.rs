@@ -1,0 +1,80 @@
+//! Background jobs: work a cause leaves behind when it touches more items than one
+//! transaction or one request may (a member's deletion or ban; later a character's
+//! removal and an operator's suspension). The cause commits its own change with
+//! the job in one transaction; a scheduled runner does the rest, idempotently,
+//! resuming from the job's cursor after a crash.
+
+use chrono::Duration;
+
+use super::entities::CloseReason;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// Close every open chat of a member (`member_deleted`, `member_banned`).
+    CloseMemberChats { member_id: String, reason: CloseReason },
+    /// Erase what is readable of a deleted member (messages, copies of their texts,
+    /// notifications, favorites, staff notes) and end their pending checkouts.
+    EraseMember { member_id: String },
+}
+
+impl Job {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::CloseMemberChats { .. } => "close_member_chats",
+            Job::EraseMember { .. } => "erase_member",
+        }
+    }
+
+    pub fn subject(&self) -> &str {
+        match self {
+            Job::CloseMemberChats { member_id, .. } | Job::EraseMember { member_id } => member_id,
+        }
+    }
+
+    pub fn reason(&self) -> Option<CloseReason> {
+        match self {
+            Job::CloseMemberChats { reason, .. } => Some(*reason),
+            Job::EraseMember { .. } => None,
+        }
+    }
+
+    /// The job as stored: kind, subject and reason.
+    pub fn parse(kind: &str, subject: &str, reason: Option<&str>) -> Option<Job> {
+        let member_id = subject.to_string();
+        match kind {
+            "close_member_chats" => Some(Job::CloseMemberChats { member_id, reason: CloseReason::parse(reason?)? }),
+            "erase_member" => Some(Job::EraseMember { member_id }),
+            _ => None,
+        }
+    }
+}
+
+/// How long a runner holds a job before another may take it over: a runner that
+/// crashed is replaced by the next scheduled run (every minute) after this.
+pub const LEASE: Duration = Duration::seconds(30);
+
+/// A job finishes only with a pass that started this long after the job was
+/// written: indexes are eventually consistent, so an item written just before
+/// the cause may not be listed by a pass that starts at once.
+pub const INDEX_SETTLE: Duration = Duration::seconds(5);
+
+/// Text that replaces each message of a deleted member.
+pub const ERASED_MESSAGE: &str = "[Message from deleted user]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_round_trip_through_their_stored_form() {
+        for job in [
+            Job::CloseMemberChats { member_id: "m_1".into(), reason: CloseReason::MemberBanned },
+            Job::EraseMember { member_id: "m_2".into() },
+        ] {
+            let reason = job.reason().map(CloseReason::as_str);
+            assert_eq!(Job::parse(job.kind(), job.subject(), reason), Some(job.clone()));
+        }
+        assert_eq!(Job::parse("close_member_chats", "m_1", None), None, "a close needs its reason");
+        assert_eq!(Job::parse("unknown", "m_1", None), None);
+    }
+}

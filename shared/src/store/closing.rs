@@ -1,0 +1,108 @@
+//! Closing a chat: the one operation every cause uses (inactivity, character
+//! removed, member deleted or banned, admin). Status, operator slot, assignment,
+//! open-chat index, queue entry, the member's notice and the `chat.closed` event
+//! change in one transaction.
+
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use chrono::{DateTime, Utc};
+
+use super::assignments::{queue_key, tx_update, update};
+use super::attr::{key, n, s, ts};
+use super::chats::{chat_from, chat_pk};
+use super::notify::{member_notification_item, outbox_item, put_item};
+use super::operators::operator_pk;
+use super::{Store, StoreError, TransactFailure};
+use crate::domain::{Chat, ChatStatus, CloseReason};
+
+/// How a close attempt ended.
+#[derive(Debug)]
+pub enum CloseOutcome {
+    Closed,
+    /// Some earlier call (or another cause) closed it first.
+    AlreadyClosed,
+    /// The chat changed since it was read (a message, a claim, a release): read it
+    /// again and decide again.
+    Changed(Option<Box<Chat>>),
+}
+
+impl Store {
+    /// Closes `chat` as it was read. The condition pins what the transaction acts
+    /// on: the chat is not closed, has the same messages and the same holder, so
+    /// the right operator's slot is freed exactly once.
+    pub async fn close_chat(
+        &self,
+        chat: &Chat,
+        reason: CloseReason,
+        now: DateTime<Utc>,
+    ) -> Result<CloseOutcome, StoreError> {
+        let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
+            .update_expression(
+                "SET #status = :closed, close_reason = :reason, closed_at = :now \
+                 REMOVE GSI3PK, GSI3SK, operator_id, GSI2PK, GSI2SK, awaiting_reply_since, idle_warned, assignment_sk",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":closed", s(ChatStatus::Closed.as_str()))
+            .expression_attribute_values(":reason", s(reason.as_str()))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":mc", n(chat.message_count));
+        u = match &chat.operator_id {
+            Some(op) => u
+                .condition_expression("#status <> :closed AND message_count = :mc AND operator_id = :op")
+                .expression_attribute_values(":op", s(op)),
+            None => u.condition_expression(
+                "#status <> :closed AND message_count = :mc AND attribute_not_exists(operator_id)",
+            ),
+        };
+        let entry = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(queue_key(&chat.id)))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let detail = serde_json::json!({
+            "chat_id": chat.id, "member_id": chat.member_id, "character_id": chat.character_id,
+            "close_reason": reason.as_str(), "operator_id": chat.operator_id,
+        });
+        let mut items = vec![
+            tx_update(u)?,
+            TransactWriteItem::builder().delete(entry).build(),
+            put_item(&self.table, outbox_item("chat.closed", &detail, now))?,
+        ];
+        if let Some((title, text)) = reason.member_notice() {
+            items.push(put_item(
+                &self.table,
+                member_notification_item(&chat.member_id, "chat_closed", title, text, now),
+            )?);
+        }
+        if let Some(op) = &chat.operator_id {
+            let free = update(&self.table, key(operator_pk(op), "PROFILE"))
+                .update_expression("ADD active_chats :minus")
+                .condition_expression("active_chats > :zero")
+                .expression_attribute_values(":minus", n(-1))
+                .expression_attribute_values(":zero", n(0));
+            items.push(tx_update(free)?);
+            if let Some(sk) = &chat.assignment_sk {
+                let end = update(&self.table, key(chat_pk(&chat.id), sk))
+                    .update_expression("SET ended_at = :now, end_reason = :reason")
+                    .expression_attribute_values(":now", ts(now))
+                    .expression_attribute_values(":reason", s("chat_closed"));
+                items.push(tx_update(end)?);
+            }
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(CloseOutcome::Closed),
+            Err(TransactFailure::ConditionFailed(old)) => match old.first().and_then(Option::as_ref) {
+                Some(item) => {
+                    let current = chat_from(item)?;
+                    Ok(if current.status == ChatStatus::Closed {
+                        CloseOutcome::AlreadyClosed
+                    } else {
+                        CloseOutcome::Changed(Some(Box::new(current)))
+                    })
+                }
+                // The chat's own condition held, so the holder's slot count is off.
+                None => Err(StoreError::Corrupt(format!("operator of chat {} holds no slot", chat.id))),
+            },
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+}
