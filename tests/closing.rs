@@ -116,11 +116,8 @@ async fn delete_me(stack: &Stack, token: &str) -> (StatusCode, Value) {
     Stack::answer(res).await.unwrap()
 }
 
-async fn close_job(stack: &Stack, member_id: &str) -> Option<Item> {
-    partition(stack, "JOBS")
-        .await
-        .into_iter()
-        .find(|i| text(i, "subject") == Some(member_id) && text(i, "kind") == Some("close_member_chats"))
+async fn member_job(stack: &Stack, member_id: &str) -> Option<Item> {
+    partition(stack, "JOBS").await.into_iter().find(|i| text(i, "subject") == Some(member_id))
 }
 
 async fn jobs_waiting_for(stack: &Stack, member_id: &str) -> usize {
@@ -157,15 +154,14 @@ async fn deleting_a_member_with_105_chats_closes_every_one_through_a_job_that_re
     assert_eq!(s, StatusCode::OK, "{body}");
     let (s, _) = stack.get(&m, "/me").await.unwrap();
     assert_eq!(s, StatusCode::UNAUTHORIZED, "the token fails once DELETE /me has answered");
-    assert_eq!(jobs_waiting_for(&stack, &m.id).await, 2, "a close job and an erasure job");
+    assert_eq!(jobs_waiting_for(&stack, &m.id).await, 1, "one job: close each chat, then erase it");
 
     // Runners that stop after one page, as a crash would, until the close job is
     // mid-way (older jobs of other tests go first): its lease is still held.
     let t1 = Utc::now() + Duration::minutes(1);
-    let crash = Budget { pages: Some(1), ..Budget::default() };
     for _ in 0..30 {
-        closing::run_jobs(&app, t1, crash).await.unwrap();
-        if close_job(&stack, &m.id).await.is_some_and(|j| j.contains_key("cursor")) {
+        closing::run_jobs(&app, t1, Budget::crash_after(1)).await.unwrap();
+        if member_job(&stack, &m.id).await.is_some_and(|j| j.contains_key("cursor")) {
             break;
         }
     }
@@ -179,7 +175,7 @@ async fn deleting_a_member_with_105_chats_closes_every_one_through_a_job_that_re
     assert_eq!(closed().await, after_crash, "nobody takes over a live lease");
 
     closing::run_jobs(&app, t1 + Duration::seconds(61), Budget::default()).await.unwrap();
-    assert_eq!(jobs_waiting_for(&stack, &m.id).await, 0, "both jobs finished after the lease ran out");
+    assert_eq!(jobs_waiting_for(&stack, &m.id).await, 0, "the job finished after the lease ran out");
     for chat in &chats {
         let c = app.store.get_chat(chat).await.unwrap().unwrap();
         assert_eq!(
@@ -233,7 +229,8 @@ async fn concurrent_closes_and_a_release_of_one_held_chat_free_its_operator_exac
         app.store.enqueue(&chat, Credits::ZERO, t0).await.unwrap();
         claim(&app, &chat.id, &op, t0).await;
         let held = app.store.get_chat(&chat.id).await.unwrap().unwrap();
-        let reasons = [CloseReason::MemberDeleted, CloseReason::Admin, CloseReason::MemberBanned, CloseReason::InactivityTimeout];
+        let reasons =
+            [CloseReason::MemberDeleted, CloseReason::Admin, CloseReason::MemberBanned, CloseReason::InactivityTimeout];
         let closes = reasons.iter().cycle().take(8).map(|r| closing::close_chat(&app, &chat.id, *r, t0, |_| true));
         let release = app.store.release(&held, &op, fantooo::store::ReleaseKind::Voluntary, None, t0);
         let (closed, released) = tokio::join!(join_all(closes), release);
@@ -392,14 +389,25 @@ async fn a_banned_member_logs_in_to_a_restricted_token_that_only_exports_and_era
     let restricted = refused["restricted_token"].as_str().expect("restricted_token").to_string();
     let as_restricted = Member { token: restricted.clone(), ..m.clone() };
 
+    // Lifted for a moment: a login token works again, the restricted one still
+    // serves only its two routes (the restriction is the token's, not the ban's).
+    let active = aws_sdk_dynamodb::types::AttributeValue::S("active".into());
+    stack.set_attr(&format!("MEMBER#{}", m.id), "PROFILE", "status", active).await.unwrap();
+    let (s, session) =
+        Stack::answer(stack.http.post(stack.url("/auth/login")).json(&login).send().await.unwrap()).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{session}");
+    let fresh = Member { token: session["token"].as_str().unwrap().into(), ..m.clone() };
+    assert_eq!(stack.get(&fresh, "/me").await.unwrap().0, StatusCode::OK);
     for path in ["/me", "/chats", "/notifications", "/credits/transactions"] {
         let (s, b) = stack.get(&as_restricted, path).await.unwrap();
         assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("banned")), "{path}");
     }
-    let (s, _) = stack.send_at(&as_restricted, &chat, "let me in", &Utc::now().to_rfc3339()).await.unwrap();
-    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = stack.send_at(&as_restricted, &chat, "let me in", &Utc::now().to_rfc3339()).await.unwrap();
+    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("banned")));
     let res = stack.http.post(stack.url("/operator/heartbeat")).bearer_auth(&restricted).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::FORBIDDEN, "not a staff token either");
+    let (s, b) = Stack::answer(res).await.unwrap();
+    assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("banned")), "not a staff token either");
+    seed::ban(&stack, &m.id).await.unwrap();
 
     let (s, export) = stack.get(&as_restricted, "/me/export").await.unwrap();
     assert_eq!(s, StatusCode::OK, "{export}");
@@ -426,6 +434,8 @@ async fn a_closed_chat_frees_its_operator_and_reopens_on_the_next_message_with_i
     let (op, _) = operator(&app, 1, now).await;
     claim(&app, &chat, &op, now).await;
 
+    // Near the reassignment limit when it closes: a reopened chat starts afresh.
+    stack.set_attr(&format!("CHAT#{chat}"), "CHAT", "reassign_count", AttributeValue::N("3".into())).await.unwrap();
     assert!(closing::close_chat(&app, &chat, CloseReason::Admin, now, |_| true).await.unwrap());
     let o = app.store.get_operator(&op).await.unwrap().unwrap();
     assert_eq!(o.active_chats, 0);
@@ -436,7 +446,8 @@ async fn a_closed_chat_frees_its_operator_and_reopens_on_the_next_message_with_i
     let (_, list) = stack.get(&m, "/chats").await.unwrap();
     let view = list["items"].as_array().unwrap().iter().find(|c| c["id"] == chat.as_str()).unwrap().clone();
     assert_eq!((view["status"].as_str(), view["free_messages_left"].as_u64()), (Some("active"), Some(1)));
-    assert!(app.store.waiting_entries().await.unwrap().iter().any(|e| e.chat_id == chat), "reopened: queued");
+    let entry = app.store.waiting_entries().await.unwrap().into_iter().find(|e| e.chat_id == chat);
+    assert_eq!(entry.map(|e| e.reassign_count), Some(0), "reopened: queued, its count reset by the close");
 
     // The character is removed: the chat stays closed, whatever the member sends.
     stack.set_attr(&format!("CHAR#{character}"), "PROFILE", "is_active", AttributeValue::Bool(false)).await.unwrap();
@@ -489,7 +500,7 @@ async fn a_close_never_lands_on_a_chat_written_to_since_it_was_read_and_frees_on
 }
 
 #[tokio::test]
-async fn the_escalate_job_escalates_a_waiting_chat_that_reached_the_reassignment_limit() {
+async fn the_escalate_job_escalates_a_waiting_chat_over_the_reassignment_limit() {
     let _turn = TURN.lock().await;
     let stack = Stack::connect().await.unwrap();
     let app = stack.app().await.unwrap();
@@ -498,8 +509,8 @@ async fn the_escalate_job_escalates_a_waiting_chat_that_reached_the_reassignment
     let mut chat = Chat::new(ids::chat_id(&member, "c_demo09"), member.clone(), "c_demo09".into(), t0);
     let (created, _) = app.store.create_or_get_chat(&chat).await.unwrap().unwrap();
     chat = created;
-    // A queue entry at the limit, as a path other than release could leave one.
-    chat.reassign_count = 3;
+    // A queue entry over the limit, as a path other than release could leave one.
+    chat.reassign_count = 4;
     app.store.enqueue(&chat, Credits::ZERO, t0).await.unwrap();
     let job = fantooo::services::jobs::assignment_job(&app, json!({ "job": "escalate" }), t0).await.unwrap();
     assert!(job.as_u64().is_some_and(|n| n >= 1), "{job}");
@@ -537,6 +548,76 @@ async fn a_changed_rating_moves_from_the_operator_who_got_it_to_the_current_one(
     closing::close_chat(&app, &c.id, CloseReason::Admin, now, |_| true).await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_ratings_of_one_chat_leave_its_operator_exactly_the_rating_that_stands() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    for round in 0..fantooo_tests::rounds(3) {
+        let m = stack.register("rates").await.unwrap();
+        let chat = stack.open_chat(&m, "c_demo01").await.unwrap();
+        let now = Utc::now();
+        stack.send_at(&m, &chat, "hi", &now.to_rfc3339()).await.unwrap();
+        let (op, _) = operator(&app, 1, now).await;
+        claim(&app, &chat, &op, now).await;
+        let path = format!("/chats/{chat}/rating");
+        let rates = (0..8).map(|i| stack.post(&m, &path, json!({ "rating": i % 5 + 1 })));
+        for r in join_all(rates).await {
+            assert_eq!(r.unwrap().0, StatusCode::OK, "round {round}");
+        }
+        let c = app.store.get_chat(&chat).await.unwrap().unwrap();
+        let o = app.store.get_operator(&op).await.unwrap().unwrap();
+        assert_eq!((o.rating_sum, o.rating_count), (u32::from(c.rating.unwrap()), 1), "round {round}");
+        closing::close_chat(&app, &chat, CloseReason::Admin, now, |_| true).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_racing_a_deletion_is_credited_before_it_or_owed_after_it_never_both() {
+    let stack = Stack::connect().await.unwrap();
+    let (mut credited, mut owed) = (0, 0);
+    for round in 0..fantooo_tests::rounds(3) {
+        let m = stack.register("racedel").await.unwrap();
+        let checkout = stack.post(&m, "/credits/checkout", json!({ "package_id": "pkg_starter" })).await.unwrap().1;
+        let reference = checkout["reference"].as_str().unwrap().to_string();
+        let price = checkout["amount"].as_i64().unwrap();
+        let event = charge_event("charge.success", &reference, "success", price, "KES");
+        let (hook, deletion) = tokio::join!(stack.webhook(&event), delete_me(&stack, &m.token));
+        assert_eq!(hook.unwrap().0, StatusCode::OK, "round {round}");
+        assert_eq!(deletion.0, StatusCode::OK, "round {round}: {}", deletion.1);
+        let payment = stack.store.get_payment(&reference).await.unwrap().unwrap();
+        let member = stack.store.get_member(&m.id).await.unwrap().unwrap();
+        assert_eq!((member.balance, stack.ledger_sum(&m).await.unwrap()), (Credits::ZERO, Credits::ZERO));
+        let payouts: Vec<_> = stack
+            .store
+            .payouts("owed", None, 50)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|p| p.member_id == m.id)
+            .collect();
+        match (payment.credited_at, payment.payout_id) {
+            (Some(_), None) => {
+                credited += 1;
+                let credits = payment.snapshot.credits + payment.snapshot.bonus_credits;
+                assert_eq!(deletion.1["unused_credits"], format!("{credits}.00"), "round {round}: credited first");
+                assert_eq!(payouts.iter().map(|p| p.source.as_str()).collect::<Vec<_>>(), ["account_deletion"]);
+            }
+            (None, Some(_)) => {
+                owed += 1;
+                assert_eq!(deletion.1["unused_credits"], "0.00", "round {round}: deleted first");
+                assert_eq!(
+                    payouts.iter().map(|p| (p.source.as_str(), p.amount_cents)).collect::<Vec<_>>(),
+                    [("payment_after_deletion", price)]
+                );
+            }
+            other => panic!("round {round}: credited and owed both or neither: {other:?}"),
+        }
+    }
+    eprintln!("payment vs deletion: credited first {credited}, owed after deletion {owed}");
+}
+
 #[tokio::test]
 async fn a_loyalty_reward_earned_inside_the_free_messages_carries_to_the_next_paid_one() {
     let stack = Stack::connect().await.unwrap();
@@ -563,10 +644,22 @@ async fn a_loyalty_reward_earned_inside_the_free_messages_carries_to_the_next_pa
 #[tokio::test]
 async fn a_member_changes_password_and_every_other_session_ends() {
     let stack = Stack::connect().await.unwrap();
-    let m = stack.register("mpw").await.unwrap();
+    let other = stack.register("mpw").await.unwrap();
+    let login = |pw: &str| {
+        let body = json!({ "username": other.username, "password": pw });
+        let req = stack.http.post(stack.url("/auth/login")).json(&body);
+        async move { Stack::answer(req.send().await.unwrap()).await.unwrap() }
+    };
+    let (s, session) = login("pass-word-1").await;
+    assert_eq!(s, StatusCode::OK);
+    let this = Member {
+        token: session["token"].as_str().unwrap().into(),
+        refresh_token: session["refresh_token"].as_str().unwrap().into(),
+        ..other.clone()
+    };
     let change = |current: &str, new: &str| {
         let body = json!({ "current_password": current, "new_password": new });
-        stack.post(&m, "/me/password", body)
+        stack.post(&this, "/me/password", body)
     };
     let (s, b) = change("not-it-123", "brand-new-pass-2").await.unwrap();
     assert_eq!((s, b["error"]["fields"]["current_password"].is_string()), (StatusCode::UNPROCESSABLE_ENTITY, true));
@@ -574,13 +667,14 @@ async fn a_member_changes_password_and_every_other_session_ends() {
     assert_eq!((s, b["error"]["fields"]["new_password"].is_string()), (StatusCode::UNPROCESSABLE_ENTITY, true));
     let (s, _) = change("pass-word-1", "brand-new-pass-2").await.unwrap();
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let refresh = stack.http.post(stack.url("/auth/refresh")).json(&json!({ "refresh_token": m.refresh_token }));
-    assert_eq!(refresh.send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "the other session ended");
-    let login = |pw: &str| {
-        stack.http.post(stack.url("/auth/login")).json(&json!({ "username": m.username, "password": pw })).send()
+    let refresh = |token: &str| {
+        let req = stack.http.post(stack.url("/auth/refresh")).json(&json!({ "refresh_token": token }));
+        async move { req.send().await.unwrap().status() }
     };
-    assert_eq!(login("pass-word-1").await.unwrap().status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(login("brand-new-pass-2").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(refresh(&other.refresh_token).await, StatusCode::UNAUTHORIZED, "the other session ended");
+    assert_eq!(refresh(&this.refresh_token).await, StatusCode::OK, "the session that changed it stays");
+    assert_eq!(login("pass-word-1").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(login("brand-new-pass-2").await.0, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::http::{
     self, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, MemberRightsAuth, Now, OperatorAuth,
-    OptionalJson, Path, RawBody, RawJson,
+    OptionalJson, Path, RawBody, RawJson, SessionId,
 };
 use crate::services::idempotent::{Idempotency, Reply};
 use crate::services::{accounts, catalog, chats, deletion, operators, payments, send_message};
@@ -228,9 +228,10 @@ async fn update_me(State(app): State<App>, MemberAuth(id): MemberAuth, RawJson(b
 async fn member_password(
     State(app): State<App>,
     MemberAuth(id): MemberAuth,
+    SessionId(session): SessionId,
     JsonBody(r): JsonBody<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    accounts::change_password(&app, &id, r.current_password, &r.new_password).await?;
+    accounts::change_password(&app, &id, session.as_deref(), r.current_password, &r.new_password).await?;
     Ok(http::empty())
 }
 
@@ -419,9 +420,10 @@ struct PasswordChange {
 async fn operator_password(
     State(app): State<App>,
     OperatorAuth(id): OperatorAuth,
+    SessionId(session): SessionId,
     JsonBody(r): JsonBody<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    operators::change_password(&app, &id, r.current_password, &r.new_password).await?;
+    operators::change_password(&app, &id, session.as_deref(), r.current_password, &r.new_password).await?;
     Ok(http::empty())
 }
 

@@ -27,6 +27,9 @@ struct Claims {
     /// `erasure` on a banned member's restricted token; absent on access tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+    /// The session (refresh-token family) the access token was issued in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
     iss: String,
     iat: i64,
     exp: i64,
@@ -49,23 +52,25 @@ impl TokenKeys {
     }
 
     /// Issued against the real clock: a pinned request clock never extends a token.
-    pub fn issue_access(&self, p: &Principal) -> Result<String, ApiError> {
-        self.issue(p, None)
+    /// `session` is the refresh-token family it belongs to.
+    pub fn issue_access(&self, p: &Principal, session: &str) -> Result<String, ApiError> {
+        self.issue(p, None, Some(session))
     }
 
     /// A banned member's restricted token (15 minutes): accepted only by the
     /// routes of the rights a ban does not take away (erasure and export).
     pub fn issue_restricted(&self, member_id: &str) -> Result<String, ApiError> {
-        self.issue(&Principal::member(member_id), Some(ERASURE_SCOPE))
+        self.issue(&Principal::member(member_id), Some(ERASURE_SCOPE), None)
     }
 
-    fn issue(&self, p: &Principal, scope: Option<&str>) -> Result<String, ApiError> {
+    fn issue(&self, p: &Principal, scope: Option<&str>, session: Option<&str>) -> Result<String, ApiError> {
         let now = Utc::now();
         let claims = Claims {
             sub: p.id.clone(),
             kind: p.kind,
             role: p.role,
             scope: scope.map(str::to_string),
+            sid: session.map(str::to_string),
             iss: ISSUER.into(),
             iat: now.timestamp(),
             exp: (now + ACCESS_TTL).timestamp(),
@@ -93,6 +98,13 @@ impl TokenKeys {
         }
     }
 
+    /// The session of a valid access token (`None` for tokens issued before sessions).
+    pub fn session_of(&self, token: &str) -> Result<Option<String>, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| ApiError::Unauthorized)?;
+        Ok(data.claims.sid)
+    }
+
     fn decode(&self, token: &str) -> Result<(Principal, Option<String>), ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| ApiError::Unauthorized)?;
@@ -107,24 +119,30 @@ impl std::fmt::Debug for TokenKeys {
     }
 }
 
-/// `<kind letter>.<principal id>.<secret>`: says whose it is, so the stored hash is
-/// found under its principal (and revoking all of a principal's tokens is one query).
+/// `<kind letter>.<principal id>.<family>.<secret>`: says whose it is, so the
+/// stored hash is found under its principal (revoking all of a principal's tokens
+/// is one query), and which session (family) it belongs to: a login starts a
+/// family, every rotation continues it.
 pub struct RefreshToken {
     pub kind: PrincipalKind,
     pub principal_id: String,
+    pub family: String,
     pub hash: String,
 }
 
 impl RefreshToken {
+    /// A new token in `family`, or in a new family (a login) when `None`.
     pub fn generate(
         kind: PrincipalKind,
         principal_id: &str,
+        family: Option<&str>,
         now: DateTime<Utc>,
     ) -> (String, RefreshToken, DateTime<Utc>) {
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
-        let token = format!("{}.{}.{}", kind.letter(), principal_id, URL_SAFE_NO_PAD.encode(secret));
-        let parsed = RefreshToken { kind, principal_id: principal_id.into(), hash: hash(&token) };
+        let family = family.map_or_else(|| crate::domain::ids::new_id("f"), str::to_string);
+        let token = format!("{}.{}.{family}.{}", kind.letter(), principal_id, URL_SAFE_NO_PAD.encode(secret));
+        let parsed = RefreshToken { kind, principal_id: principal_id.into(), family, hash: hash(&token) };
         (token, parsed, now + REFRESH_TTL)
     }
 
@@ -132,14 +150,26 @@ impl RefreshToken {
         if token.len() > 200 {
             return None;
         }
-        let mut parts = token.splitn(3, '.');
+        let mut parts = token.splitn(4, '.');
         let kind = PrincipalKind::from_letter(parts.next()?.chars().next()?)?;
         let id = parts.next()?;
+        let family = parts.next()?;
         let secret = parts.next()?;
-        if id.is_empty() || secret.len() != 43 {
+        let family_ok = (1..=40).contains(&family.len()) && family.bytes().all(|b| b.is_ascii_alphanumeric());
+        if id.is_empty() || !family_ok || secret.len() != 43 {
             return None;
         }
-        Some(RefreshToken { kind, principal_id: id.into(), hash: hash(token) })
+        Some(RefreshToken { kind, principal_id: id.into(), family: family.into(), hash: hash(token) })
+    }
+
+    /// The token as the store keeps it.
+    pub fn stored(&self) -> crate::store::TokenRef<'_> {
+        crate::store::TokenRef {
+            kind: self.kind,
+            principal_id: &self.principal_id,
+            family: &self.family,
+            hash: &self.hash,
+        }
     }
 }
 
@@ -155,7 +185,8 @@ mod tests {
     fn access_tokens_round_trip_and_reject_tampering() {
         let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
         let p = Principal::member("m_1");
-        let t = keys.issue_access(&p).unwrap();
+        let t = keys.issue_access(&p, "fsession").unwrap();
+        assert_eq!(keys.session_of(&t).unwrap().as_deref(), Some("fsession"));
         assert_eq!(keys.verify_access(&t).unwrap(), p);
         let other = TokenKeys::new(b"another-key-another-key-another!");
         assert!(other.verify_access(&t).is_err());
@@ -170,6 +201,7 @@ mod tests {
             kind: PrincipalKind::Member,
             role: None,
             scope: None,
+            sid: None,
             iss: ISSUER.into(),
             iat: Utc::now().timestamp(),
             exp: (Utc::now() + ACCESS_TTL).timestamp(),
@@ -189,18 +221,23 @@ mod tests {
         let t = keys.issue_restricted("m_1").unwrap();
         assert!(matches!(keys.verify_access(&t), Err(ApiError::Banned)));
         assert_eq!(keys.verify_member_rights(&t).unwrap(), Principal::member("m_1"));
-        let access = keys.issue_access(&Principal::member("m_1")).unwrap();
+        let access = keys.issue_access(&Principal::member("m_1"), "f1").unwrap();
         assert_eq!(keys.verify_member_rights(&access).unwrap(), Principal::member("m_1"));
         let operator = Principal { kind: PrincipalKind::Operator, id: "o_1".into(), role: None };
-        let op_token = keys.issue_access(&operator).unwrap();
+        let op_token = keys.issue_access(&operator, "f2").unwrap();
         assert!(matches!(keys.verify_member_rights(&op_token), Err(ApiError::Forbidden)));
     }
 
     #[test]
     fn refresh_tokens_parse_back_to_their_hash() {
-        let (t, r, _) = RefreshToken::generate(PrincipalKind::Member, "m_1", Utc::now());
+        let (t, r, _) = RefreshToken::generate(PrincipalKind::Member, "m_1", None, Utc::now());
         let p = RefreshToken::parse(&t).unwrap();
         assert_eq!((p.kind, p.principal_id.as_str(), p.hash.as_str()), (r.kind, "m_1", r.hash.as_str()));
+        let (rotated, next, _) = RefreshToken::generate(PrincipalKind::Member, "m_1", Some(&p.family), Utc::now());
+        assert_eq!(
+            (next.family.as_str(), RefreshToken::parse(&rotated).unwrap().family),
+            (r.family.as_str(), r.family.clone())
+        );
         assert!(RefreshToken::parse("x.m_1.abc").is_none());
         assert!(RefreshToken::parse("garbage").is_none());
     }

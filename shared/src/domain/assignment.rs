@@ -257,29 +257,36 @@ pub fn quality_score(op: &super::entities::Operator) -> f64 {
 pub const QUALITY_THRESHOLD: f64 = 60.0;
 pub const SUSPENSION_DAYS: i64 = 7;
 
-/// Counted returns to the queue a chat may have (ARCHITECTURE.md invariant 5).
+/// Counted returns to the queue a chat may have (ARCHITECTURE.md invariant 5): a
+/// chat reassigned this many times is escalated instead of a further time.
 pub const MAX_REASSIGNMENTS: u32 = 3;
 
-/// Whether a chat reassigned `reassign_count` times has reached the limit: it is
-/// escalated to the admins and never requeued by the system again.
-pub fn reassignment_limit_reached(reassign_count: u32) -> bool {
-    reassign_count >= MAX_REASSIGNMENTS
+/// Whether `returns` counted returns to the queue are more than a chat may have.
+/// Release asks it of the return it is about to make; the assignment pass and the
+/// escalate job ask it of a queue entry, whatever path wrote the entry.
+pub fn over_reassignment_limit(returns: u32) -> bool {
+    returns > MAX_REASSIGNMENTS
 }
 
 /// What a counted return (idle timeout, release, suspension) does to a chat that
 /// was reassigned `so_far` times before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Return {
-    Requeue { reassign_count: u32 },
-    Escalate { reassign_count: u32 },
+    Requeue {
+        reassign_count: u32,
+    },
+    /// The chat keeps its count: this return did not happen as a reassignment.
+    Escalate {
+        reassign_count: u32,
+    },
 }
 
 pub fn counted_return(so_far: u32) -> Return {
-    let reassign_count = so_far.saturating_add(1);
-    if reassignment_limit_reached(reassign_count) {
-        Return::Escalate { reassign_count }
+    let returns = so_far.saturating_add(1);
+    if over_reassignment_limit(returns) {
+        Return::Escalate { reassign_count: so_far }
     } else {
-        Return::Requeue { reassign_count }
+        Return::Requeue { reassign_count: returns }
     }
 }
 
@@ -419,13 +426,12 @@ mod tests {
     }
 
     #[test]
-    fn the_third_counted_return_escalates_and_nothing_at_the_limit_is_requeued() {
+    fn a_chat_reassigned_three_times_is_escalated_instead_of_a_fourth_time() {
         assert_eq!(counted_return(0), Return::Requeue { reassign_count: 1 });
-        assert_eq!(counted_return(1), Return::Requeue { reassign_count: 2 });
-        assert_eq!(counted_return(2), Return::Escalate { reassign_count: 3 });
-        assert_eq!(counted_return(7), Return::Escalate { reassign_count: 8 });
-        assert!(!reassignment_limit_reached(2));
-        assert!(reassignment_limit_reached(3));
+        assert_eq!(counted_return(2), Return::Requeue { reassign_count: 3 });
+        assert_eq!(counted_return(3), Return::Escalate { reassign_count: 3 });
+        assert!(!over_reassignment_limit(3), "an entry of the third reassignment waits for its operator");
+        assert!(over_reassignment_limit(4));
     }
 
     #[test]

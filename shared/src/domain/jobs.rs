@@ -10,10 +10,11 @@ use super::entities::CloseReason;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Job {
-    /// Close every open chat of a member (`member_deleted`, `member_banned`).
+    /// Close every open chat of a member for `reason` (a ban, from the back office).
     CloseMemberChats { member_id: String, reason: CloseReason },
-    /// Erase what is readable of a deleted member (messages, copies of their texts,
-    /// notifications, favorites, staff notes) and end their pending checkouts.
+    /// A deleted member: close each chat (`member_deleted`) and erase what is
+    /// readable of them (their messages, copies of their texts, notes about them,
+    /// notifications, favorites), end pending checkouts, strip payments of the email.
     EraseMember { member_id: String },
 }
 

@@ -128,6 +128,18 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).ok_or(ApiError::Unauthorized)
 }
 
+/// The session (refresh-token family) of the caller's access token, for routes
+/// that end every session but the caller's. Authorisation is the auth extractor's.
+pub struct SessionId(pub Option<String>);
+
+impl FromRequestParts<App> for SessionId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        Ok(SessionId(app.tokens.session_of(bearer(parts)?)?))
+    }
+}
+
 /// An operator's verified access token.
 pub struct OperatorAuth(pub String);
 

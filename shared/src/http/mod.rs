@@ -6,6 +6,6 @@ mod respond;
 
 pub use extract::{
     from_object, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, MemberRightsAuth, Now, OperatorAuth,
-    OptionalJson, Path, RawBody, RawJson,
+    OptionalJson, Path, RawBody, RawJson, SessionId,
 };
 pub use respond::{empty, json, list, Json};

@@ -106,9 +106,9 @@ pub async fn register(app: &App, r: RegisterRequest, ip: &str, now: DateTime<Utc
 }
 
 async fn session(app: &App, member: &Member, now: DateTime<Utc>) -> Result<Session, ApiError> {
-    let token = app.tokens.issue_access(&Principal::member(&member.id))?;
-    let (refresh_token, parsed, expires_at) = RefreshToken::generate(PrincipalKind::Member, &member.id, now);
-    app.store.put_refresh_token(parsed.kind, &parsed.principal_id, &parsed.hash, now, expires_at).await?;
+    let (refresh_token, parsed, expires_at) = RefreshToken::generate(PrincipalKind::Member, &member.id, None, now);
+    app.store.put_refresh_token(parsed.stored(), now, expires_at).await?;
+    let token = app.tokens.issue_access(&Principal::member(&member.id), &parsed.family)?;
     Ok(Session { token, refresh_token, user: Some(MemberView::from(member)) })
 }
 
@@ -154,20 +154,26 @@ pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result
             MemberStatus::Deleted => return Err(ApiError::InvalidRefreshToken),
         }
     }
-    let (token_string, new, expires_at) = RefreshToken::generate(old.kind, &old.principal_id, now);
-    let rotated =
-        app.store.rotate_refresh_token(old.kind, &old.principal_id, &old.hash, &new.hash, now, expires_at).await?;
+    let (token_string, new, expires_at) = RefreshToken::generate(old.kind, &old.principal_id, Some(&old.family), now);
+    let rotated = app.store.rotate_refresh_token(old.stored(), new.stored(), now, expires_at).await?;
     if !rotated {
         return Err(ApiError::InvalidRefreshToken);
     }
     let principal = Principal { kind: old.kind, id: old.principal_id, role: None };
-    let token = app.tokens.issue_access(&principal)?;
+    let token = app.tokens.issue_access(&principal, &new.family)?;
     Ok(Session { token, refresh_token: token_string, user: None })
 }
 
-/// POST /me/password: the current password proves it is the member; every refresh
-/// token is revoked, so whoever knew the old password loses their session.
-pub async fn change_password(app: &App, member_id: &str, current: String, new: &str) -> Result<(), ApiError> {
+/// POST /me/password: the current password proves it is the member; every other
+/// session's refresh tokens are revoked, so whoever knew the old password loses
+/// their session at its next refresh. The caller's own session (`session`) stays.
+pub async fn change_password(
+    app: &App,
+    member_id: &str,
+    session: Option<&str>,
+    current: String,
+    new: &str,
+) -> Result<(), ApiError> {
     let new = Password::parse(new).map_err(|e| ApiError::invalid("new_password", e))?;
     if current.len() > 1024 {
         return Err(ApiError::invalid("current_password", "is not the current password"));
@@ -180,7 +186,7 @@ pub async fn change_password(app: &App, member_id: &str, current: String, new: &
     if !app.store.set_member_password(member_id, &hash).await? {
         return Err(ApiError::Unauthorized);
     }
-    app.store.revoke_refresh_tokens(PrincipalKind::Member, member_id).await?;
+    app.store.revoke_refresh_tokens(PrincipalKind::Member, member_id, session).await?;
     tracing::info!(member_id, "member password changed; other sessions ended");
     Ok(())
 }

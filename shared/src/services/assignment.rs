@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::domain::assignment::{
-    self, reassignment_limit_reached, Candidate, Skills, Waiting, QUALITY_THRESHOLD, SUSPENSION_DAYS,
+    self, over_reassignment_limit, Candidate, Skills, Waiting, QUALITY_THRESHOLD, SUSPENSION_DAYS,
 };
 use crate::domain::CloseReason;
 use crate::error::ApiError;
@@ -55,7 +55,7 @@ pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, Ap
         }
         let mut waiting = Vec::with_capacity(entries.len());
         for e in &entries {
-            if reassignment_limit_reached(e.reassign_count) {
+            if over_reassignment_limit(e.reassign_count) {
                 report.escalated += usize::from(escalate_entry(app, e, now).await?);
             } else {
                 waiting.push(waiting_from(e));
@@ -109,7 +109,7 @@ async fn escalate_entry(app: &App, e: &QueueEntry, now: DateTime<Utc>) -> Result
 /// path (a release escalates at once; this catches whatever queued one anyway).
 pub async fn escalate_due(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError> {
     let mut n = 0;
-    for e in app.store.waiting_entries().await?.iter().filter(|e| reassignment_limit_reached(e.reassign_count)) {
+    for e in app.store.waiting_entries().await?.iter().filter(|e| over_reassignment_limit(e.reassign_count)) {
         n += usize::from(escalate_entry(app, e, now).await?);
     }
     Ok(n)

@@ -11,7 +11,7 @@ use crate::domain::payment::PaymentStatus;
 use crate::domain::principal::Principal;
 use crate::domain::{Chat, ChatStatus, CloseReason};
 use crate::error::ApiError;
-use crate::store::{CloseOutcome, Unsuccessful};
+use crate::store::{CloseOutcome, JobRecord, Unsuccessful};
 use crate::App;
 
 /// Reads after a chat changed under a close (a message, a claim, a release).
@@ -61,10 +61,19 @@ impl Default for Budget {
     }
 }
 
+impl Budget {
+    /// A run that stops after `pages` pages without handing its leases back: what a
+    /// runner that crashed mid-job leaves behind.
+    pub fn crash_after(pages: usize) -> Budget {
+        Budget { pages: Some(pages), ..Budget::default() }
+    }
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct JobsReport {
     pub jobs_finished: usize,
     pub jobs_left: usize,
+    pub jobs_failed: usize,
     pub chats_closed: usize,
     pub messages_erased: usize,
     pub records_erased: usize,
@@ -72,100 +81,142 @@ pub struct JobsReport {
 
 /// Chats a job handles per page (and per saved cursor).
 const PAGE: usize = 25;
+/// Failed runs after which a job is parked for an admin.
+const MAX_FAILURES: i64 = 5;
 
-/// Runs waiting jobs, oldest first, each under a lease, saving its cursor after
-/// every page so that a crash costs at most one page of (idempotent) rework.
+/// Runs waiting jobs, oldest first. Each runs under a lease, renewed after every
+/// chat, and saves its cursor after every page, so a crash costs at most one page
+/// of (idempotent) rework and the next run after the lease resumes it. A job
+/// finishes with a pass over the member's chats that changed nothing and began
+/// after the index settled. A job that fails is counted and let go, so it never
+/// blocks the jobs behind it; after five failures it is parked and admins told.
 pub async fn run_jobs(app: &App, now: DateTime<Utc>, budget: Budget) -> Result<JobsReport, ApiError> {
-    let started = Instant::now();
-    let mut pages = 0usize;
-    let mut report = JobsReport::default();
-    for record in app.store.pending_jobs(20).await? {
-        let out_of_budget = |pages: usize| started.elapsed() >= budget.time || budget.pages.is_some_and(|p| pages >= p);
-        if out_of_budget(pages) {
-            report.jobs_left += 1;
+    let mut run = Run { app, now, started: Instant::now(), budget, pages: 0, report: JobsReport::default() };
+    for sk in app.store.pending_jobs(20).await? {
+        if run.out_of_budget() {
+            run.report.jobs_left += 1;
             continue;
         }
-        let Some(job) = record.job.clone() else {
-            tracing::error!(sk = %record.sk, "job item of an unknown kind left in place");
-            report.jobs_left += 1;
+        let Some(mut job) = app.store.lease_job(&sk, run.clock(), run.clock() + LEASE).await? else {
+            run.report.jobs_left += 1;
             continue;
         };
-        let mut lease = now + LEASE;
-        if !app.store.lease_job(&record.sk, None, now, lease).await? {
-            report.jobs_left += 1;
-            continue;
+        match run.job(&mut job).await {
+            Ok(true) => run.report.jobs_finished += 1,
+            Ok(false) => run.report.jobs_left += 1,
+            Err(e) => {
+                run.report.jobs_failed += 1;
+                let failures = app.store.job_failed(&job.sk, &e.to_string(), MAX_FAILURES, run.clock()).await?;
+                tracing::error!(sk = %job.sk, failures, error = %e, "job failed; the next run retries it");
+                if failures >= MAX_FAILURES {
+                    let msg = format!("Job {} failed {failures} times and is parked: {e}", job.sk);
+                    app.store.put_admin_notification("job_parked", "high", &msg, Some(&job.sk), run.clock()).await?;
+                }
+            }
         }
-        let mut cursor = record.cursor.clone();
-        let mut pass_started = match (&cursor, record.pass_started_at) {
-            (Some(_), Some(at)) => at,
-            _ => now,
+    }
+    Ok(run.report)
+}
+
+struct Run<'a> {
+    app: &'a App,
+    now: DateTime<Utc>,
+    started: Instant,
+    budget: Budget,
+    pages: usize,
+    report: JobsReport,
+}
+
+impl Run<'_> {
+    /// `now` is the run's start (or a pinned clock): time runs on from it.
+    fn clock(&self) -> DateTime<Utc> {
+        self.now + chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default()
+    }
+
+    fn out_of_budget(&self) -> bool {
+        self.started.elapsed() >= self.budget.time || self.budget.pages.is_some_and(|p| self.pages >= p)
+    }
+
+    /// Works one leased job; `Ok(true)` when it finished, `Ok(false)` when it is left
+    /// (lease lost, or the budget ran out) for a later run.
+    async fn job(&mut self, job: &mut JobRecord) -> Result<bool, ApiError> {
+        let Some(kind) = job.job.clone() else {
+            return Err(ApiError::BadRequest(format!("job {} is of an unknown kind", job.sk)));
         };
         loop {
-            let next = run_page(app, &job, cursor.as_deref(), now, &mut report).await?;
-            pages += 1;
-            match next {
-                Some(c) => {
-                    app.store.save_job_progress(&record.sk, Some(&c), pass_started).await?;
-                    cursor = Some(c);
-                }
-                None if pass_started - record.created_at >= INDEX_SETTLE => {
-                    finish(app, &job, now).await.map(|n| report.records_erased += n)?;
-                    app.store.finish_job(&record.sk).await?;
-                    report.jobs_finished += 1;
-                    tracing::info!(kind = job.kind(), "job finished");
-                    break;
-                }
-                None => {
-                    // The pass began before the index settled: go over it once more.
-                    app.store.save_job_progress(&record.sk, None, pass_started).await?;
-                    cursor = None;
-                    pass_started = now;
-                    if now - record.created_at < INDEX_SETTLE {
-                        report.jobs_left += 1;
-                        break;
-                    }
-                }
+            if job.cursor.is_none() {
+                self.settle(job.created_at).await;
+                job.pass_started_at = Some(self.clock());
+                job.pass_changed = false;
             }
-            if out_of_budget(pages) {
-                report.jobs_left += 1;
-                break;
+            let Some(next) = self.page(&kind, job).await? else { return Ok(false) };
+            job.cursor = next;
+            let pass_over = job.cursor.is_none();
+            if pass_over && !job.pass_changed {
+                finish(self.app, &kind, self.clock()).await.map(|n| self.report.records_erased += n)?;
+                if self.app.store.finish_job(job).await? {
+                    tracing::info!(kind = kind.kind(), "job finished");
+                    return Ok(true);
+                }
+                return Ok(false);
             }
-            // `now` is the run's start (or a pinned clock): the lease runs on from it.
-            let renewed = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default() + LEASE;
-            if !app.store.lease_job(&record.sk, Some(lease), now, renewed).await? {
-                report.jobs_left += 1;
-                break;
+            if !self.app.store.save_job_progress(job).await? {
+                return Ok(false);
             }
-            lease = renewed;
+            if self.out_of_budget() {
+                if self.budget.pages.is_none() {
+                    self.app.store.release_job_lease(job).await?;
+                }
+                return Ok(false);
+            }
         }
     }
-    Ok(report)
-}
 
-/// One page of the member's chats for `job`; the cursor of the next page, if any.
-async fn run_page(
-    app: &App,
-    job: &Job,
-    cursor: Option<&str>,
-    now: DateTime<Utc>,
-    report: &mut JobsReport,
-) -> Result<Option<String>, ApiError> {
-    let member_id = job.subject();
-    let page = app.store.list_member_chats(member_id, cursor, PAGE).await?;
-    for chat in &page.items {
-        match job {
-            Job::CloseMemberChats { reason, .. } => {
-                if chat.status != ChatStatus::Closed && close_chat(app, &chat.id, *reason, now, |_| true).await? {
-                    report.chats_closed += 1;
-                }
-            }
-            Job::EraseMember { .. } => report.messages_erased += app.store.erase_member_messages(&chat.id).await?,
+    /// Waits until the member's chat index has settled after the job was written
+    /// (at most `INDEX_SETTLE`, only for a job written moments ago).
+    async fn settle(&self, created_at: DateTime<Utc>) {
+        let left = created_at + INDEX_SETTLE - self.clock();
+        if let Ok(wait) = left.to_std() {
+            tokio::time::sleep(wait).await;
         }
     }
-    Ok(page.next_cursor)
+
+    /// One page of the member's chats, least recent first. `None` if the lease was
+    /// lost; otherwise the cursor of the next page (`Some(None)`: the pass is over).
+    async fn page(&mut self, kind: &Job, job: &mut JobRecord) -> Result<Option<Option<String>>, ApiError> {
+        let page = self.app.store.member_chats_oldest_first(kind.subject(), job.cursor.as_deref(), PAGE).await?;
+        self.pages += 1;
+        for chat in &page.items {
+            let changed = match kind {
+                Job::CloseMemberChats { reason, .. } => self.close(chat, *reason).await?,
+                Job::EraseMember { .. } => {
+                    let closed = self.close(chat, CloseReason::MemberDeleted).await?;
+                    let erased = self.app.store.erase_member_messages(&chat.id).await?;
+                    let notes = self.app.store.erase_assignment_notes(&chat.id).await?;
+                    self.report.messages_erased += erased;
+                    closed || erased + notes > 0
+                }
+            };
+            job.pass_changed |= changed;
+            if !self.app.store.renew_job_lease(job, self.clock() + LEASE).await? {
+                return Ok(None);
+            }
+        }
+        Ok(Some(page.next_cursor))
+    }
+
+    async fn close(&mut self, chat: &Chat, reason: CloseReason) -> Result<bool, ApiError> {
+        if chat.status == ChatStatus::Closed {
+            return Ok(false);
+        }
+        let closed = close_chat(self.app, &chat.id, reason, self.clock(), |_| true).await?;
+        self.report.chats_closed += usize::from(closed);
+        // Not closed here means someone else closed it: the pass still saw an open chat.
+        Ok(true)
+    }
 }
 
-/// What a job does once, after its pass over the chats.
+/// What a job does once, after a pass over the chats that changed nothing.
 async fn finish(app: &App, job: &Job, now: DateTime<Utc>) -> Result<usize, ApiError> {
     match job {
         Job::CloseMemberChats { .. } => Ok(0),
@@ -193,6 +244,7 @@ async fn end_pending_checkouts(app: &App, member_id: &str, now: DateTime<Utc>) -
                 needs_review: false,
                 next_check_at: p.next_check_at,
                 from_verify: false,
+                only_from: Some(PaymentStatus::Pending),
             };
             app.store.record_unsuccessful(&p.reference, &abandoned, now).await?;
         }

@@ -35,7 +35,7 @@ pub async fn delete_me(
         let (outcome, deletion) = app.store.delete_member(&member, reason, now).await?;
         match outcome {
             BalanceOutcome::Done(_) => {
-                app.store.revoke_refresh_tokens(PrincipalKind::Member, member_id).await?;
+                app.store.revoke_refresh_tokens(PrincipalKind::Member, member_id, None).await?;
                 tracing::info!(member_id, refund_due_cents = deletion.refund_due_cents, "member deleted");
                 return Ok(DeletionView {
                     deleted: true,

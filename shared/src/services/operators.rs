@@ -74,13 +74,20 @@ pub async fn login(
     }
     let op = op.ok_or(ApiError::InvalidCredentials)?;
     let principal = Principal { kind: PrincipalKind::Operator, id: op.id.clone(), role: None };
-    let token = app.tokens.issue_access(&principal)?;
-    let (refresh_token, parsed, expires_at) = RefreshToken::generate(PrincipalKind::Operator, &op.id, now);
-    app.store.put_refresh_token(parsed.kind, &parsed.principal_id, &parsed.hash, now, expires_at).await?;
+    let (refresh_token, parsed, expires_at) = RefreshToken::generate(PrincipalKind::Operator, &op.id, None, now);
+    app.store.put_refresh_token(parsed.stored(), now, expires_at).await?;
+    let token = app.tokens.issue_access(&principal, &parsed.family)?;
     Ok(OperatorSession { token, refresh_token, operator: OperatorView::from(&op) })
 }
 
-pub async fn change_password(app: &App, operator_id: &str, current: String, new: &str) -> Result<(), ApiError> {
+/// The operator's other sessions end at their next refresh; the caller's (`session`) stays.
+pub async fn change_password(
+    app: &App,
+    operator_id: &str,
+    session: Option<&str>,
+    current: String,
+    new: &str,
+) -> Result<(), ApiError> {
     let new = Password::parse(new).map_err(|e| ApiError::invalid("new_password", e))?;
     let op = operator(app, operator_id).await?;
     if !password::verify(current, Some(op.password_hash.clone())).await? {
@@ -88,8 +95,8 @@ pub async fn change_password(app: &App, operator_id: &str, current: String, new:
     }
     let hash = password::hash(new.expose().to_string()).await?;
     app.store.set_operator_password(operator_id, &hash).await?;
-    // Whoever knew the old password loses their sessions: no refresh token survives.
-    app.store.revoke_refresh_tokens(PrincipalKind::Operator, operator_id).await?;
+    // Whoever knew the old password loses their sessions: only the caller's survives.
+    app.store.revoke_refresh_tokens(PrincipalKind::Operator, operator_id, session).await?;
     Ok(())
 }
 

@@ -241,6 +241,7 @@ async fn settle(
                 needs_review: true,
                 next_check_at: next,
                 from_verify,
+                only_from: None,
             };
             app.store.record_unsuccessful(&p.reference, &u, now).await?;
             Ok(Settlement::Unsuccessful)
@@ -257,6 +258,7 @@ async fn settle(
                 needs_review: false,
                 next_check_at: next,
                 from_verify,
+                only_from: None,
             };
             app.store.record_unsuccessful(&p.reference, &u, now).await?;
             Ok(Settlement::StillPending)
@@ -278,6 +280,7 @@ async fn review(
         needs_review: true,
         next_check_at: None,
         from_verify,
+        only_from: None,
     };
     if app.store.record_unsuccessful(&p.reference, &u, now).await? {
         let msg = format!("Payment {} needs review: {reason}", p.reference);

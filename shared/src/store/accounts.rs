@@ -13,7 +13,7 @@ use super::send::ledger_item;
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::jobs::Job;
 use crate::domain::payment::{deletion_refund_cents, RefundReason};
-use crate::domain::{ids, CloseReason, Credits, Member, MemberStatus};
+use crate::domain::{ids, Credits, Member, MemberStatus};
 
 /// A refund of credits to a member, as an admin (or the system) decided it.
 pub struct Refund<'a> {
@@ -108,8 +108,8 @@ impl Store {
     /// Closes an account (active or banned) in one transaction pinned to the member
     /// as read: status `deleted`, no password, the username released and the
     /// profile's personal fields removed; unused credits leave the balance with a
-    /// ledger entry and become a KES payout owed; the jobs that close the member's
-    /// chats and erase their texts are queued; an outbox event tells the rest.
+    /// ledger entry and become a KES payout owed; the job that closes the member's
+    /// chats and erases their texts is queued; an outbox event tells the rest.
     pub async fn delete_member(
         &self,
         member: &Member,
@@ -149,13 +149,12 @@ impl Store {
         record.insert("refund_due_cents".into(), n(deletion.refund_due_cents));
         record.insert("reason".into(), s(reason.unwrap_or("")));
         record.insert("created_at".into(), ts(now));
-        let close = Job::CloseMemberChats { member_id: member.id.clone(), reason: CloseReason::MemberDeleted };
+        // One job closes each chat (`member_deleted`) and then erases its texts.
         let erase = Job::EraseMember { member_id: member.id.clone() };
         let mut items = vec![
             TransactWriteItem::builder().update(scrub).build(),
             TransactWriteItem::builder().delete(release).build(),
             put_item(&self.table, record)?,
-            put_item(&self.table, job_item(&close, now))?,
             put_item(&self.table, job_item(&erase, now))?,
         ];
         if !member.balance.is_zero() {

@@ -224,9 +224,9 @@ impl Store {
     }
 
     /// Ends `operator_id`'s hold on the chat. Counting kinds requeue it (boosted
-    /// after a suspension, excluding an idle operator) unless this return reaches
-    /// the reassignment limit (`assignment::counted_return`): then it is escalated,
-    /// never requeued.
+    /// after a suspension, excluding an idle operator) unless this return would be
+    /// over the reassignment limit (`assignment::counted_return`): then it is
+    /// escalated, never requeued.
     pub async fn release(
         &self,
         chat: &Chat,
@@ -243,9 +243,16 @@ impl Store {
             None => chat.reassign_count,
         };
         let mut set = vec!["last_operator_id = :op"];
-        let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
-            .condition_expression("operator_id = :op")
-            .expression_attribute_values(":op", s(operator_id));
+        // The same holder and the same assignment as read: a close, or a release and
+        // a new claim in between, make this release a no-op (NotHeld).
+        let mut u =
+            update(&self.table, key(chat_pk(&chat.id), "CHAT")).expression_attribute_values(":op", s(operator_id));
+        u = match &chat.assignment_sk {
+            Some(sk) => u
+                .condition_expression("operator_id = :op AND assignment_sk = :asg")
+                .expression_attribute_values(":asg", s(sk)),
+            None => u.condition_expression("operator_id = :op"),
+        };
         let mut excluded = chat.excluded_operators.clone();
         if kind == ReleaseKind::Idle && !excluded.iter().any(|e| e == operator_id) {
             excluded.push(operator_id.to_string());
@@ -560,7 +567,11 @@ impl Store {
             tx_update(c)
         };
         let r = i64::from(rating);
-        match (chat.rating.zip(chat.rated_operator.as_deref()), operator) {
+        // A rating stored before `rated_operator` existed was credited to the chat's
+        // operator of the time: the chat's current or last operator is the best record.
+        let previous =
+            chat.rating.and_then(|p| Some((p, chat.rated_operator.as_deref().or(chat.rateable_operator())?)));
+        match (previous, operator) {
             (Some((prev, prev_op)), Some(op)) if prev_op == op => items.push(counters(op, r - i64::from(prev), 0)?),
             (previous, op) => {
                 if let Some((prev, prev_op)) = previous {

@@ -184,6 +184,18 @@ impl Store {
         self.page(Partition::Gsi1(&pk), false, cursor, limit).await?.try_map(chat_from)
     }
 
+    /// A member's chats, least recent activity first: a job's pass over them. A chat
+    /// that sees activity during the pass moves ahead of the cursor, not behind it.
+    pub async fn member_chats_oldest_first(
+        &self,
+        member_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Chat>, StoreError> {
+        let pk = member_chats_pk(member_id);
+        self.page(Partition::Gsi1(&pk), true, cursor, limit).await?.try_map(chat_from)
+    }
+
     /// Messages of a chat in time order.
     pub async fn list_messages(
         &self,

@@ -35,21 +35,35 @@ impl Store {
         reason: CloseReason,
         now: DateTime<Utc>,
     ) -> Result<CloseOutcome, StoreError> {
+        // A closed chat starts afresh if it reopens: no count towards escalation,
+        // no operators excluded.
         let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
             .update_expression(
-                "SET #status = :closed, close_reason = :reason, closed_at = :now \
-                 REMOVE GSI3PK, GSI3SK, operator_id, GSI2PK, GSI2SK, awaiting_reply_since, idle_warned, assignment_sk",
+                "SET #status = :closed, close_reason = :reason, closed_at = :now, reassign_count = :zero \
+                 REMOVE GSI3PK, GSI3SK, operator_id, GSI2PK, GSI2SK, awaiting_reply_since, idle_warned, assignment_sk, \
+                 excluded_operators, max_reassignments_reached",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":closed", s(ChatStatus::Closed.as_str()))
             .expression_attribute_values(":reason", s(reason.as_str()))
             .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":mc", n(chat.message_count));
-        u = match &chat.operator_id {
-            Some(op) => u
-                .condition_expression("#status <> :closed AND message_count = :mc AND operator_id = :op")
+        // Pin the holder and the assignment as read: a release and a new claim in
+        // between (even by the same operator) make this a different assignment.
+        u = match (&chat.operator_id, &chat.assignment_sk) {
+            (Some(op), Some(sk)) => u
+                .condition_expression(
+                    "#status <> :closed AND message_count = :mc AND operator_id = :op AND assignment_sk = :asg",
+                )
+                .expression_attribute_values(":op", s(op))
+                .expression_attribute_values(":asg", s(sk)),
+            (Some(op), None) => u
+                .condition_expression(
+                    "#status <> :closed AND message_count = :mc AND operator_id = :op AND attribute_not_exists(assignment_sk)",
+                )
                 .expression_attribute_values(":op", s(op)),
-            None => u.condition_expression(
+            (None, _) => u.condition_expression(
                 "#status <> :closed AND message_count = :mc AND attribute_not_exists(operator_id)",
             ),
         };
@@ -83,6 +97,7 @@ impl Store {
             if let Some(sk) = &chat.assignment_sk {
                 let end = update(&self.table, key(chat_pk(&chat.id), sk))
                     .update_expression("SET ended_at = :now, end_reason = :reason")
+                    .condition_expression("attribute_exists(PK) AND attribute_not_exists(ended_at)")
                     .expression_attribute_values(":now", ts(now))
                     .expression_attribute_values(":reason", s("chat_closed"));
                 items.push(tx_update(end)?);
@@ -99,8 +114,9 @@ impl Store {
                         CloseOutcome::Changed(Some(Box::new(current)))
                     })
                 }
-                // The chat's own condition held, so the holder's slot count is off.
-                None => Err(StoreError::Corrupt(format!("operator of chat {} holds no slot", chat.id))),
+                // The chat's own condition held, so the holder's slot count or the
+                // assignment record is off.
+                None => Err(StoreError::Corrupt(format!("operator slot or assignment record of chat {}", chat.id))),
             },
             Err(TransactFailure::Store(e)) => Err(e),
         }

@@ -54,6 +54,28 @@ impl Store {
         }
     }
 
+    /// Removes the handoff notes operators left on a chat's assignment records (free
+    /// text about the member); the records themselves stay as staff history.
+    pub async fn erase_assignment_notes(&self, chat_id: &str) -> Result<usize, StoreError> {
+        let mut erased = 0;
+        for item in self.query_all(&chat_pk(chat_id), "ASSIGN#").await? {
+            if !item.contains_key("note") {
+                continue;
+            }
+            let (pk, sk) = (Reader(&item).str("PK")?, Reader(&item).str("SK")?);
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .update_expression("REMOVE note")
+                .send()
+                .await
+                .map_err(StoreError::dynamo)?;
+            erased += 1;
+        }
+        Ok(erased)
+    }
+
     /// Deletes what is the member's alone and readable: idempotency records (their
     /// replies hold the member's texts), notifications, favorites and the staff
     /// notes about them. Returns how many items went.

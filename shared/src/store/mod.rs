@@ -44,6 +44,7 @@ pub use payments::{CreditOutcome, Unsuccessful};
 pub use payouts::{Payout, PayoutSource};
 pub use send::{queue_shard, SendCommit, SendInputs, SendOutcome, QUEUE_SHARDS};
 pub use settings::AssignmentSettings;
+pub use tokens::TokenRef;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -115,6 +115,8 @@ pub struct Unsuccessful<'a> {
     pub next_check_at: Option<DateTime<Utc>>,
     /// This outcome came from a verify call (counts toward the widening schedule).
     pub from_verify: bool,
+    /// Record it only while the payment still has this status.
+    pub only_from: Option<PaymentStatus>,
 }
 
 impl Store {
@@ -233,7 +235,6 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(payment_pk(reference), "PAYMENT")))
-            .condition_expression(SETTLEABLE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(u.status.as_str()))
             .expression_attribute_values(":review", b(u.needs_review))
@@ -264,6 +265,12 @@ impl Store {
         if !remove.is_empty() {
             expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
+        req = match u.only_from {
+            Some(from) => req
+                .condition_expression(format!("{SETTLEABLE} AND #status = :from"))
+                .expression_attribute_values(":from", s(from.as_str())),
+            None => req.condition_expression(SETTLEABLE),
+        };
         match req.update_expression(expr).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),

@@ -3,9 +3,18 @@
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::attr::{key, n, ts};
+use super::attr::{key, n, s, ts};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::principal::PrincipalKind;
+
+/// A refresh token as stored: whose, which session (family), and its hash.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenRef<'a> {
+    pub kind: PrincipalKind,
+    pub principal_id: &'a str,
+    pub family: &'a str,
+    pub hash: &'a str,
+}
 
 fn owner_pk(kind: PrincipalKind, id: &str) -> String {
     match kind {
@@ -20,15 +29,9 @@ fn token_sk(hash: &str) -> String {
 }
 
 impl Store {
-    fn refresh_put(
-        &self,
-        kind: PrincipalKind,
-        id: &str,
-        hash: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<Put, StoreError> {
-        let mut item = key(owner_pk(kind, id), token_sk(hash));
+    fn refresh_put(&self, t: TokenRef<'_>, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<Put, StoreError> {
+        let mut item = key(owner_pk(t.kind, t.principal_id), token_sk(t.hash));
+        item.insert("family".into(), s(t.family));
         item.insert("created_at".into(), ts(now));
         item.insert("expires_at".into(), n(expires_at.timestamp()));
         Put::builder()
@@ -41,13 +44,11 @@ impl Store {
 
     pub async fn put_refresh_token(
         &self,
-        kind: PrincipalKind,
-        id: &str,
-        hash: &str,
+        t: TokenRef<'_>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let put = self.refresh_put(kind, id, hash, now, expires_at)?;
+        let put = self.refresh_put(t, now, expires_at)?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -59,25 +60,24 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a live token with a new one in one transaction. `Ok(false)` if the
-    /// old token is unknown, already used or expired (TTL may not have removed it yet).
+    /// Replaces a live token with the next of its family in one transaction.
+    /// `Ok(false)` if the old token is unknown, already used or expired (TTL may not
+    /// have removed it yet).
     pub async fn rotate_refresh_token(
         &self,
-        kind: PrincipalKind,
-        id: &str,
-        old_hash: &str,
-        new_hash: &str,
+        old: TokenRef<'_>,
+        new: TokenRef<'_>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key(owner_pk(kind, id), token_sk(old_hash))))
+            .set_key(Some(key(owner_pk(old.kind, old.principal_id), token_sk(old.hash))))
             .condition_expression("attribute_exists(PK) AND expires_at > :now")
             .expression_attribute_values(":now", n(now.timestamp()))
             .build()
             .map_err(StoreError::dynamo)?;
-        let put = self.refresh_put(kind, id, new_hash, now, expires_at)?;
+        let put = self.refresh_put(new, now, expires_at)?;
         let items =
             vec![TransactWriteItem::builder().delete(delete).build(), TransactWriteItem::builder().put(put).build()];
         match self.transact(items).await {
@@ -98,15 +98,26 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes every refresh token of a principal (password change: other sessions
-    /// end when their access token expires). Returns how many there were.
-    pub async fn revoke_refresh_tokens(&self, kind: PrincipalKind, id: &str) -> Result<usize, StoreError> {
+    /// Deletes every refresh token of a principal except those of the session
+    /// `keep` (a password change keeps the caller's; a ban or deletion keeps none):
+    /// the other sessions end at their next refresh. Returns how many went.
+    pub async fn revoke_refresh_tokens(
+        &self,
+        kind: PrincipalKind,
+        id: &str,
+        keep: Option<&str>,
+    ) -> Result<usize, StoreError> {
         let tokens = self.query_all(&owner_pk(kind, id), "REFRESH#").await?;
+        let mut revoked = 0;
         for item in &tokens {
             let Some(sk) = item.get("SK").and_then(|v| v.as_s().ok()) else { continue };
-            let hash = sk.trim_start_matches("REFRESH#");
-            self.delete_refresh_token(kind, id, hash).await?;
+            let family = item.get("family").and_then(|v| v.as_s().ok()).map(String::as_str);
+            if keep.is_some() && family == keep {
+                continue;
+            }
+            self.delete_refresh_token(kind, id, sk.trim_start_matches("REFRESH#")).await?;
+            revoked += 1;
         }
-        Ok(tokens.len())
+        Ok(revoked)
     }
 }

@@ -637,8 +637,8 @@ impl Sim {
     }
 
     /// `Store::release`: a counting release requeues (excluding an idle operator,
-    /// boosted after a suspension) unless it is the return that reaches
-    /// MAX_REASSIGNMENTS (`counted_return`), in which case it is escalated.
+    /// boosted after a suspension) unless the chat was already reassigned
+    /// MAX_REASSIGNMENTS times (`counted_return`), in which case it is escalated.
     fn release(&mut self, c: usize, o: usize, kind: Release) -> Outcome {
         let now = self.now;
         let counts = kind != Release::Completed;
