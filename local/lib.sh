@@ -78,6 +78,11 @@ export_local_env() {
   export PAYSTACK_PUBLIC_KEY="${PAYSTACK_PUBLIC_KEY:-pk_test_fantooo_local}"
   export RATE_LIMIT_PER_IP_PER_MINUTE="${RATE_LIMIT_PER_IP_PER_MINUTE:-300}"
   export RATE_LIMIT_PER_USERNAME_PER_MINUTE="${RATE_LIMIT_PER_USERNAME_PER_MINUTE:-10}"
+  # Looser than on AWS (docs/decisions.md, "Timeouts"): the emulator serialises
+  # every DynamoDB call and slows as the table grows.
+  export DB_ATTEMPT_TIMEOUT_MS="${DB_ATTEMPT_TIMEOUT_MS:-10000}"
+  export DB_OPERATION_TIMEOUT_MS="${DB_OPERATION_TIMEOUT_MS:-20000}"
+  export REQUEST_TIMEOUT_MS="${REQUEST_TIMEOUT_MS:-25000}"
   # The local schedules run on the template's own rates (local/src/jobs.rs).
   FANTOOO_SCHEDULES=$("$PY" "$ROOT/local/bootstrap.py" --print-schedules)
   export FANTOOO_SCHEDULES

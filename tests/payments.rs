@@ -214,12 +214,15 @@ async fn a_reference_marked_failed_then_reported_successful_is_credited_once() {
     let app = stack.app().await.unwrap();
     let m = stack.register("retry").await.unwrap();
     let reference = checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap().to_string();
+    // Only charge.success is acted on: a charge.failed event is recorded, nothing else.
     stack.webhook(&charge_event("charge.failed", &reference, "failed", 10000, "KES")).await.unwrap();
+    assert_eq!(payment_status(&stack, &reference).await, "pending");
+    stack.paystack_says(&reference, "failed", 10000, "KES").await.unwrap();
+    payments::reconcile(&app, Utc::now() + Duration::minutes(11)).await.unwrap();
     let p = stack.store.get_payment(&reference).await.unwrap().unwrap();
-    assert_eq!((p.status.as_str(), p.needs_review), ("failed", true));
+    assert_eq!((p.status.as_str(), p.needs_review), ("failed", true), "verify says failed");
     assert!(p.failure_reason.is_some());
 
-    stack.paystack_says(&reference, "failed", 10000, "KES").await.unwrap();
     let due = p.next_check_at.expect("still scheduled: failure is not final");
     payments::reconcile(&app, due + Duration::seconds(1)).await.unwrap();
     assert_eq!(payment_status(&stack, &reference).await, "failed");

@@ -28,9 +28,15 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let app = fantooo::App::from_env_with_clock(Clock::Pinnable).await?;
+    if args.iter().any(|a| a == "--seed-only") {
+        seed::run(&app).await?;
+        println!("demo data written");
+        return Ok(());
+    }
     if !args.iter().any(|a| a == "--no-seed") {
         seed::run(&app).await?;
     }
+    seed::watch(&app);
     jobs::spawn_all(&app, &rates);
     let port: u16 = std::env::var("FANTOOO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

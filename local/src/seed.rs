@@ -51,3 +51,29 @@ pub async fn run(app: &fantooo::App) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Every 30 s, checks that the demo data is still there: an emulator that
+/// restarted comes back empty, and every request would then fail. `local/up`
+/// restarts and re-seeds a stopped emulator itself; otherwise the log says how.
+pub fn watch(app: &fantooo::App) {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut warned = false;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            let found = app.store.get_character("c_demo01").await;
+            if let Err(e) = &found {
+                tracing::warn!(error = %e, "the local table could not be read");
+            }
+            let present = matches!(found, Ok(Some(_)));
+            if !present && !warned {
+                tracing::warn!(
+                    "the local table is empty or gone (did the emulator restart?): stop and run ./local/up again, \
+                     or re-create it with `.venv/bin/python local/bootstrap.py --endpoint $AWS_ENDPOINT_URL \
+                     --table $TABLE_NAME --queue-prefix $TABLE_NAME` then `target/debug/fantooo-local --seed-only`"
+                );
+            }
+            warned = !present;
+        }
+    });
+}

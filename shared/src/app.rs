@@ -57,6 +57,14 @@ impl App {
     pub async fn from_env_with_clock(clock: Clock) -> Result<App, ConfigError> {
         let config = Config::from_env()?;
         let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        // DynamoDB calls give up in time to answer 503 rather than hang: the SDK's
+        // connect, per-attempt and whole-call (retries included) timeouts.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(config.timeouts.db_connect)
+            .operation_attempt_timeout(config.timeouts.db_attempt)
+            .operation_timeout(config.timeouts.db_operation)
+            .build();
+        let dynamo = aws_sdk_dynamodb::config::Builder::from(&aws).timeout_config(timeouts).build();
         let ssm = aws_sdk_ssm::Client::new(&aws);
         let secrets = Secrets {
             token_signing_key: config::secret(&ssm, "TOKEN_SIGNING_KEY").await?,
@@ -66,7 +74,7 @@ impl App {
         if secrets.token_signing_key.len() < 32 {
             return Err(ConfigError::Invalid("TOKEN_SIGNING_KEY", "must be at least 32 bytes".into()));
         }
-        let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), config.table_name.clone());
+        let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamo), config.table_name.clone());
         let queue = AssignmentQueue::new(aws_sdk_sqs::Client::new(&aws), config.assignment_queue_url.clone());
         let events = EventBus::new(aws_sdk_eventbridge::Client::new(&aws), config.event_bus_name.clone());
         let paystack = Paystack::new(&config.paystack_base_url, &secrets.paystack_secret_key)

@@ -20,6 +20,21 @@ pub struct RateLimits {
     pub per_username_per_minute: u32,
 }
 
+/// How long the database and a whole request may take before the answer is 503
+/// `unavailable` (docs/decisions.md, "Timeouts"). Lambda's own timeout (10 s for
+/// the HTTP functions) sits above `request`, API Gateway's 30 s above both.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Opening a connection to DynamoDB.
+    pub db_connect: std::time::Duration,
+    /// One attempt of one DynamoDB call.
+    pub db_attempt: std::time::Duration,
+    /// One DynamoDB call, the SDK's own retries included.
+    pub db_operation: std::time::Duration,
+    /// A whole HTTP request, our own retries of conditional writes included.
+    pub request: std::time::Duration,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub table_name: String,
@@ -32,6 +47,7 @@ pub struct Config {
     pub paystack_base_url: String,
     /// Public (publishable) key the client's Paystack popup opens with.
     pub paystack_public_key: String,
+    pub timeouts: Timeouts,
 }
 
 pub const DISCLOSURE: &str = "Profiles on Fantooo are fictional characters, written by our team.";
@@ -42,20 +58,38 @@ impl Config {
             table_name: required("TABLE_NAME")?,
             assignment_queue_url: required("ASSIGNMENT_QUEUE_URL")?,
             rate_limits: RateLimits {
-                per_ip_per_minute: number("RATE_LIMIT_PER_IP_PER_MINUTE", 60)?,
-                per_username_per_minute: number("RATE_LIMIT_PER_USERNAME_PER_MINUTE", 10)?,
+                per_ip_per_minute: positive("RATE_LIMIT_PER_IP_PER_MINUTE", 60)?,
+                per_username_per_minute: positive("RATE_LIMIT_PER_USERNAME_PER_MINUTE", 10)?,
             },
             email_domain: env::var("MEMBER_EMAIL_DOMAIN").unwrap_or_else(|_| "fantooo.com".into()),
             disclosure: DISCLOSURE.into(),
             event_bus_name: required("EVENT_BUS_NAME")?,
             paystack_base_url: env::var("PAYSTACK_BASE_URL").unwrap_or_else(|_| "https://api.paystack.co".into()),
             paystack_public_key: required("PAYSTACK_PUBLIC_KEY")?,
+            timeouts: Timeouts {
+                db_connect: millis("DB_CONNECT_TIMEOUT_MS", 1_000)?,
+                db_attempt: millis("DB_ATTEMPT_TIMEOUT_MS", 1_500)?,
+                db_operation: millis("DB_OPERATION_TIMEOUT_MS", 3_000)?,
+                request: millis("REQUEST_TIMEOUT_MS", 8_000)?,
+            },
         })
     }
 }
 
 fn required(name: &'static str) -> Result<String, ConfigError> {
     env::var(name).ok().filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name))
+}
+
+fn millis(name: &'static str, default: u32) -> Result<std::time::Duration, ConfigError> {
+    Ok(std::time::Duration::from_millis(u64::from(positive(name, default)?)))
+}
+
+/// A number that must be more than 0 (a limit of 0 would lock everyone out).
+fn positive(name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match number(name, default)? {
+        0 => Err(ConfigError::Invalid(name, "must be more than 0".into())),
+        n => Ok(n),
+    }
 }
 
 fn number(name: &'static str, default: u32) -> Result<u32, ConfigError> {

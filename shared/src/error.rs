@@ -50,6 +50,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("too many requests; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    #[error("the database did not answer in time; the outcome is unknown: retry with the same Idempotency-Key")]
+    Unavailable,
     #[error("no such route")]
     NoRoute,
     #[error("method not allowed on this route")]
@@ -73,6 +75,7 @@ impl ApiError {
             Validation(_) | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -102,6 +105,7 @@ impl ApiError {
             NoRoute => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Internal(_) => "internal",
+            Unavailable => "unavailable",
         }
     }
 

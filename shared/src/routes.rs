@@ -142,7 +142,8 @@ pub fn router(app: App, slices: &[&[Route]]) -> Router {
         .with_state(app)
 }
 
-/// One log line per request (never bodies or tokens), marked on a cold start.
+/// One log line per request (never bodies or tokens), marked on a cold start; the
+/// request's time budget.
 async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
@@ -152,7 +153,15 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
     let cold_start = app.take_cold_start();
-    let mut res = next.run(req).await;
+    // A request that outlives its budget answers 503 `unavailable` (outcome
+    // unknown) before API Gateway or Lambda cut it off with a bare 5xx.
+    let mut res = match tokio::time::timeout(app.config.timeouts.request, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(%method, route, "request timed out: answering 503");
+            ApiError::Unavailable.into_response()
+        }
+    };
     res.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
     tracing::info!(%method, route, status = res.status().as_u16(), ms = started.elapsed().as_millis() as u64, cold_start, "request");
     res
@@ -168,9 +177,9 @@ async fn config(State(app): State<App>) -> Answer {
     http::json(StatusCode::OK, &catalog::public_config(&app))
 }
 
-async fn username_available(State(app): State<App>, p: ListParams) -> Answer {
+async fn username_available(State(app): State<App>, ip: ClientIp, Now(now): Now, p: ListParams) -> Answer {
     let username = p.get("username").ok_or_else(|| ApiError::invalid("username", "is required"))?;
-    let available = accounts::username_available(&app, username).await?;
+    let available = accounts::username_available(&app, username, &ip.0, now).await?;
     http::json(StatusCode::OK, &serde_json::json!({ "available": available }))
 }
 

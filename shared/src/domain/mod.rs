@@ -4,6 +4,7 @@ pub mod assignment;
 pub mod entities;
 pub mod ids;
 pub mod jobs;
+pub mod limits;
 pub mod money;
 pub mod payment;
 pub mod pricing;

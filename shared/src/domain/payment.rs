@@ -15,6 +15,8 @@ pub enum PaymentStatus {
     Failed,
     Abandoned,
     NeedsManualReview,
+    /// The member disputed the charge with their bank (a Paystack dispute event).
+    Disputed,
 }
 
 impl PaymentStatus {
@@ -25,6 +27,7 @@ impl PaymentStatus {
             PaymentStatus::Failed => "failed",
             PaymentStatus::Abandoned => "abandoned",
             PaymentStatus::NeedsManualReview => "needs_manual_review",
+            PaymentStatus::Disputed => "disputed",
         }
     }
 
@@ -35,6 +38,7 @@ impl PaymentStatus {
             "failed" => PaymentStatus::Failed,
             "abandoned" => PaymentStatus::Abandoned,
             "needs_manual_review" => PaymentStatus::NeedsManualReview,
+            "disputed" => PaymentStatus::Disputed,
             _ => return None,
         })
     }
@@ -100,6 +104,8 @@ pub struct Payment {
     pub credited_at: Option<DateTime<Utc>>,
     /// Set instead of crediting when the member's account was deleted first.
     pub payout_id: Option<String>,
+    /// When Paystack first reported a dispute of the charge.
+    pub disputed_at: Option<DateTime<Utc>>,
     pub failure_reason: Option<String>,
     pub review_reason: Option<String>,
     pub needs_review: bool,
@@ -110,11 +116,14 @@ pub struct Payment {
 }
 
 impl Payment {
-    /// Credited, or owed as a payout: either way it adds nothing again.
+    /// Credited, owed as a payout, or disputed: whichever, it adds nothing again.
     pub fn is_settled(&self) -> bool {
-        self.credited_at.is_some() || self.payout_id.is_some()
+        self.credited_at.is_some() || self.payout_id.is_some() || self.disputed_at.is_some()
     }
 }
+
+/// How long a settled webhook delivery's raw body is kept (TTL) after it arrived.
+pub const RAW_WEBHOOK_KEPT: Duration = Duration::days(90);
 
 /// A pending payment is first verified this long after checkout.
 pub const FIRST_CHECK_AFTER: Duration = Duration::minutes(10);

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// Field name -> what is wrong with it. Empty means valid.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -110,7 +111,8 @@ pub fn age(n: i64) -> Result<u8, String> {
     }
 }
 
-/// Trimmed text of `min..=max` characters.
+/// Trimmed text of `min..=max` characters, with no control characters but newline
+/// and tab (NUL, escape sequences and the like never reach the table or a screen).
 pub fn text(s: &str, min: usize, max: usize) -> Result<String, String> {
     let t = s.trim();
     let n = t.chars().count();
@@ -119,7 +121,45 @@ pub fn text(s: &str, min: usize, max: usize) -> Result<String, String> {
     } else if n > max {
         Err(format!("must be at most {max} characters"))
     } else {
+        no_control_chars(t)?;
         Ok(t.to_string())
+    }
+}
+
+/// A name or a place shown to others: `text` on one line, and no invisible format
+/// characters (Unicode Cf: right-to-left overrides and isolates, zero-width spaces,
+/// soft hyphens; the zero-width joiner excepted) that could make it read as
+/// something else.
+pub fn line(s: &str, min: usize, max: usize) -> Result<String, String> {
+    let t = text(s, min, max)?;
+    if t.contains(['\n', '\t']) {
+        return Err("must be one line".into());
+    }
+    // The zero-width joiner stays: emoji sequences and several scripts need it,
+    // and it reorders nothing.
+    if t.chars().any(|c| c.general_category() == GeneralCategory::Format && c != '\u{200d}') {
+        return Err("must not contain invisible formatting characters such as right-to-left overrides".into());
+    }
+    Ok(t)
+}
+
+/// Refuses control characters other than newline and tab, in any text field.
+pub fn no_control_chars(s: &str) -> Result<(), String> {
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        Err("must not contain control characters".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// An id sent in a body (`profile_id`, `package_id`): ids are short and plain, so
+/// anything else is refused before it becomes part of a key.
+pub fn id(s: &str) -> Result<&str, String> {
+    let ok = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(s)
+    } else {
+        Err("is not a valid id".into())
     }
 }
 
@@ -127,7 +167,7 @@ pub fn text(s: &str, min: usize, max: usize) -> Result<String, String> {
 pub fn email(s: &str) -> Result<String, String> {
     let t = s.trim().to_ascii_lowercase();
     let valid = t.len() <= 254
-        && !t.chars().any(char::is_whitespace)
+        && !t.chars().any(|c| c.is_whitespace() || c.is_control())
         && match t.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -210,6 +250,34 @@ mod tests {
         assert!(text("  ", 1, 5).is_err());
         assert_eq!(text(" hi ", 1, 5), Ok("hi".into()));
         assert!(text("toolong", 1, 5).is_err());
+    }
+
+    #[test]
+    fn text_refuses_control_characters_but_newline_and_tab() {
+        assert_eq!(text("line one\nline\ttwo", 1, 50), Ok("line one\nline\ttwo".into()));
+        for bad in ["nul\0here", "esc \u{1b}[31mred", "bell\u{7}", "del\u{7f}", "c1\u{9b}"] {
+            assert!(text(bad, 1, 50).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_and_places_refuse_bidi_overrides_and_invisible_characters() {
+        assert_eq!(line("Nairobi", 1, 50), Ok("Nairobi".into()));
+        assert_eq!(line("Zawadi Wanjiru", 1, 50), Ok("Zawadi Wanjiru".into()));
+        assert_eq!(line("Thika 🌍", 1, 50), Ok("Thika 🌍".into()), "emoji are fine");
+        assert!(line("family 👨\u{200d}👩\u{200d}👧", 1, 50).is_ok(), "joined emoji too");
+        for bad in ["admin\u{202e}nimda", "zero\u{200b}width", "two\nlines", "\u{2066}isolate", "soft\u{ad}hyphen"] {
+            assert!(line(bad, 1, 50).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ids_are_short_and_plain() {
+        assert!(id("c_demo01").is_ok());
+        assert!(id("pkg_best-value").is_ok());
+        assert!(id(&"a".repeat(65)).is_err());
+        assert!(id("c/../x").is_err());
+        assert!(id("").is_err());
     }
 
     #[test]

@@ -156,13 +156,25 @@ impl FromRequestParts<App> for OperatorAuth {
 }
 
 /// A path parameter, percent-decoded: 400 with the JSON error body when it does
-/// not decode (invalid UTF-8, say), never axum's plain-text rejection.
+/// not decode (invalid UTF-8, say), never axum's plain-text rejection; 404 when it
+/// is longer than any id.
 pub struct Path<T>(pub T);
+
+/// Longest path parameter (bytes, decoded) that can name anything.
+const MAX_PATH_PARAM: usize = 200;
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // No id is this long: refuse it before it becomes part of a key (DynamoDB
+        // caps a key at 2 KB and would answer with an error, not "not found").
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::BadRequest("a path parameter is not valid UTF-8 text".into()))?;
+        if raw.iter().any(|(_, v)| v.len() > MAX_PATH_PARAM) {
+            return Err(ApiError::NotFound("resource"));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(v)| Path(v))

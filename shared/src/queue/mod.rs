@@ -1,6 +1,9 @@
 //! SQS adapter for the assignment queue: the message is only a trigger; the
 //! queue entry in the table is the truth, and a sweep repairs a lost send.
 
+/// How long a trigger may take before the request goes on without it.
+const NOTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Clone, Debug)]
 pub struct AssignmentQueue {
     client: aws_sdk_sqs::Client,
@@ -14,10 +17,16 @@ impl AssignmentQueue {
 
     /// Asks the assigner to look at a chat. Failure is logged, never raised: the
     /// commit already happened and the scheduled sweep finds the queue entry.
+    /// Bounded in time, so a slow queue never turns a committed request into a 503.
     pub async fn notify(&self, chat_id: &str) {
         let body = serde_json::json!({ "chat_id": chat_id }).to_string();
-        if let Err(e) = self.client.send_message().queue_url(&self.url).message_body(body).send().await {
-            tracing::warn!(chat_id, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "assignment trigger not sent; the sweep will pick the chat up");
+        let send = self.client.send_message().queue_url(&self.url).message_body(body).send();
+        match tokio::time::timeout(NOTIFY_TIMEOUT, send).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(chat_id, error = %aws_sdk_sqs::error::DisplayErrorContext(e), "assignment trigger not sent; the sweep will pick the chat up")
+            }
+            Err(_) => tracing::warn!(chat_id, "assignment trigger timed out; the sweep will pick the chat up"),
         }
     }
 

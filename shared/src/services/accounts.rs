@@ -8,6 +8,7 @@ use crate::domain::principal::{Principal, PrincipalKind};
 use crate::domain::validation::{self, FieldErrors, Password, Username};
 use crate::domain::{ids, Credits, Gender, LookingFor, Member, MemberStatus, MemberView, Tier};
 use crate::error::ApiError;
+use crate::services::limits;
 use crate::store::{NewMember, ProfileChanges};
 use crate::App;
 
@@ -50,8 +51,8 @@ fn validate_registration(r: RegisterRequest, now: DateTime<Utc>) -> Result<Valid
         "looking_for",
         LookingFor::parse(&r.looking_for).ok_or_else(|| "must be male, female or both".to_string()),
     );
-    let location = f.check("location", validation::text(&r.location, 1, 100));
-    let display_name = r.display_name.as_deref().and_then(|d| f.check("display_name", validation::text(d, 1, 50)));
+    let location = f.check("location", validation::line(&r.location, 1, 100));
+    let display_name = r.display_name.as_deref().and_then(|d| f.check("display_name", validation::line(d, 1, 50)));
     let email = r.email.as_deref().and_then(|e| f.check("email", validation::email(e)));
     let latitude = r.latitude.and_then(|v| f.check("latitude", validation::latitude(v)));
     let longitude = r.longitude.and_then(|v| f.check("longitude", validation::longitude(v)));
@@ -89,8 +90,11 @@ fn validate_registration(r: RegisterRequest, now: DateTime<Utc>) -> Result<Valid
 }
 
 pub async fn register(app: &App, r: RegisterRequest, ip: &str, now: DateTime<Utc>) -> Result<Session, ApiError> {
-    crate::services::limits::check(app, "register", ip, Some(&r.username), now).await?;
+    // The IP is counted first, whatever the body; the username only once it is
+    // valid, so no key is ever built from unchecked input.
+    limits::check_ip(app, "register", ip, now).await?;
     let ValidRegistration { username, password, mut member } = validate_registration(r, now)?;
+    limits::check_name(app, "register", username.as_str(), now).await?;
     // A cheap early answer that spares an argon2 hash; the claim's condition in
     // create_member is what actually keeps usernames unique.
     if app.store.username_taken(username.as_str()).await? {
@@ -123,7 +127,8 @@ pub async fn login(app: &App, r: LoginRequest, ip: &str, now: DateTime<Utc>) -> 
     if username.is_empty() || username.len() > 64 || r.password.is_empty() || r.password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    crate::services::limits::check(app, "login", ip, Some(&username), now).await?;
+    limits::check_ip(app, "login", ip, now).await?;
+    limits::check_name(app, "login", &username, now).await?;
     let member = app.store.member_by_username(&username).await?;
     let matches = password::verify(r.password, member.as_ref().map(|m| m.password_hash.clone())).await?;
     let member = match member {
@@ -143,6 +148,10 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// A rotated refresh token presented again within this long is refused without
+/// revoking its session (a concurrent refresh, a retry after a lost answer).
+const REUSE_GRACE: chrono::Duration = chrono::Duration::seconds(60);
+
 /// Rotates a refresh token: the old one stops working the moment the new pair exists.
 pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result<Session, ApiError> {
     let old = RefreshToken::parse(&r.refresh_token).ok_or(ApiError::InvalidRefreshToken)?;
@@ -157,6 +166,16 @@ pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result
     let (token_string, new, expires_at) = RefreshToken::generate(old.kind, &old.principal_id, Some(&old.family), now);
     let rotated = app.store.rotate_refresh_token(old.stored(), new.stored(), now, expires_at).await?;
     if !rotated {
+        // A token that was already rotated, presented again, was copied: the whole
+        // session (family) ends, and its holder must log in again (OAuth 2.0
+        // security best practice, refresh token reuse detection).
+        // Within a grace period the same client is the likelier sender (two tabs
+        // refreshing at once, a retry after a lost answer): refused, not revoked.
+        let reused = app.store.rotated_token_family(old.kind, &old.principal_id, &old.hash, now).await?;
+        if let Some((family, rotated_at)) = reused.filter(|(_, at)| now - *at > REUSE_GRACE) {
+            let revoked = app.store.revoke_family(old.kind, &old.principal_id, &family).await?;
+            tracing::warn!(principal = %old.principal_id, revoked, %rotated_at, "a rotated refresh token was reused: its session ended");
+        }
         return Err(ApiError::InvalidRefreshToken);
     }
     let principal = Principal { kind: old.kind, id: old.principal_id, role: None };
@@ -199,7 +218,8 @@ pub async fn logout(app: &App, r: RefreshRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn username_available(app: &App, username: &str) -> Result<bool, ApiError> {
+pub async fn username_available(app: &App, username: &str, ip: &str, now: DateTime<Utc>) -> Result<bool, ApiError> {
+    limits::check_ip(app, "username_available", ip, now).await?;
     let u = Username::parse(username).map_err(|e| ApiError::invalid("username", e))?;
     Ok(!app.store.username_taken(u.as_str()).await?)
 }
@@ -226,11 +246,15 @@ pub async fn update_me(
         Value::String(s) => validation::text(s, min, max),
         _ => Err("must be a string".to_string()),
     };
+    let line = |v: &Value, min, max| match v {
+        Value::String(s) => validation::line(s, min, max),
+        _ => Err("must be a string".to_string()),
+    };
     let number = |v: &Value| v.as_f64().ok_or_else(|| "must be a number".to_string());
     let nullable = |v: &Value| !v.is_null();
     for (k, v) in &body {
         match k.as_str() {
-            "display_name" => ch.display_name = Some(nullable(v).then(|| f.check(k, text(v, 1, 50))).flatten()),
+            "display_name" => ch.display_name = Some(nullable(v).then(|| f.check(k, line(v, 1, 50))).flatten()),
             "bio" => {
                 ch.bio = Some(nullable(v).then(|| f.check(k, text(v, 0, 500))).flatten().filter(|b| !b.is_empty()))
             }
@@ -243,7 +267,7 @@ pub async fn update_me(
                     nullable(v).then(|| f.check(k, text(v, 2, 10).and_then(|l| validation::language(&l)))).flatten(),
                 )
             }
-            "location" => ch.location = f.check(k, text(v, 1, 100)),
+            "location" => ch.location = f.check(k, line(v, 1, 100)),
             "looking_for" => {
                 let parsed =
                     v.as_str().and_then(LookingFor::parse).ok_or_else(|| "must be male, female or both".to_string());

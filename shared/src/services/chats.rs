@@ -15,6 +15,7 @@ pub async fn open_chat(
     profile_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(ChatView, bool), ApiError> {
+    crate::domain::validation::id(profile_id).map_err(|e| ApiError::invalid("profile_id", e))?;
     crate::services::active_member(app, member_id).await?;
     let id = ids::chat_id(member_id, profile_id);
     if let Some(existing) = app.store.get_chat(&id).await? {

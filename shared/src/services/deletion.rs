@@ -30,6 +30,9 @@ pub async fn delete_me(
     if reason.is_some_and(|r| r.chars().count() > 500) {
         return Err(ApiError::invalid("reason", "must be at most 500 characters"));
     }
+    if let Some(Err(e)) = reason.map(crate::domain::validation::no_control_chars) {
+        return Err(ApiError::invalid("reason", e));
+    }
     let mut member = member_with_rights(app, member_id).await?;
     for _ in 0..20 {
         let (outcome, deletion) = app.store.delete_member(&member, reason, now).await?;

@@ -1,32 +1,34 @@
-//! Rate limits on login and register: per client IP and per username.
+//! Rate limits per client IP (login, register, username-available, staff logins)
+//! and per username or email (login, register): at most the configured number in
+//! any 60 seconds (`domain::limits`). Bucket keys hold a hash, never the IP or the
+//! name itself, and are bounded in length whatever the input.
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::store::RateDecision;
 use crate::App;
 
-const WINDOW_SECS: i64 = 60;
+fn bucket(route: &str, kind: &str, value: &str) -> String {
+    let digest = hex::encode(Sha256::digest(value.as_bytes()));
+    format!("{route}:{kind}:{}", &digest[..32])
+}
 
-/// Counts one attempt on `route` from `ip` (and for `username`, if given).
-pub async fn check(
-    app: &App,
-    route: &str,
-    ip: &str,
-    username: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let limits = &app.config.rate_limits;
-    let mut buckets = vec![(format!("{route}:ip:{ip}"), limits.per_ip_per_minute)];
-    if let Some(u) = username {
-        buckets.push((format!("{route}:user:{u}"), limits.per_username_per_minute));
+/// Counts one attempt on `route` from `ip`.
+pub async fn check_ip(app: &App, route: &str, ip: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+    hit(app, &bucket(route, "ip", ip), app.config.rate_limits.per_ip_per_minute, now).await
+}
+
+/// Counts one attempt on `route` for `name` (a username or an email), once the
+/// name has been validated.
+pub async fn check_name(app: &App, route: &str, name: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+    hit(app, &bucket(route, "user", name), app.config.rate_limits.per_username_per_minute, now).await
+}
+
+async fn hit(app: &App, bucket: &str, limit: u32, now: DateTime<Utc>) -> Result<(), ApiError> {
+    match app.store.hit_rate_limit(bucket, limit, now).await? {
+        RateDecision::Allowed => Ok(()),
+        RateDecision::Limited { retry_after_secs } => Err(ApiError::RateLimited { retry_after_secs }),
     }
-    for (bucket, limit) in buckets {
-        if let RateDecision::Limited { retry_after_secs } =
-            app.store.hit_rate_limit(&bucket, limit, WINDOW_SECS, now).await?
-        {
-            return Err(ApiError::RateLimited { retry_after_secs });
-        }
-    }
-    Ok(())
 }

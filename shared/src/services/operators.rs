@@ -10,10 +10,10 @@ use serde::Serialize;
 use crate::auth::{password, RefreshToken};
 use crate::domain::assignment::{self, Band, Waiting};
 use crate::domain::principal::{Principal, PrincipalKind};
-use crate::domain::validation::Password;
+use crate::domain::validation::{self, Password};
 use crate::domain::{ids, CharacterView, Message, Operator, Sender};
 use crate::error::ApiError;
-use crate::services::send_message::validate_content;
+use crate::services::send_message::{normalise_content, validate_content};
 use crate::store::{AssignmentRecord, AvailabilityOutcome, ReleaseKind, ReleaseOutcome};
 use crate::App;
 
@@ -67,7 +67,8 @@ pub async fn login(
     if email.is_empty() || email.len() > 254 || pass.is_empty() || pass.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
-    crate::services::limits::check(app, "operator_login", ip, Some(&email), now).await?;
+    crate::services::limits::check_ip(app, "operator_login", ip, now).await?;
+    crate::services::limits::check_name(app, "operator_login", &email, now).await?;
     let op = app.store.operator_by_email(&email).await?;
     if !password::verify(pass, op.as_ref().map(|o| o.password_hash.clone())).await? {
         return Err(ApiError::InvalidCredentials);
@@ -264,6 +265,9 @@ pub async fn save_notes(
         if v.is_some_and(|n| n.chars().count() > 5000) {
             return Err(ApiError::invalid(field, "must be at most 5000 characters"));
         }
+        if let Some(Err(e)) = v.map(validation::no_control_chars) {
+            return Err(ApiError::invalid(field, e));
+        }
     }
     let chat = held_chat(app, operator_id, chat_id).await?;
     Ok(app
@@ -280,6 +284,7 @@ pub async fn reply(
     content: String,
     now: DateTime<Utc>,
 ) -> Result<serde_json::Value, ApiError> {
+    let content = normalise_content(content);
     validate_content(&content)?;
     for _ in 0..10 {
         let chat = held_chat(app, operator_id, chat_id).await?;
@@ -311,6 +316,9 @@ pub async fn release(
 ) -> Result<&'static str, ApiError> {
     if note.is_some_and(|n| n.chars().count() > 2000) {
         return Err(ApiError::invalid("note", "must be at most 2000 characters"));
+    }
+    if let Some(Err(e)) = note.map(validation::no_control_chars) {
+        return Err(ApiError::invalid("note", e));
     }
     let chat = held_chat(app, operator_id, chat_id).await?;
     let outcome = app.store.release(&chat, operator_id, ReleaseKind::Voluntary, note, now).await?;

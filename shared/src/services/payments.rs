@@ -52,6 +52,7 @@ pub async fn checkout(
     idem: Option<Idempotency<'_>>,
     now: DateTime<Utc>,
 ) -> Result<Reply, ApiError> {
+    crate::domain::validation::id(package_id).map_err(|e| ApiError::invalid("package_id", e))?;
     let member = active_member(app, member_id).await?;
     let scope = Principal::member(member_id).scope();
     if let Some(i) = &idem {
@@ -74,6 +75,7 @@ pub async fn checkout(
         created_at: now,
         credited_at: None,
         payout_id: None,
+        disputed_at: None,
         failure_reason: None,
         review_reason: None,
         needs_review: false,
@@ -152,6 +154,8 @@ pub enum Settlement {
     Credited,
     /// The member's account was deleted first: the KES are owed as a payout.
     PayoutOwed,
+    /// A dispute was reported: the payment is marked, admins told, never credited.
+    Disputed,
     AlreadyCredited,
     Review,
     Unsuccessful,
@@ -174,12 +178,55 @@ pub async fn handle_webhook(
     let event: serde_json::Value = serde_json::from_slice(body).map_err(|_| ApiError::MalformedJson)?;
     let kind = event.get("event").and_then(|e| e.as_str()).ok_or(ApiError::MalformedJson)?;
     let data = event.get("data").cloned().unwrap_or_default();
-    let reference = data.get("reference").and_then(|r| r.as_str()).filter(|r| !r.is_empty() && r.len() <= 200);
+    let reference = event_reference(kind, &data);
     let event_id = hex::encode(Sha256::digest(body));
     let raw = String::from_utf8_lossy(body);
     let deliveries = app.store.record_webhook(&event_id, kind, reference, &raw, now).await?;
     tracing::info!(event = kind, reference = reference.unwrap_or("-"), deliveries, "paystack webhook recorded");
-    let Some(reference) = reference else { return Ok(Settlement::Ignored) };
+    let settlement = act_on_webhook(app, kind, &data, reference, deliveries, now).await?;
+    // Deliveries an admin must look at (unknown reference, a mismatch) keep their
+    // raw body; every other one expires once settled.
+    if !matches!(settlement, Settlement::Unknown | Settlement::Review) {
+        app.store.expire_webhook(&event_id, now + payment::RAW_WEBHOOK_KEPT).await?;
+    }
+    Ok(settlement)
+}
+
+/// The payment reference an event is about. Charge events carry it in
+/// `data.reference`; dispute events in `data.transaction.reference` (or
+/// `data.transaction_reference`). Anything empty or over 200 characters is none.
+fn event_reference<'a>(kind: &str, data: &'a serde_json::Value) -> Option<&'a str> {
+    let text =
+        |v: Option<&'a serde_json::Value>| v.and_then(|r| r.as_str()).filter(|r| !r.is_empty() && r.len() <= 200);
+    let direct = text(data.get("reference"));
+    if kind.starts_with("charge.dispute.") {
+        text(data.get("transaction").and_then(|t| t.get("reference")))
+            .or_else(|| text(data.get("transaction_reference")))
+            .or(direct)
+    } else {
+        direct
+    }
+}
+
+async fn act_on_webhook(
+    app: &App,
+    kind: &str,
+    data: &serde_json::Value,
+    reference: Option<&str>,
+    deliveries: i64,
+    now: DateTime<Utc>,
+) -> Result<Settlement, ApiError> {
+    let Some(reference) = reference else {
+        // A dispute names its charge; one that does not is for an admin to find.
+        if !kind.starts_with("charge.dispute.") {
+            return Ok(Settlement::Ignored);
+        }
+        if deliveries == 1 {
+            let msg = format!("Paystack {kind} without a payment reference: find the charge by hand");
+            app.store.put_admin_notification("payment_disputed", "high", &msg, None, now).await?;
+        }
+        return Ok(Settlement::Unknown);
+    };
     let Some(payment) = app.store.note_webhook(reference, now).await? else {
         if deliveries == 1 {
             let msg = format!("Paystack {kind} for unknown reference {reference}");
@@ -187,11 +234,22 @@ pub async fn handle_webhook(
         }
         return Ok(Settlement::Unknown);
     };
-    if !kind.starts_with("charge.") {
+    if kind.starts_with("charge.dispute.") {
+        return Ok(if app.store.mark_disputed(reference, kind, now).await? {
+            tracing::warn!(reference, event = kind, "payment disputed");
+            Settlement::Disputed
+        } else {
+            Settlement::Ignored
+        });
+    }
+    // Only a charge.success says anything about whether the charge went through;
+    // every other event is recorded above and changes nothing.
+    if kind != "charge.success" {
         return Ok(Settlement::Ignored);
     }
-    let status =
-        data.get("status").and_then(|s| s.as_str()).unwrap_or(if kind == "charge.success" { "success" } else { "" });
+    // A charge.success without a status is not proof of payment: reconcile asks
+    // Paystack (the status then is "", which schedules a verify).
+    let status = data.get("status").and_then(|s| s.as_str()).unwrap_or("");
     let report = Report {
         status,
         amount: data.get("amount").and_then(|a| a.as_i64()),

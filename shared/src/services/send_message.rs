@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 
 use crate::domain::pricing::{self, FreeReason, PriceInputs};
+use crate::domain::validation;
 use crate::domain::{ids, Chat, ChatStatus, Member, Message, MessageView, Sender};
 use crate::error::ApiError;
 use crate::services::check_status;
@@ -22,6 +23,16 @@ const MAX_CONTENT_CHARS: usize = 2000;
 /// contend with each other, so this bounds an adversarial burst, not normal use.
 const MAX_ATTEMPTS: u32 = 60;
 
+/// Message text as stored: Windows line endings become `\n` (a `\r` alone is a
+/// control character and refused).
+pub fn normalise_content(content: String) -> String {
+    if content.contains('\r') {
+        content.replace("\r\n", "\n")
+    } else {
+        content
+    }
+}
+
 pub fn validate_content(content: &str) -> Result<(), ApiError> {
     let n = content.chars().count();
     if content.trim().is_empty() {
@@ -29,7 +40,7 @@ pub fn validate_content(content: &str) -> Result<(), ApiError> {
     } else if n > MAX_CONTENT_CHARS {
         Err(ApiError::invalid("content", format!("must be at most {MAX_CONTENT_CHARS} characters")))
     } else {
-        Ok(())
+        validation::no_control_chars(content).map_err(|e| ApiError::invalid("content", e))
     }
 }
 
@@ -41,6 +52,7 @@ pub async fn send_message(
     idem: Option<Idempotency<'_>>,
     now: DateTime<Utc>,
 ) -> Result<Reply, ApiError> {
+    let content = normalise_content(content);
     validate_content(&content)?;
     let character_id = match ids::chat_parts(chat_id) {
         Some((owner, character)) if owner == member_id => character.to_string(),
@@ -160,5 +172,9 @@ mod tests {
         assert!(validate_content("   ").is_err());
         assert!(validate_content(&"é".repeat(2000)).is_ok());
         assert!(validate_content(&"a".repeat(2001)).is_err());
+        assert!(validate_content("two\nlines\tand a tab").is_ok());
+        assert!(validate_content("\u{1b}[2J cleared").is_err());
+        assert_eq!(normalise_content("a\r\nb".into()), "a\nb");
+        assert!(validate_content(&normalise_content("a\rb".into())).is_err());
     }
 }

@@ -204,8 +204,7 @@ impl Store {
                 q.key_condition_expression("PK = :pk AND begins_with(SK, :p)")
                     .expression_attribute_values(":p", s(prefix))
             };
-            let out =
-                q.consistent_read(true).set_exclusive_start_key(start).send().await.map_err(StoreError::dynamo)?;
+            let out = q.consistent_read(true).set_exclusive_start_key(start).send().await.map_err(StoreError::sdk)?;
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
             if start.is_none() {
@@ -234,7 +233,7 @@ impl Store {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         let members = out
             .items
             .unwrap_or_default()

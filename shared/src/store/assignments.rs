@@ -144,7 +144,7 @@ impl Store {
             .set_key(Some(queue_key(chat_id)))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -373,7 +373,7 @@ impl Store {
         item.insert("member_credits_spent".into(), n(member_spent.hundredths()));
         item.insert("reassign_count".into(), n(chat.reassign_count));
         item.insert("paid".into(), b(chat.paid_messages > 0));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::dynamo)?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -460,7 +460,7 @@ impl Store {
         match result {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::dynamo(e)),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 
@@ -475,7 +475,7 @@ impl Store {
             .expression_attribute_values(":pk", s(format!("OPCHATS#{operator_id}")))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.items.unwrap_or_default().iter().map(chat_from).collect()
     }
 
@@ -516,7 +516,7 @@ impl Store {
                     .set_exclusive_start_key(start)
                     .send()
                     .await
-                    .map_err(StoreError::dynamo)?;
+                    .map_err(StoreError::sdk)?;
                 for item in out.items.unwrap_or_default() {
                     chats.push(chat_from(&item)?);
                 }
@@ -606,7 +606,7 @@ impl Store {
                 .set_key(Some(key(pk, "NOTES")))
                 .send()
                 .await
-                .map_err(StoreError::dynamo)?;
+                .map_err(StoreError::sdk)?;
             Ok::<_, StoreError>(out.item.as_ref().and_then(|i| Reader(i).opt_str("notes")))
         };
         Ok((get(format!("MEMBERNOTES#{member_id}")).await?, get(format!("CHARNOTES#{character_id}")).await?))
@@ -636,7 +636,7 @@ impl Store {
                 .set_item(Some(item))
                 .send()
                 .await
-                .map_err(StoreError::dynamo)?;
+                .map_err(StoreError::sdk)?;
         }
         Ok(())
     }

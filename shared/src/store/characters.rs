@@ -111,7 +111,7 @@ impl Store {
             .set_item(Some(character_item(c)))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -123,7 +123,7 @@ impl Store {
             .set_key(Some(key(char_pk(id), "PROFILE")))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.item.as_ref().map(character_from).transpose()
     }
 
@@ -159,7 +159,7 @@ impl Store {
             if !conditions.is_empty() {
                 q = q.filter_expression(conditions.join(" AND "));
             }
-            let out = q.send().await.map_err(StoreError::dynamo)?;
+            let out = q.send().await.map_err(StoreError::sdk)?;
             for item in out.items.unwrap_or_default() {
                 found.push(item);
                 if found.len() == limit {
@@ -195,7 +195,7 @@ impl Store {
                     .request_items(&self.table, keys)
                     .send()
                     .await
-                    .map_err(StoreError::dynamo)?;
+                    .map_err(StoreError::sdk)?;
                 for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
                     let c = character_from(&item)?;
                     by_id.insert(c.id.clone(), c);
@@ -223,7 +223,7 @@ impl Store {
         put_opt(&mut item, "badge", &p.badge);
         item.insert("sort".into(), n(p.sort));
         item.insert("is_active".into(), b(p.is_active));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::dynamo)?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -235,7 +235,7 @@ impl Store {
             .set_key(Some(key(format!("PACKAGE#{id}"), "PACKAGE")))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.item.as_ref().map(package_from).transpose()
     }
 
@@ -249,7 +249,7 @@ impl Store {
             .expression_attribute_values(":pk", AttributeValue::S(PACKAGE_LIST.into()))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.items.unwrap_or_default().iter().map(package_from).collect()
     }
 }

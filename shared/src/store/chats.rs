@@ -169,7 +169,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.item.as_ref().map(chat_from).transpose()
     }
 
@@ -224,7 +224,7 @@ impl Store {
                 false,
             ),
         };
-        let out = q.send().await.map_err(StoreError::dynamo)?;
+        let out = q.send().await.map_err(StoreError::sdk)?;
         let mut items: Vec<Message> =
             out.items.unwrap_or_default().iter().map(message_from).collect::<Result<_, _>>()?;
         if newest_first {
@@ -242,7 +242,7 @@ impl Store {
         let mut item = key(member_pk(member_id), format!("FAV#{character_id}"));
         item.insert("character_id".into(), s(character_id));
         item.insert("created_at".into(), ts(now));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::dynamo)?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -253,7 +253,7 @@ impl Store {
             .set_key(Some(key(member_pk(member_id), format!("FAV#{character_id}"))))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -285,7 +285,7 @@ impl Store {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(StoreError::dynamo)?;
+                .map_err(StoreError::sdk)?;
             for item in out.items.unwrap_or_default() {
                 let r = Reader(&item);
                 entries.push((

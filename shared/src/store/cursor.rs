@@ -77,7 +77,7 @@ impl super::Store {
                 cursor.map(|c| decode(c, &["PK", "SK"], ("PK", pk))).transpose()?,
             ),
         };
-        let out = q.set_exclusive_start_key(start).send().await.map_err(StoreError::dynamo)?;
+        let out = q.set_exclusive_start_key(start).send().await.map_err(StoreError::sdk)?;
         Ok(Page { items: out.items.unwrap_or_default(), next_cursor: out.last_evaluated_key.as_ref().and_then(encode) })
     }
 }

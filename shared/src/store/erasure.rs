@@ -32,7 +32,7 @@ impl Store {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(StoreError::dynamo)?;
+                .map_err(StoreError::sdk)?;
             for item in out.items.unwrap_or_default() {
                 let (pk, sk) = (Reader(&item).str("PK")?, Reader(&item).str("SK")?);
                 self.client
@@ -44,7 +44,7 @@ impl Store {
                     .expression_attribute_values(":erased", s(ERASED_MESSAGE))
                     .send()
                     .await
-                    .map_err(StoreError::dynamo)?;
+                    .map_err(StoreError::sdk)?;
                 erased += 1;
             }
             start = out.last_evaluated_key;
@@ -70,7 +70,7 @@ impl Store {
                 .update_expression("REMOVE note")
                 .send()
                 .await
-                .map_err(StoreError::dynamo)?;
+                .map_err(StoreError::sdk)?;
             erased += 1;
         }
         Ok(erased)
@@ -92,7 +92,7 @@ impl Store {
                 .set_key(Some(key(pk, sk)))
                 .send()
                 .await
-                .map_err(StoreError::dynamo)?;
+                .map_err(StoreError::sdk)?;
         }
         Ok(keys.len())
     }
@@ -112,7 +112,7 @@ impl Store {
                     .condition_expression("attribute_exists(PK)")
                     .send()
                     .await
-                    .map_err(StoreError::dynamo)?;
+                    .map_err(StoreError::sdk)?;
                 done += 1;
             }
             match page.next_cursor {

@@ -77,7 +77,7 @@ impl super::Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(super::StoreError::dynamo)?;
+            .map_err(super::StoreError::sdk)?;
         Ok(out.item.as_ref().and_then(|i| stored_response(i, Utc::now())))
     }
 
@@ -108,7 +108,7 @@ impl super::Store {
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(super::StoreError::dynamo(e)),
+            Err(e) => Err(super::StoreError::sdk(e)),
         }
     }
 }

@@ -75,7 +75,7 @@ impl Store {
             .limit(limit)
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.items.unwrap_or_default().iter().map(|i| Reader(i).str("SK")).collect()
     }
 
@@ -104,7 +104,7 @@ impl Store {
         match result {
             Ok(out) => out.attributes.as_ref().map(record_from).transpose(),
             Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(None),
-            Err(e) => Err(StoreError::dynamo(e)),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 
@@ -162,7 +162,7 @@ impl Store {
         match result {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-            Err(e) => Err(StoreError::dynamo(e)),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 
@@ -184,7 +184,7 @@ impl Store {
         let failures = match out {
             Ok(out) => out.attributes.as_ref().and_then(|a| Reader(a).opt_i64("failures")).unwrap_or(1),
             Err(e) if e.as_service_error().is_some_and(conditional_failed) => return Ok(0),
-            Err(e) => return Err(StoreError::dynamo(e)),
+            Err(e) => return Err(StoreError::sdk(e)),
         };
         if failures >= max {
             self.client
@@ -195,7 +195,7 @@ impl Store {
                 .expression_attribute_values(":now", ts(now))
                 .send()
                 .await
-                .map_err(StoreError::dynamo)?;
+                .map_err(StoreError::sdk)?;
         }
         Ok(failures)
     }
@@ -219,7 +219,7 @@ impl Store {
         match values(req).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-            Err(e) => Err(StoreError::dynamo(e)),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 }

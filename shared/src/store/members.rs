@@ -141,7 +141,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.item.as_ref().map(member_from).transpose()
     }
 
@@ -157,7 +157,7 @@ impl Store {
             .set_key(Some(key(username_pk(username), "USERNAME")))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(out.item.as_ref().and_then(|i| Reader(i).opt_str("member_id")))
     }
 
@@ -231,12 +231,8 @@ impl Store {
         }
         match req.update_expression(expr.trim()).send().await {
             Ok(out) => out.attributes.as_ref().map(member_from).transpose(),
-            Err(e) => match e.into_service_error() {
-                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_) => {
-                    Ok(None)
-                }
-                other => Err(StoreError::dynamo(other)),
-            },
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 
@@ -257,7 +253,7 @@ impl Store {
         match result {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::dynamo(e)),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 }

@@ -56,12 +56,42 @@ pub enum StoreError {
     Dynamo(String),
     #[error("transaction still colliding after {0} attempts")]
     Contention(u32),
+    /// The database did not answer in time, or could not be reached: the outcome
+    /// of a write is unknown.
+    #[error("dynamodb unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
+    /// An SDK call's error: a timeout, a connection that failed, or a response that
+    /// did not arrive whole is `Unavailable` (the outcome is unknown); anything else
+    /// is an error of DynamoDB's, kept with its causes.
+    pub fn sdk<E, R>(e: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+        let unavailable = match &e {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+            // Still throttled, or failing on DynamoDB's side, after the SDK's retries.
+            SdkError::ServiceError(_) => UNAVAILABLE_CODES.contains(&e.code().unwrap_or("")),
+            _ => false,
+        };
+        if unavailable {
+            StoreError::Unavailable(Self::dynamo_text(&e))
+        } else {
+            StoreError::Dynamo(Self::dynamo_text(&e))
+        }
+    }
+
     /// The error and its causes, one line, without the raw HTTP response the SDK
     /// would otherwise print.
     pub fn dynamo<E: std::error::Error + 'static>(e: E) -> Self {
+        StoreError::Dynamo(Self::dynamo_text(&e))
+    }
+
+    fn dynamo_text(e: &dyn std::error::Error) -> String {
         let mut text = e.to_string();
         let mut source = e.source();
         while let Some(s) = source {
@@ -69,8 +99,7 @@ impl StoreError {
             text.push_str(&s.to_string());
             source = s.source();
         }
-        let text: String = text.chars().take(600).collect();
-        StoreError::Dynamo(text)
+        text.chars().take(600).collect()
     }
 }
 
@@ -79,10 +108,24 @@ impl From<StoreError> for crate::error::ApiError {
         match e {
             StoreError::BadCursor => crate::error::ApiError::BadCursor,
             StoreError::Contention(_) => crate::error::ApiError::Contention,
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(cause, "database unavailable: answering 503");
+                crate::error::ApiError::Unavailable
+            }
             other => crate::error::ApiError::internal(other),
         }
     }
 }
+
+/// DynamoDB error codes that mean "not now" rather than "never": answered 503.
+const UNAVAILABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+];
 
 /// Why a conditional transaction did not commit.
 #[derive(Debug)]
@@ -131,6 +174,11 @@ impl Store {
             let result = self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
             let err = match result {
                 Ok(_) => return Ok(()),
+                Err(
+                    e @ (aws_sdk_dynamodb::error::SdkError::TimeoutError(_)
+                    | aws_sdk_dynamodb::error::SdkError::DispatchFailure(_)
+                    | aws_sdk_dynamodb::error::SdkError::ResponseError(_)),
+                ) => return Err(StoreError::sdk(e).into()),
                 Err(e) => e.into_service_error(),
             };
             let retryable = match classify(&err) {
@@ -139,14 +187,37 @@ impl Store {
                 Cancel::Other => false,
             };
             if !retryable {
+                if UNAVAILABLE_CODES.contains(&err.code().unwrap_or("")) {
+                    return Err(StoreError::Unavailable(StoreError::dynamo_text(&err)).into());
+                }
                 return Err(StoreError::dynamo(err).into());
             }
             if attempt >= TRANSACT_ATTEMPTS {
-                return Err(StoreError::Contention(attempt).into());
+                // Conflicts between our own writes are contention (409); a table
+                // that keeps throttling is unavailable (503).
+                return Err(match classify_transient(&err) {
+                    Transient::Conflict => StoreError::Contention(attempt),
+                    Transient::Throttle => StoreError::Unavailable(StoreError::dynamo_text(&err)),
+                }
+                .into());
             }
             backoff(attempt).await;
         }
     }
+}
+
+enum Transient {
+    Conflict,
+    Throttle,
+}
+
+fn classify_transient(err: &TransactWriteItemsError) -> Transient {
+    if let TransactWriteItemsError::TransactionCanceledException(e) = err {
+        if e.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict")) {
+            return Transient::Conflict;
+        }
+    }
+    Transient::Throttle
 }
 
 enum Cancel {

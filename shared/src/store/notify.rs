@@ -123,7 +123,7 @@ impl Store {
             .set_item(Some(admin_notification_item(kind, priority, message, reference, now)))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -139,7 +139,7 @@ impl Store {
             .limit(limit)
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.items
             .unwrap_or_default()
             .iter()
@@ -171,7 +171,7 @@ impl Store {
             .set_item(Some(member_notification_item(member_id, kind, title, body, now)))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -213,7 +213,7 @@ impl Store {
         match result {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::dynamo(e)),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 
@@ -228,7 +228,7 @@ impl Store {
             .limit(limit)
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.items
             .unwrap_or_default()
             .iter()
@@ -251,7 +251,7 @@ impl Store {
             .set_key(Some(key(&event.pk, &event.sk)))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -271,7 +271,7 @@ impl Store {
         item.insert("body".into(), s(body));
         item.insert("read".into(), b(false));
         item.insert("created_at".into(), ts(now));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::dynamo)?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
         Ok(())
     }
 }

@@ -120,7 +120,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.item.as_ref().map(operator_from).transpose()
     }
 
@@ -132,7 +132,7 @@ impl Store {
             .set_key(Some(key(format!("OPEMAIL#{email}"), "OPEMAIL")))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         match out.item.as_ref().and_then(|i| Reader(i).opt_str("operator_id")) {
             Some(id) => self.get_operator(&id).await,
             None => Ok(None),
@@ -174,8 +174,8 @@ impl Store {
                 Some(op) => Ok(AvailabilityOutcome::Changed(Box::new(op))),
                 None => Ok(AvailabilityOutcome::NotFound),
             },
-            Err(e) => match e.into_service_error() {
-                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+            Err(e) => match e.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
                     let Some(old) = c.item().map(operator_from).transpose()? else {
                         return Ok(AvailabilityOutcome::NotFound);
                     };
@@ -185,7 +185,7 @@ impl Store {
                         Ok(AvailabilityOutcome::HoldsChats(old.active_chats))
                     }
                 }
-                other => Err(StoreError::dynamo(other)),
+                _ => Err(StoreError::sdk(e)),
             },
         }
     }
@@ -200,7 +200,7 @@ impl Store {
             .expression_attribute_values(":now", ts(now))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -214,7 +214,7 @@ impl Store {
             .expression_attribute_values(":h", s(hash))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -233,7 +233,7 @@ impl Store {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(StoreError::dynamo)?;
+                .map_err(StoreError::sdk)?;
             for item in out.items.unwrap_or_default() {
                 ops.push(operator_from(&item)?);
             }
@@ -270,7 +270,7 @@ impl Store {
                 .expression_attribute_values(":f", b(false))
                 .expression_attribute_values(":zero", n(0)),
         };
-        req.condition_expression("attribute_exists(PK)").send().await.map_err(StoreError::dynamo)?;
+        req.condition_expression("attribute_exists(PK)").send().await.map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -289,7 +289,7 @@ impl Store {
             )
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.items.unwrap_or_default().iter().map(operator_from).collect()
     }
 }

@@ -17,9 +17,11 @@ use crate::domain::{Credits, Member, Tier};
 
 const RECONCILE_SHARDS: u32 = 4;
 
-/// The guard of "adds credits at most once": neither credited nor owed as a payout.
-const SETTLEABLE: &str =
-    "attribute_exists(PK) AND attribute_not_exists(credited_at) AND attribute_not_exists(payout_id)";
+/// The guard of "adds credits at most once": neither credited, nor owed as a
+/// payout, nor disputed (a disputed charge never credits afterwards, and nothing
+/// moves it back to pending or failed).
+const SETTLEABLE: &str = "attribute_exists(PK) AND attribute_not_exists(credited_at) \
+     AND attribute_not_exists(payout_id) AND attribute_not_exists(disputed_at)";
 
 fn payment_pk(reference: &str) -> String {
     format!("PAYMENT#{reference}")
@@ -84,6 +86,7 @@ pub(crate) fn payment_from(item: &Item) -> Result<Payment, StoreError> {
         created_at: r.time("created_at")?,
         credited_at: r.opt_time("credited_at"),
         payout_id: r.opt_str("payout_id"),
+        disputed_at: r.opt_time("disputed_at"),
         failure_reason: r.opt_str("failure_reason"),
         review_reason: r.opt_str("review_reason"),
         needs_review: r.bool("needs_review"),
@@ -149,7 +152,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.item.as_ref().map(payment_from).transpose()
     }
 
@@ -195,7 +198,7 @@ impl Store {
             .expression_attribute_values(":ref", s(reference.unwrap_or("-")))
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew);
-        let out = req.send().await.map_err(StoreError::dynamo)?;
+        let out = req.send().await.map_err(StoreError::sdk)?;
         Ok(out.attributes.as_ref().and_then(|a| Reader(a).opt_i64("webhook_received_count")).unwrap_or(1))
     }
 
@@ -216,7 +219,7 @@ impl Store {
         match result {
             Ok(out) => out.attributes.as_ref().map(payment_from).transpose(),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(None),
-            Err(e) => Err(StoreError::dynamo(e)),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 
@@ -274,7 +277,7 @@ impl Store {
         match req.update_expression(expr).send().await {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::dynamo(e)),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 
@@ -375,7 +378,7 @@ impl Store {
                 .limit(per_shard)
                 .send()
                 .await
-                .map_err(StoreError::dynamo)?;
+                .map_err(StoreError::sdk)?;
             for item in out.items.unwrap_or_default() {
                 due.push(payment_from(&item)?);
             }
@@ -400,7 +403,7 @@ impl Store {
             .expression_attribute_values(":now", ts(now))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -440,5 +443,54 @@ impl Store {
             Err(TransactFailure::ConditionFailed(_)) => Ok(false),
             Err(TransactFailure::Store(e)) => Err(e),
         }
+    }
+
+    /// Records a Paystack dispute event on a payment: the first marks it
+    /// `disputed` (whatever it was; a credited one keeps its credit until an admin
+    /// acts) and tells the admins, in one transaction; it never credits again.
+    /// `Ok(false)`: the payment was already disputed (the event is only recorded).
+    pub async fn mark_disputed(&self, reference: &str, event: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let payment = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(payment_pk(reference), "PAYMENT")))
+            .update_expression(
+                "SET #status = :disputed, disputed_at = :now, dispute_event = :event, needs_review = :t, \
+                 updated_at = :now REMOVE GSI2PK, GSI2SK, next_check_at",
+            )
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(disputed_at)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":disputed", s(PaymentStatus::Disputed.as_str()))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":event", s(event))
+            .expression_attribute_values(":t", b(true))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let msg = format!("Payment {reference} is disputed ({event}): review it before any refund or credit");
+        let items = vec![
+            TransactWriteItem::builder().update(payment).build(),
+            put_item(&self.table, admin_notification_item("payment_disputed", "high", &msg, Some(reference), now))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Lets a settled delivery's raw body expire (TTL) after `keep`: the payment
+    /// item holds what reconciliation and tax records need, the raw Paystack body
+    /// (customer name, email, card digits, IPs) is not kept for ever.
+    pub async fn expire_webhook(&self, event_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("WEBHOOK#{event_id}"), "EVENT")))
+            .update_expression("SET expires_at = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":at", n(at.timestamp()))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
     }
 }

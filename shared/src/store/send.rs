@@ -129,7 +129,7 @@ impl Store {
                 .request_items(&self.table, request)
                 .send()
                 .await
-                .map_err(StoreError::dynamo)?;
+                .map_err(StoreError::sdk)?;
             found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
             pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
         }
@@ -343,7 +343,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         out.items
             .unwrap_or_default()
             .iter()

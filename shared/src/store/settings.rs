@@ -24,7 +24,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         let Some(item) = out.item else { return Ok(AssignmentSettings::default()) };
         let r = Reader(&item);
         Ok(AssignmentSettings {
@@ -44,7 +44,7 @@ impl Store {
                 item.insert((*name).into(), n(v));
             }
         }
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::dynamo)?;
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
         Ok(())
     }
 }

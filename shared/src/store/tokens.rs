@@ -28,6 +28,10 @@ fn token_sk(hash: &str) -> String {
     format!("REFRESH#{hash}")
 }
 
+fn used_sk(hash: &str) -> String {
+    format!("REFRESHUSED#{hash}")
+}
+
 impl Store {
     fn refresh_put(&self, t: TokenRef<'_>, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> Result<Put, StoreError> {
         let mut item = key(owner_pk(t.kind, t.principal_id), token_sk(t.hash));
@@ -56,7 +60,7 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -78,8 +82,17 @@ impl Store {
             .build()
             .map_err(StoreError::dynamo)?;
         let put = self.refresh_put(new, now, expires_at)?;
-        let items =
-            vec![TransactWriteItem::builder().delete(delete).build(), TransactWriteItem::builder().put(put).build()];
+        // The used token leaves a tombstone: presented again, it gives its family away.
+        let mut used = key(owner_pk(old.kind, old.principal_id), used_sk(old.hash));
+        used.insert("family".into(), s(old.family));
+        used.insert("rotated_at".into(), n(now.timestamp()));
+        used.insert("expires_at".into(), n(expires_at.timestamp()));
+        let used = Put::builder().table_name(&self.table).set_item(Some(used)).build().map_err(StoreError::dynamo)?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().put(used).build(),
+        ];
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(TransactFailure::ConditionFailed(_)) => Ok(false),
@@ -94,7 +107,7 @@ impl Store {
             .set_key(Some(key(owner_pk(kind, id), token_sk(hash))))
             .send()
             .await
-            .map_err(StoreError::dynamo)?;
+            .map_err(StoreError::sdk)?;
         Ok(())
     }
 
@@ -115,6 +128,47 @@ impl Store {
             if keep.is_some() && family == keep {
                 continue;
             }
+            self.delete_refresh_token(kind, id, sk.trim_start_matches("REFRESH#")).await?;
+            revoked += 1;
+        }
+        Ok(revoked)
+    }
+
+    /// The family of a token that was already rotated (its tombstone is live), with
+    /// when it was rotated: presenting it again means it was copied.
+    pub async fn rotated_token_family(
+        &self,
+        kind: PrincipalKind,
+        id: &str,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(owner_pk(kind, id), used_sk(hash))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let Some(item) = out.item else { return Ok(None) };
+        let r = super::attr::Reader(&item);
+        let live = r.opt_i64("expires_at").is_some_and(|e| e > now.timestamp());
+        let rotated_at = r.opt_i64("rotated_at").and_then(|t| DateTime::from_timestamp(t, 0)).unwrap_or(now);
+        Ok(live.then(|| r.opt_str("family")).flatten().map(|f| (f, rotated_at)))
+    }
+
+    /// Revokes every refresh token of one session (family). Returns how many went.
+    pub async fn revoke_family(&self, kind: PrincipalKind, id: &str, family: &str) -> Result<usize, StoreError> {
+        let tokens = self.query_all(&owner_pk(kind, id), "REFRESH#").await?;
+        let mut revoked = 0;
+        for item in &tokens {
+            let r = super::attr::Reader(item);
+            if r.opt_str("family").as_deref() != Some(family) {
+                continue;
+            }
+            let Some(sk) = r.opt_str("SK") else { continue };
             self.delete_refresh_token(kind, id, sk.trim_start_matches("REFRESH#")).await?;
             revoked += 1;
         }

@@ -1,0 +1,224 @@
+//! Database outages and per-IP limits, each against an emulator and an API server
+//! that the test starts for itself (so it can freeze or kill the database without
+//! touching the shared stack), with tight timeouts: a frozen or dead database
+//! answers 503 `unavailable` within seconds, and a retry with the same
+//! Idempotency-Key after it is back has exactly one effect.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use fantooo::domain::Credits;
+use fantooo::store::Store;
+use fantooo_tests::StatusCode;
+use serde_json::{json, Value};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// An emulator, its table and queues, and an API server on free ports, stopped on drop.
+struct OwnStack {
+    emulator: Child,
+    server: Child,
+    api: String,
+    store: Store,
+    http: reqwest::Client,
+}
+
+impl Drop for OwnStack {
+    fn drop(&mut self) {
+        let _ = signal(self.emulator.id(), "CONT");
+        let _ = self.server.kill();
+        let _ = self.emulator.kill();
+        let _ = self.server.wait();
+        let _ = self.emulator.wait();
+    }
+}
+
+fn signal(pid: u32, sig: &str) -> Result<()> {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status()?.success();
+    anyhow::ensure!(ok, "kill -{sig} {pid} failed");
+    Ok(())
+}
+
+/// The first line of `child`'s stdout that parses as JSON and has `field`.
+fn json_line(child: &mut Child, field: &str) -> Result<Value> {
+    let out = child.stdout.take().context("stdout")?;
+    for line in BufReader::new(out).lines() {
+        if let Ok(v) = serde_json::from_str::<Value>(&line?) {
+            if v.get(field).is_some() {
+                return Ok(v);
+            }
+        }
+    }
+    anyhow::bail!("no line with {field}")
+}
+
+impl OwnStack {
+    async fn start(name: &str, extra_env: &[(&str, &str)]) -> Result<OwnStack> {
+        let py = root().join(".venv/bin/python");
+        let mut emulator = Command::new(&py)
+            .arg(root().join("local/emulator.py"))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let endpoint = json_line(&mut emulator, "endpoint")?["endpoint"].as_str().context("endpoint")?.to_string();
+        let table = format!("fantooo-{name}");
+        let boot = Command::new(&py)
+            .arg(root().join("local/bootstrap.py"))
+            .args(["--endpoint", &endpoint, "--table", &table, "--queue-prefix", &table])
+            .output()?;
+        anyhow::ensure!(boot.status.success(), "bootstrap: {}", String::from_utf8_lossy(&boot.stderr));
+        let line = String::from_utf8_lossy(&boot.stdout).lines().last().unwrap_or_default().to_string();
+        let resources: Value = serde_json::from_str(&line)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut server = Command::new(root().join("target/debug/fantooo-local"));
+        server
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("TABLE_NAME", &table)
+            .env("ASSIGNMENT_QUEUE_URL", resources["assignment_queue_url"].as_str().context("queue")?)
+            .env("EVENT_BUS_NAME", resources["event_bus_name"].as_str().context("bus")?)
+            .env("FANTOOO_PORT", port.to_string())
+            .env("FANTOOO_LOCAL_CONSUMER", "off")
+            .env("DB_CONNECT_TIMEOUT_MS", "500")
+            .env("DB_ATTEMPT_TIMEOUT_MS", "1000")
+            .env("DB_OPERATION_TIMEOUT_MS", "2000")
+            .env("REQUEST_TIMEOUT_MS", "6000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for job in [
+            "OUTBOX",
+            "RECONCILE",
+            "AUDIT",
+            "ASSIGN_SWEEP",
+            "IDLE_WATCH",
+            "ESCALATE",
+            "AUTO_CLOSE",
+            "SUSPENSION",
+            "PENDING_JOBS",
+        ] {
+            server.env(format!("FANTOOO_LOCAL_{job}_SECS"), "86400");
+        }
+        for (k, v) in extra_env {
+            server.env(k, v);
+        }
+        let server = server.spawn()?;
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(&endpoint).load().await;
+        let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), table);
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+        let stack = OwnStack { emulator, server, api: format!("http://127.0.0.1:{port}"), store, http };
+        for _ in 0..600 {
+            if stack.http.get(stack.url("/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(stack);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("the API server did not start")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api)
+    }
+
+    async fn register(&self) -> Result<(String, String)> {
+        let username = fantooo_tests::unique_username("out");
+        let body = json!({ "username": username, "password": "pass-word-1", "age": 30, "gender": "male",
+            "looking_for": "female", "location": "Nairobi" });
+        let res = self.http.post(self.url("/auth/register")).json(&body).send().await?;
+        let (status, session) = fantooo_tests::Stack::answer(res).await?;
+        anyhow::ensure!(status == StatusCode::CREATED, "register: {status} {session}");
+        Ok((session["user"]["id"].as_str().context("id")?.into(), session["token"].as_str().context("token")?.into()))
+    }
+}
+
+#[tokio::test]
+async fn a_frozen_database_answers_503_within_seconds_and_the_retried_send_is_charged_once() {
+    let stack = OwnStack::start("frozen", &[]).await.unwrap();
+    let (member, token) = stack.register().await.unwrap();
+    let chat = stack.http.post(stack.url("/chats")).bearer_auth(&token).json(&json!({ "profile_id": "c_demo03" }));
+    let (_, chat) = fantooo_tests::Stack::answer(chat.send().await.unwrap()).await.unwrap();
+    let chat = chat["id"].as_str().unwrap().to_string();
+    let send = |key: &'static str| {
+        let req = stack
+            .http
+            .post(stack.url(&format!("/chats/{chat}/messages")))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            // Noon in Nairobi, a character that is not featured: 1.00 a message.
+            .header("x-fantooo-now", fantooo_tests::NOON_EAT)
+            .json(&json!({ "content": "are you there?" }));
+        async move { fantooo_tests::Stack::answer(req.send().await.unwrap()).await.unwrap() }
+    };
+    for key in ["free-1", "free-2", "free-3"] {
+        assert_eq!(send(key).await.0, StatusCode::CREATED);
+    }
+    let now = chrono::Utc::now();
+    stack.store.adjust_balance(&member, Credits::whole(5), "test_grant", "test", now).await.unwrap();
+
+    signal(stack.emulator.id(), "STOP").unwrap();
+    let started = Instant::now();
+    let (status, body) = send("paid").await;
+    let took = started.elapsed();
+    signal(stack.emulator.id(), "CONT").unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+        "{body}"
+    );
+    assert!(took < Duration::from_secs(8), "answered in {took:?}");
+    let (me_status, _) =
+        fantooo_tests::Stack::answer(stack.http.get(stack.url("/me")).bearer_auth(&token).send().await.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(me_status, StatusCode::OK, "the database is back");
+
+    let (first, retried) = send("paid").await;
+    assert_eq!((first, retried["message"]["cost"].as_str()), (StatusCode::CREATED, Some("1.00")), "{retried}");
+    let (again, replayed) = send("paid").await;
+    assert_eq!((again, &replayed), (StatusCode::CREATED, &retried), "the key replays the one effect");
+    let m = stack.store.get_member(&member).await.unwrap().unwrap();
+    let ledger: i64 = stack.store.ledger(&member).await.unwrap().iter().map(|(a, _, _)| a.hundredths()).sum();
+    assert_eq!((m.balance, Credits::from_hundredths(ledger)), (Credits::whole(4), Credits::whole(4)), "charged once");
+    assert_eq!(m.messages_sent, 4);
+    eprintln!("frozen database: 503 after {took:?}");
+}
+
+#[tokio::test]
+async fn a_database_that_is_down_answers_503_not_500() {
+    let mut stack = OwnStack::start("down", &[]).await.unwrap();
+    let (_, token) = stack.register().await.unwrap();
+    stack.emulator.kill().unwrap();
+    stack.emulator.wait().unwrap();
+    for path in ["/me", "/chats", "/profiles"] {
+        let started = Instant::now();
+        let res = stack.http.get(stack.url(path)).bearer_auth(&token).send().await.unwrap();
+        let (status, body) = fantooo_tests::Stack::answer(res).await.unwrap();
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+            "{path}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(8), "{path}: {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test]
+async fn username_available_is_limited_per_ip() {
+    let stack = OwnStack::start("limits", &[("RATE_LIMIT_PER_IP_PER_MINUTE", "300")]).await.unwrap();
+    let mut statuses = Vec::new();
+    for i in 0..310 {
+        // One pinned second: however slow the machine, all 310 fall in one window.
+        let url = stack.url(&format!("/auth/username-available?username=probe_{i}"));
+        let res = stack.http.get(url).header("x-fantooo-now", fantooo_tests::NOON_EAT).send().await.unwrap();
+        let retry_after = res.headers().get("retry-after").is_some();
+        statuses.push((res.status(), retry_after));
+    }
+    let ok = statuses.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let limited = statuses.iter().filter(|(s, r)| *s == StatusCode::TOO_MANY_REQUESTS && *r).count();
+    assert_eq!((ok, limited), (300, 10), "300 in any 60 s, then 429 with Retry-After");
+}
