@@ -28,6 +28,7 @@ Control endpoints (plain HTTP, no signing):
                                      "injected_event_failures", "transact_calls",
                                      "interleave", "calls": {target: n}}
   POST /_fantooo/faults          <- {"conflict_rate": 0.1, "throttle_rate": 0.02,
+                                     "transact_answer_delay_ms": 2500 (commit, then answer late),
                                      "events_fail_rate": 0.5}
                                     (every key optional; "interleave": bool also accepted)
   POST /_fantooo/reset-counters  -> zeroes the counters (rates stay)
@@ -108,6 +109,9 @@ class FaultState:
         self.throttle_rate = throttle_rate
         self.events_fail_rate = events_fail_rate
         self.interleave = interleave
+        # Commits a TransactWriteItems, then holds its answer this long: a write
+        # that committed although the client timed out (outage tests).
+        self.transact_answer_delay_ms = 0
         self.dynamodb_lock = threading.Lock()
         self._mutex = threading.Lock()  # guards counters, rates and the RNG
         self._rng = random.Random(seed)
@@ -173,6 +177,7 @@ class FaultState:
                 "injected_event_failures": self.injected_event_failures,
                 "transact_calls": self.transact_calls,
                 "interleave": self.interleave,
+                "transact_answer_delay_ms": self.transact_answer_delay_ms,
                 "calls": dict(sorted(self.calls.items())),
                 "busy_ms": {k: round(v, 1) for k, v in sorted(self.busy_ms.items())},
                 "lock_wait_ms": round(self.lock_wait_ms, 1),
@@ -194,9 +199,15 @@ class FaultState:
             if not isinstance(body["interleave"], bool):
                 raise ValueError("interleave must be a boolean")
             interleave = body["interleave"]
+        delay = self.transact_answer_delay_ms
+        if "transact_answer_delay_ms" in body:
+            delay = body["transact_answer_delay_ms"]
+            if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= 60_000:
+                raise ValueError("transact_answer_delay_ms must be an integer from 0 to 60000")
         if conflict + throttle > 1.0:
             raise ValueError("conflict_rate + throttle_rate must be at most 1")
-        unknown = set(body) - {"conflict_rate", "throttle_rate", "events_fail_rate", "interleave"}
+        unknown = set(body) - {"conflict_rate", "throttle_rate", "events_fail_rate", "interleave",
+                               "transact_answer_delay_ms"}
         if unknown:
             raise ValueError(f"unknown keys: {sorted(unknown)}")
         with self._mutex:
@@ -204,6 +215,7 @@ class FaultState:
             self.throttle_rate = throttle
             self.events_fail_rate = events_fail
             self.interleave = interleave
+            self.transact_answer_delay_ms = delay
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -311,12 +323,16 @@ class FantoooMiddleware:
                 # Drain the response inside the lock, so the whole call is one step.
                 result = self.app(environ, start_response)
                 try:
-                    return [b"".join(result)]
+                    answer = [b"".join(result)]
                 finally:
                     close = getattr(result, "close", None)
                     if close:
                         close()
                     self.state.record_time(target, entered - asked, time.perf_counter() - entered)
+            delay = self.state.transact_answer_delay_ms if target == TRANSACT_WRITE else 0
+            if delay:
+                time.sleep(delay / 1000.0)  # committed; the answer is late (outside the lock)
+            return answer
         return self.app(environ, start_response)
 
     def _control(self, environ: dict[str, Any], start_response: Callable,

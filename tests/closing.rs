@@ -245,6 +245,12 @@ async fn concurrent_closes_and_a_release_of_one_held_chat_free_its_operator_exac
     }
 }
 
+/// The payouts owed to a member, newest first.
+async fn owed_payouts(stack: &Stack, member_id: &str) -> Vec<fantooo::store::Payout> {
+    let owed = stack.store.payouts("owed", None, 50).await.unwrap().items;
+    owed.into_iter().filter(|p| p.member_id == member_id).collect()
+}
+
 /// Registers with every personal field filled.
 async fn register_full(stack: &Stack) -> Member {
     let username = fantooo_tests::unique_username("erase");
@@ -343,8 +349,8 @@ async fn erasure_leaves_nothing_readable_of_the_member_and_keeps_money_records_p
     assert_eq!((payment.email.as_str(), payment.status.as_str()), ("", "abandoned"), "pseudonymised; checkout ended");
     assert_eq!(stack.ledger_sum(&m).await.unwrap(), Credits::ZERO, "ledger entries stay and still sum to the balance");
     assert!(member_items.iter().any(|i| sk(i).starts_with("LEDGER#")));
-    let owed = stack.store.payouts("owed", None, 50).await.unwrap().items;
-    assert!(owed.iter().any(|p| p.member_id == m.id && p.amount_cents == 2000 && p.source == "account_deletion"));
+    let owed = owed_payouts(&stack, &m.id).await;
+    assert!(owed.iter().any(|p| p.amount_cents == 2000 && p.source == "account_deletion"));
 
     // The checkout completes anyway: nothing is credited, the KES are owed.
     let event = charge_event("charge.success", &reference, "success", payment.snapshot.price, "KES");
@@ -357,15 +363,8 @@ async fn erasure_leaves_nothing_readable_of_the_member_and_keeps_money_records_p
     assert!(payment.payout_id.is_some());
     let member = stack.store.get_member(&m.id).await.unwrap().unwrap();
     assert_eq!((member.balance, stack.ledger_sum(&m).await.unwrap()), (Credits::ZERO, Credits::ZERO));
-    let owed: Vec<_> = stack
-        .store
-        .payouts("owed", None, 50)
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|p| p.member_id == m.id && p.source == "payment_after_deletion")
-        .collect();
+    let owed: Vec<_> =
+        owed_payouts(&stack, &m.id).await.into_iter().filter(|p| p.source == "payment_after_deletion").collect();
     assert_eq!(owed.len(), 1, "two deliveries, one payout");
     assert_eq!(owed[0].amount_cents, payment.snapshot.price);
     let notes = app.store.admin_notifications(200).await.unwrap();
@@ -588,15 +587,7 @@ async fn a_payment_racing_a_deletion_is_credited_before_it_or_owed_after_it_neve
         let payment = stack.store.get_payment(&reference).await.unwrap().unwrap();
         let member = stack.store.get_member(&m.id).await.unwrap().unwrap();
         assert_eq!((member.balance, stack.ledger_sum(&m).await.unwrap()), (Credits::ZERO, Credits::ZERO));
-        let payouts: Vec<_> = stack
-            .store
-            .payouts("owed", None, 50)
-            .await
-            .unwrap()
-            .items
-            .into_iter()
-            .filter(|p| p.member_id == m.id)
-            .collect();
+        let payouts = owed_payouts(&stack, &m.id).await;
         match (payment.credited_at, payment.payout_id) {
             (Some(_), None) => {
                 credited += 1;

@@ -24,6 +24,7 @@ struct OwnStack {
     emulator: Child,
     server: Child,
     api: String,
+    endpoint: String,
     store: Store,
     http: reqwest::Client,
 }
@@ -111,7 +112,7 @@ impl OwnStack {
         let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(&endpoint).load().await;
         let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), table);
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
-        let stack = OwnStack { emulator, server, api: format!("http://127.0.0.1:{port}"), store, http };
+        let stack = OwnStack { emulator, server, api: format!("http://127.0.0.1:{port}"), endpoint, store, http };
         for _ in 0..600 {
             if stack.http.get(stack.url("/health")).send().await.is_ok_and(|r| r.status().is_success()) {
                 return Ok(stack);
@@ -123,6 +124,41 @@ impl OwnStack {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.api)
+    }
+
+    /// A member with a chat past its three free messages and 5.00 credits: the
+    /// member id, their token, and the chat id.
+    async fn paying_member(&self, character: &str) -> Result<(String, String, String)> {
+        let (member, token) = self.register().await?;
+        let open = self.http.post(self.url("/chats")).bearer_auth(&token).json(&json!({ "profile_id": character }));
+        let (_, chat) = fantooo_tests::Stack::answer(open.send().await?).await?;
+        let chat = chat["id"].as_str().context("chat id")?.to_string();
+        for key in ["free-1", "free-2", "free-3"] {
+            let (status, body) = self.send(&token, &chat, key).await?;
+            anyhow::ensure!(status == StatusCode::CREATED, "free send: {status} {body}");
+        }
+        self.store.adjust_balance(&member, Credits::whole(5), "test_grant", "test", chrono::Utc::now()).await?;
+        Ok((member, token, chat))
+    }
+
+    /// A send with an Idempotency-Key, at noon in Nairobi (a 1.00 message to a
+    /// character that is not featured).
+    async fn send(&self, token: &str, chat: &str, key: &str) -> Result<(StatusCode, Value)> {
+        let req = self
+            .http
+            .post(self.url(&format!("/chats/{chat}/messages")))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .header("x-fantooo-now", fantooo_tests::NOON_EAT)
+            .json(&json!({ "content": "are you there?" }));
+        fantooo_tests::Stack::answer(req.send().await?).await
+    }
+
+    /// Balance, ledger sum and messages sent of a member.
+    async fn money(&self, member: &str) -> Result<(Credits, Credits, u64)> {
+        let m = self.store.get_member(member).await?.context("member")?;
+        let ledger: i64 = self.store.ledger(member).await?.iter().map(|(a, _, _)| a.hundredths()).sum();
+        Ok((m.balance, Credits::from_hundredths(ledger), m.messages_sent))
     }
 
     async fn register(&self) -> Result<(String, String)> {
@@ -139,30 +175,11 @@ impl OwnStack {
 #[tokio::test]
 async fn a_frozen_database_answers_503_within_seconds_and_the_retried_send_is_charged_once() {
     let stack = OwnStack::start("frozen", &[]).await.unwrap();
-    let (member, token) = stack.register().await.unwrap();
-    let chat = stack.http.post(stack.url("/chats")).bearer_auth(&token).json(&json!({ "profile_id": "c_demo03" }));
-    let (_, chat) = fantooo_tests::Stack::answer(chat.send().await.unwrap()).await.unwrap();
-    let chat = chat["id"].as_str().unwrap().to_string();
-    let send = |key: &'static str| {
-        let req = stack
-            .http
-            .post(stack.url(&format!("/chats/{chat}/messages")))
-            .bearer_auth(&token)
-            .header("Idempotency-Key", key)
-            // Noon in Nairobi, a character that is not featured: 1.00 a message.
-            .header("x-fantooo-now", fantooo_tests::NOON_EAT)
-            .json(&json!({ "content": "are you there?" }));
-        async move { fantooo_tests::Stack::answer(req.send().await.unwrap()).await.unwrap() }
-    };
-    for key in ["free-1", "free-2", "free-3"] {
-        assert_eq!(send(key).await.0, StatusCode::CREATED);
-    }
-    let now = chrono::Utc::now();
-    stack.store.adjust_balance(&member, Credits::whole(5), "test_grant", "test", now).await.unwrap();
+    let (member, token, chat) = stack.paying_member("c_demo03").await.unwrap();
 
     signal(stack.emulator.id(), "STOP").unwrap();
     let started = Instant::now();
-    let (status, body) = send("paid").await;
+    let (status, body) = stack.send(&token, &chat, "paid").await.unwrap();
     let took = started.elapsed();
     signal(stack.emulator.id(), "CONT").unwrap();
     assert_eq!(
@@ -171,21 +188,41 @@ async fn a_frozen_database_answers_503_within_seconds_and_the_retried_send_is_ch
         "{body}"
     );
     assert!(took < Duration::from_secs(8), "answered in {took:?}");
-    let (me_status, _) =
-        fantooo_tests::Stack::answer(stack.http.get(stack.url("/me")).bearer_auth(&token).send().await.unwrap())
-            .await
-            .unwrap();
-    assert_eq!(me_status, StatusCode::OK, "the database is back");
 
-    let (first, retried) = send("paid").await;
+    let (first, retried) = stack.send(&token, &chat, "paid").await.unwrap();
     assert_eq!((first, retried["message"]["cost"].as_str()), (StatusCode::CREATED, Some("1.00")), "{retried}");
-    let (again, replayed) = send("paid").await;
+    let (again, replayed) = stack.send(&token, &chat, "paid").await.unwrap();
     assert_eq!((again, &replayed), (StatusCode::CREATED, &retried), "the key replays the one effect");
-    let m = stack.store.get_member(&member).await.unwrap().unwrap();
-    let ledger: i64 = stack.store.ledger(&member).await.unwrap().iter().map(|(a, _, _)| a.hundredths()).sum();
-    assert_eq!((m.balance, Credits::from_hundredths(ledger)), (Credits::whole(4), Credits::whole(4)), "charged once");
-    assert_eq!(m.messages_sent, 4);
+    let money = stack.money(&member).await.unwrap();
+    assert_eq!(money, (Credits::whole(4), Credits::whole(4), 4), "charged once; balance = ledger");
     eprintln!("frozen database: 503 after {took:?}");
+}
+
+#[tokio::test]
+async fn a_send_that_committed_while_its_answer_was_lost_is_replayed_not_charged_again() {
+    let stack = OwnStack::start("late", &[]).await.unwrap();
+    let (member, token, chat) = stack.paying_member("c_demo04").await.unwrap();
+    let faults = |delay: u64| {
+        let url = format!("{}/_fantooo/faults", stack.endpoint);
+        stack.http.post(url).json(&json!({ "transact_answer_delay_ms": delay })).send()
+    };
+
+    // The transaction commits, its answer comes after every timeout: 503, outcome unknown.
+    assert!(faults(2_500).await.unwrap().status().is_success());
+    let (status, body) = stack.send(&token, &chat, "late-paid").await.unwrap();
+    assert!(faults(0).await.unwrap().status().is_success());
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+        "{body}"
+    );
+    assert_eq!(stack.money(&member).await.unwrap().0, Credits::whole(4), "the write did commit");
+
+    // The client retries with its key: the stored answer, no second charge.
+    let (status, replayed) = stack.send(&token, &chat, "late-paid").await.unwrap();
+    assert_eq!((status, replayed["message"]["cost"].as_str()), (StatusCode::CREATED, Some("1.00")), "{replayed}");
+    let money = stack.money(&member).await.unwrap();
+    assert_eq!(money, (Credits::whole(4), Credits::whole(4), 4), "charged once; balance = ledger");
 }
 
 #[tokio::test]

@@ -193,15 +193,8 @@ pub async fn change_password(
     current: String,
     new: &str,
 ) -> Result<(), ApiError> {
-    let new = Password::parse(new).map_err(|e| ApiError::invalid("new_password", e))?;
-    if current.len() > 1024 {
-        return Err(ApiError::invalid("current_password", "is not the current password"));
-    }
     let member = crate::services::active_member(app, member_id).await?;
-    if !password::verify(current, Some(member.password_hash.clone())).await? {
-        return Err(ApiError::invalid("current_password", "is not the current password"));
-    }
-    let hash = password::hash(new.expose().to_string()).await?;
+    let hash = password::replace(&member.password_hash, current, new).await?;
     if !app.store.set_member_password(member_id, &hash).await? {
         return Err(ApiError::Unauthorized);
     }

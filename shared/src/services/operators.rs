@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::auth::{password, RefreshToken};
 use crate::domain::assignment::{self, Band, Waiting};
 use crate::domain::principal::{Principal, PrincipalKind};
-use crate::domain::validation::{self, Password};
+use crate::domain::validation;
 use crate::domain::{ids, CharacterView, Message, Operator, Sender};
 use crate::error::ApiError;
 use crate::services::send_message::{normalise_content, validate_content};
@@ -89,12 +89,8 @@ pub async fn change_password(
     current: String,
     new: &str,
 ) -> Result<(), ApiError> {
-    let new = Password::parse(new).map_err(|e| ApiError::invalid("new_password", e))?;
     let op = operator(app, operator_id).await?;
-    if !password::verify(current, Some(op.password_hash.clone())).await? {
-        return Err(ApiError::invalid("current_password", "is not the current password"));
-    }
-    let hash = password::hash(new.expose().to_string()).await?;
+    let hash = password::replace(&op.password_hash, current, new).await?;
     app.store.set_operator_password(operator_id, &hash).await?;
     // Whoever knew the old password loses their sessions: only the caller's survives.
     app.store.revoke_refresh_tokens(PrincipalKind::Operator, operator_id, session).await?;

@@ -180,8 +180,7 @@ impl Store {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Chat>, StoreError> {
-        let pk = member_chats_pk(member_id);
-        self.page(Partition::Gsi1(&pk), false, cursor, limit).await?.try_map(chat_from)
+        self.member_chats(member_id, false, cursor, limit).await
     }
 
     /// A member's chats, least recent activity first: a job's pass over them. A chat
@@ -192,8 +191,18 @@ impl Store {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Chat>, StoreError> {
+        self.member_chats(member_id, true, cursor, limit).await
+    }
+
+    async fn member_chats(
+        &self,
+        member_id: &str,
+        oldest_first: bool,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Chat>, StoreError> {
         let pk = member_chats_pk(member_id);
-        self.page(Partition::Gsi1(&pk), true, cursor, limit).await?.try_map(chat_from)
+        self.page(Partition::Gsi1(&pk), oldest_first, cursor, limit).await?.try_map(chat_from)
     }
 
     /// Messages of a chat in time order.
