@@ -7,7 +7,7 @@ mod seed;
 use std::net::SocketAddr;
 
 use fantooo::clock::Clock;
-use fantooo::routes::{self, ALL};
+use fantooo::http::routes::{self, ALL};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -1,6 +1,5 @@
-//! The one error type: each variant knows its HTTP status and stable code.
-
-use axum::http::StatusCode;
+//! The one error type: each variant has a stable code (its HTTP status is the
+//! edge's business: `http::status_of`).
 
 use crate::domain::validation::FieldErrors;
 use crate::domain::Credits;
@@ -61,24 +60,6 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn status(&self) -> StatusCode {
-        use ApiError::*;
-        match self {
-            MalformedJson | BadRequest(_) | BadCursor => StatusCode::BAD_REQUEST,
-            Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidSignature => StatusCode::UNAUTHORIZED,
-            InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
-            Banned | BannedLogin { .. } | Forbidden => StatusCode::FORBIDDEN,
-            NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            UsernameTaken | ChatClosed | RequestInProgress | Contention | ActiveChats(_) => StatusCode::CONFLICT,
-            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Validation(_) | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
     pub fn code(&self) -> &'static str {
         use ApiError::*;
         match self {
@@ -144,18 +125,17 @@ impl ApiError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_and_codes_follow_the_contract() {
-        let e = ApiError::InsufficientCredits { cost: Credits::whole(1), balance: Credits::ZERO };
-        assert_eq!((e.status().as_u16(), e.code()), (402, "insufficient_credits"));
-        assert_eq!(ApiError::ChatClosed.status().as_u16(), 409);
-        assert_eq!(ApiError::MalformedJson.status().as_u16(), 400);
-        assert_eq!(ApiError::Banned.code(), "banned");
-        assert_eq!(ApiError::invalid("age", "must be at least 18").status().as_u16(), 422);
-        assert_eq!(ApiError::RateLimited { retry_after_secs: 3 }.status().as_u16(), 429);
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::BadCursor => ApiError::BadCursor,
+            StoreError::Contention(_) => ApiError::Contention,
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(cause, "database unavailable: answering 503");
+                ApiError::Unavailable
+            }
+            other => ApiError::internal(other),
+        }
     }
 }

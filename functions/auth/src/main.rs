@@ -4,5 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     fantooo::telemetry::init();
     let app = fantooo::App::from_env().await?;
-    lambda_http::run(fantooo::routes::router(app, &[fantooo::routes::AUTH])).await
+    lambda_http::run(fantooo::http::routes::router(app, &[fantooo::http::routes::AUTH])).await
 }

@@ -3,9 +3,10 @@
 
 mod extract;
 mod respond;
+pub mod routes;
 
 pub use extract::{
     from_object, ClientIp, IdempotencyKey, JsonBody, ListParams, MemberAuth, MemberRightsAuth, Now, OperatorAuth,
     OptionalJson, Path, RawBody, RawJson, SessionId,
 };
-pub use respond::{empty, json, list, Json};
+pub use respond::{empty, json, list, status_of, Json};

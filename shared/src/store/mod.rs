@@ -103,20 +103,6 @@ impl StoreError {
     }
 }
 
-impl From<StoreError> for crate::error::ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::BadCursor => crate::error::ApiError::BadCursor,
-            StoreError::Contention(_) => crate::error::ApiError::Contention,
-            StoreError::Unavailable(cause) => {
-                tracing::warn!(cause, "database unavailable: answering 503");
-                crate::error::ApiError::Unavailable
-            }
-            other => crate::error::ApiError::internal(other),
-        }
-    }
-}
-
 /// DynamoDB error codes that mean "not now" rather than "never": answered 503.
 const UNAVAILABLE_CODES: &[&str] = &[
     "ThrottlingException",

@@ -1,0 +1,49 @@
+//! Registration, login, refresh and logout (the auth function).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+
+use super::Function::*;
+use super::{route, Answer, Route};
+use crate::error::ApiError;
+use crate::http::{ClientIp, JsonBody, Now};
+use crate::services::accounts;
+use crate::{http, App};
+
+pub const AUTH: &[Route] = &[
+    route("POST", "/auth/register", Auth, || post(register)),
+    route("POST", "/auth/login", Auth, || post(login)),
+    route("POST", "/auth/refresh", Auth, || post(refresh)),
+    route("POST", "/auth/logout", Auth, || post(logout)),
+];
+
+async fn register(
+    State(app): State<App>,
+    ip: ClientIp,
+    Now(now): Now,
+    JsonBody(r): JsonBody<accounts::RegisterRequest>,
+) -> Answer {
+    http::json(StatusCode::CREATED, &accounts::register(&app, r, &ip.0, now).await?)
+}
+
+async fn login(
+    State(app): State<App>,
+    ip: ClientIp,
+    Now(now): Now,
+    JsonBody(r): JsonBody<accounts::LoginRequest>,
+) -> Answer {
+    http::json(StatusCode::OK, &accounts::login(&app, r, &ip.0, now).await?)
+}
+
+async fn refresh(State(app): State<App>, Now(now): Now, JsonBody(r): JsonBody<accounts::RefreshRequest>) -> Answer {
+    http::json(StatusCode::OK, &accounts::refresh(&app, r, now).await?)
+}
+
+async fn logout(
+    State(app): State<App>,
+    JsonBody(r): JsonBody<accounts::RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
+    accounts::logout(&app, r).await?;
+    Ok(http::empty())
+}

@@ -1,0 +1,151 @@
+//! The route table: every HTTP route, the Lambda function that serves it, and its
+//! handler, one file per function slice. Each function serves its slice; the local
+//! stack serves them all.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+use axum::Router;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::http;
+use crate::services::idempotent::{Idempotency, Reply};
+use crate::App;
+
+/// The Lambda functions that serve HTTP routes (binary names in infra/template.yaml).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    PublicApi,
+    Auth,
+    Member,
+    SendMessage,
+    ProcessPayment,
+    Operator,
+}
+
+impl Function {
+    pub fn binary(self) -> &'static str {
+        match self {
+            Function::PublicApi => "public-api",
+            Function::Auth => "auth",
+            Function::Member => "member",
+            Function::SendMessage => "send-message",
+            Function::ProcessPayment => "process-payment",
+            Function::Operator => "operator",
+        }
+    }
+}
+
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub function: Function,
+    handler: fn() -> MethodRouter<App>,
+}
+
+pub(super) const fn route(
+    method: &'static str,
+    path: &'static str,
+    function: Function,
+    handler: fn() -> MethodRouter<App>,
+) -> Route {
+    Route { method, path, function, handler }
+}
+
+/// Every function's routes: what the local stack serves. A Lambda names only its
+/// own slice, so its binary links only its own handlers.
+mod auth;
+mod member;
+mod operator;
+mod payments;
+mod public;
+mod send;
+
+pub use auth::AUTH;
+pub use member::MEMBER;
+pub use operator::OPERATOR;
+pub use payments::PROCESS_PAYMENT;
+pub use public::PUBLIC_API;
+pub use send::SEND_MESSAGE;
+
+pub const ALL: &[&[Route]] = &[PUBLIC_API, AUTH, MEMBER, SEND_MESSAGE, PROCESS_PAYMENT, OPERATOR];
+
+/// The router for some slices of the route table: one function's, or `ALL`.
+pub fn router(app: App, slices: &[&[Route]]) -> Router {
+    let mut by_path: BTreeMap<&str, MethodRouter<App>> = BTreeMap::new();
+    for r in slices.iter().flat_map(|s| s.iter()) {
+        let handler = (r.handler)();
+        let merged = match by_path.remove(r.path) {
+            Some(existing) => existing.merge(handler),
+            None => handler,
+        };
+        by_path.insert(r.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, methods) in by_path {
+        router = router.route(path, methods);
+    }
+    router
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .with_state(app)
+}
+
+/// One log line per request (never bodies or tokens), marked on a cold start; the
+/// request's time budget.
+async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let cold_start = app.take_cold_start();
+    // A request that outlives its budget answers 503 `unavailable` (outcome
+    // unknown) before API Gateway or Lambda cut it off with a bare 5xx.
+    let mut res = match tokio::time::timeout(app.config.timeouts.request, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(%method, route, "request timed out: answering 503");
+            ApiError::Unavailable.into_response()
+        }
+    };
+    res.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+    tracing::info!(%method, route, status = res.status().as_u16(), ms = started.elapsed().as_millis() as u64, cold_start, "request");
+    res
+}
+
+pub(super) type Answer = Result<http::Json, ApiError>;
+
+/// The request hash an Idempotency-Key is bound to: the target and the exact body.
+pub(super) fn idempotency<'a>(key: Option<&'a str>, target: &str, body: &[u8]) -> Option<Idempotency<'a>> {
+    key.map(|k| Idempotency {
+        key: k,
+        request_hash: hex::encode(Sha256::digest([target.as_bytes(), b"\n", body].concat())),
+    })
+}
+
+pub(super) fn reply(r: Reply) -> Result<Response, ApiError> {
+    let status = StatusCode::from_u16(r.status).map_err(ApiError::internal)?;
+    Ok((status, [("content-type", "application/json")], r.body).into_response())
+}
+
+/// A message's text: a member's send or an operator's reply.
+#[derive(serde::Deserialize)]
+pub(super) struct MessageBody {
+    pub(super) content: String,
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct PasswordChange {
+    pub(super) current_password: String,
+    pub(super) new_password: String,
+}

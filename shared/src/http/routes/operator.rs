@@ -1,0 +1,128 @@
+//! The operator console (the operator function).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+
+use super::Function::*;
+use super::{route, Answer, MessageBody, PasswordChange, Route};
+use crate::error::ApiError;
+use crate::http::{ClientIp, JsonBody, Now, OperatorAuth, OptionalJson, Path, SessionId};
+use crate::services::operators;
+use crate::{http, App};
+
+/// The operator console's routes.
+pub const OPERATOR: &[Route] = &[
+    route("POST", "/operator/login", Operator, || post(operator_login)),
+    route("POST", "/operator/password", Operator, || post(operator_password)),
+    route("POST", "/operator/availability", Operator, || post(operator_availability)),
+    route("POST", "/operator/heartbeat", Operator, || post(operator_heartbeat)),
+    route("GET", "/operator/assignments", Operator, || get(operator_assignments)),
+    route("GET", "/operator/chats/{id}", Operator, || get(operator_chat)),
+    route("PUT", "/operator/chats/{id}/notes", Operator, || put(operator_notes)),
+    route("POST", "/operator/chats/{id}/messages", Operator, || post(operator_reply)),
+    route("POST", "/operator/chats/{id}/release", Operator, || post(operator_release)),
+];
+
+#[derive(serde::Deserialize)]
+struct OperatorLogin {
+    email: String,
+    password: String,
+}
+
+async fn operator_login(
+    State(app): State<App>,
+    ip: ClientIp,
+    Now(now): Now,
+    JsonBody(r): JsonBody<OperatorLogin>,
+) -> Answer {
+    http::json(StatusCode::OK, &operators::login(&app, &r.email, r.password, &ip.0, now).await?)
+}
+
+async fn operator_password(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    SessionId(session): SessionId,
+    JsonBody(r): JsonBody<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    operators::change_password(&app, &id, session.as_deref(), r.current_password, &r.new_password).await?;
+    Ok(http::empty())
+}
+
+#[derive(serde::Deserialize)]
+struct Availability {
+    available: bool,
+}
+
+async fn operator_availability(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+    JsonBody(r): JsonBody<Availability>,
+) -> Answer {
+    http::json(StatusCode::OK, &operators::set_availability(&app, &id, r.available, now).await?)
+}
+
+async fn operator_heartbeat(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+) -> Result<StatusCode, ApiError> {
+    operators::heartbeat(&app, &id, now).await?;
+    Ok(http::empty())
+}
+
+async fn operator_assignments(State(app): State<App>, OperatorAuth(id): OperatorAuth, Now(now): Now) -> Answer {
+    Ok(http::Json(StatusCode::OK, operators::waiting_room(&app, &id, now).await?))
+}
+
+async fn operator_chat(State(app): State<App>, OperatorAuth(id): OperatorAuth, Path(chat): Path<String>) -> Answer {
+    Ok(http::Json(StatusCode::OK, operators::chat_view(&app, &id, &chat).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct Notes {
+    member_notes: Option<String>,
+    character_notes: Option<String>,
+}
+
+async fn operator_notes(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+    Path(chat): Path<String>,
+    JsonBody(r): JsonBody<Notes>,
+) -> Answer {
+    operators::save_notes(&app, &id, &chat, r.member_notes.as_deref(), r.character_notes.as_deref(), now).await?;
+    http::json(StatusCode::OK, &serde_json::json!({ "saved": true }))
+}
+
+async fn operator_reply(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+    Path(chat): Path<String>,
+    JsonBody(r): JsonBody<MessageBody>,
+) -> Answer {
+    Ok(http::Json(StatusCode::CREATED, operators::reply(&app, &id, &chat, r.content, now).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct Release {
+    note: Option<String>,
+}
+
+async fn operator_release(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+    Path(chat): Path<String>,
+    OptionalJson(body): OptionalJson,
+) -> Answer {
+    let Release { note } = match body {
+        Some(b) => http::from_object(b)?,
+        None => Release { note: None },
+    };
+    let outcome = operators::release(&app, &id, &chat, note.as_deref(), now).await?;
+    http::json(StatusCode::OK, &serde_json::json!({ "released": true, "outcome": outcome }))
+}
