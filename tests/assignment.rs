@@ -9,8 +9,9 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
+use fantooo::domain::assignment::Timers;
 use fantooo::domain::{ids, Chat, ChatStatus, Credits, Operator};
-use fantooo::services::assignment::{self, Timers};
+use fantooo::services::assignment;
 use fantooo::App;
 use fantooo_tests::{seed, Stack, StatusCode};
 use futures::future::join_all;
@@ -545,7 +546,7 @@ async fn the_idle_watch_job_takes_its_thresholds_from_the_settings_item() {
     app.store.put_assignment_settings(&settings).await.unwrap();
     let job = |at: DateTime<Utc>| {
         let app = app.clone();
-        async move { fantooo::services::jobs::assignment_job(&app, json!({ "job": "idle-watch" }), at).await }
+        async move { fantooo::inbound::run(&app, fantooo::inbound::ScheduledJob::IdleWatch, at).await }
     };
 
     let warned = job(t0 + Duration::minutes(2)).await;

@@ -511,7 +511,7 @@ async fn the_escalate_job_escalates_a_waiting_chat_over_the_reassignment_limit()
     // A queue entry over the limit, as a path other than release could leave one.
     chat.reassign_count = 4;
     app.store.enqueue(&chat, Credits::ZERO, t0).await.unwrap();
-    let job = fantooo::services::jobs::assignment_job(&app, json!({ "job": "escalate" }), t0).await.unwrap();
+    let job = fantooo::inbound::run(&app, fantooo::inbound::ScheduledJob::Escalate, t0).await.unwrap();
     assert!(job.as_u64().is_some_and(|n| n >= 1), "{job}");
     let c = app.store.get_chat(&chat.id).await.unwrap().unwrap();
     assert_eq!(c.status, ChatStatus::Escalated);

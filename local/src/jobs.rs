@@ -8,21 +8,23 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use fantooo::services::{jobs, payments};
+use fantooo::inbound::{self, ScheduledJob, SqsEvent};
 use fantooo::App;
 
-/// The jobs the local stack can run, with the variable that overrides each rate.
-const JOBS: &[(&str, &str)] = &[
-    ("outbox-sweep", "FANTOOO_LOCAL_OUTBOX_SECS"),
-    ("reconcile", "FANTOOO_LOCAL_RECONCILE_SECS"),
-    ("ledger-audit", "FANTOOO_LOCAL_AUDIT_SECS"),
-    ("sweep", "FANTOOO_LOCAL_ASSIGN_SWEEP_SECS"),
-    ("idle-watch", "FANTOOO_LOCAL_IDLE_WATCH_SECS"),
-    ("escalate", "FANTOOO_LOCAL_ESCALATE_SECS"),
-    ("auto-close", "FANTOOO_LOCAL_AUTO_CLOSE_SECS"),
-    ("suspension-expiry", "FANTOOO_LOCAL_SUSPENSION_SECS"),
-    ("pending-jobs", "FANTOOO_LOCAL_PENDING_JOBS_SECS"),
-];
+/// The variable that overrides a job's rate locally.
+fn override_var(job: ScheduledJob) -> &'static str {
+    match job {
+        ScheduledJob::OutboxSweep => "FANTOOO_LOCAL_OUTBOX_SECS",
+        ScheduledJob::Reconcile => "FANTOOO_LOCAL_RECONCILE_SECS",
+        ScheduledJob::LedgerAudit => "FANTOOO_LOCAL_AUDIT_SECS",
+        ScheduledJob::Sweep => "FANTOOO_LOCAL_ASSIGN_SWEEP_SECS",
+        ScheduledJob::IdleWatch => "FANTOOO_LOCAL_IDLE_WATCH_SECS",
+        ScheduledJob::Escalate => "FANTOOO_LOCAL_ESCALATE_SECS",
+        ScheduledJob::AutoClose => "FANTOOO_LOCAL_AUTO_CLOSE_SECS",
+        ScheduledJob::SuspensionExpiry => "FANTOOO_LOCAL_SUSPENSION_SECS",
+        ScheduledJob::PendingJobs => "FANTOOO_LOCAL_PENDING_JOBS_SECS",
+    }
+}
 
 /// The template's rates (FANTOOO_SCHEDULES). Every scheduled job of the template
 /// must be one this stack runs, and the other way round.
@@ -30,7 +32,7 @@ pub fn template_rates() -> anyhow::Result<BTreeMap<String, u64>> {
     let raw = std::env::var("FANTOOO_SCHEDULES")
         .context("FANTOOO_SCHEDULES is not set: start the stack with local/up (local/lib.sh reads the template)")?;
     let rates: BTreeMap<String, u64> = serde_json::from_str(&raw).context("FANTOOO_SCHEDULES is not {job: seconds}")?;
-    let known: Vec<&str> = JOBS.iter().map(|(name, _)| *name).collect();
+    let known: Vec<&str> = ScheduledJob::ALL.iter().map(|j| j.name()).collect();
     let template: Vec<&str> = rates.keys().map(String::as_str).collect();
     anyhow::ensure!(
         known.iter().all(|k| template.contains(k)) && template.iter().all(|t| known.contains(t)),
@@ -52,32 +54,26 @@ pub fn spawn_all(app: &App, rates: &BTreeMap<String, u64>) {
         tokio::spawn(async move { consume_assignment_queue(&consumer).await });
         println!("consumer assign-chats: polling the assignment queue");
     }
-    for &(name, var) in JOBS {
-        let rate = every(var, rates.get(name).copied().unwrap_or(60));
+    for job in ScheduledJob::ALL {
+        let rate = every(override_var(job), rates.get(job.name()).copied().unwrap_or(60));
         let app = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(rate);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                run(&app, name).await;
+                run(&app, job).await;
             }
         });
-        println!("schedule {name}: every {}s", rate.as_secs());
+        println!("schedule {}: every {}s (function {})", job.name(), rate.as_secs(), job.function());
     }
 }
 
-async fn run(app: &App, name: &str) {
-    let now = app.clock.now(None);
-    let result = match name {
-        "outbox-sweep" => jobs::sweep_outbox(app).await.map(|n| format!("published {n}")),
-        "reconcile" => payments::reconcile(app, now).await.map(|r| format!("{r:?}")),
-        "ledger-audit" => jobs::audit_ledgers(app, now).await.map(|r| format!("{r:?}")),
-        job => jobs::assignment_job(app, serde_json::json!({ "job": job }), now).await.map(|r| r.to_string()),
-    };
-    match result {
-        Ok(summary) => tracing::info!(job = name, summary, "scheduled job ran"),
-        Err(e) => tracing::error!(job = name, error = %e, "scheduled job failed"),
+/// What the job's Lambda does on AWS when its schedule fires.
+async fn run(app: &App, job: ScheduledJob) {
+    match inbound::run(app, job, app.clock.now(None)).await {
+        Ok(report) => tracing::info!(job = job.name(), %report, "scheduled job ran"),
+        Err(e) => tracing::error!(job = job.name(), error = %e, "scheduled job failed"),
     }
 }
 
@@ -97,16 +93,13 @@ async fn consume_assignment_queue(app: &App) {
         if messages.is_empty() {
             continue;
         }
-        let records: Vec<_> =
-            messages.iter().map(|(_, id, body)| serde_json::json!({ "messageId": id, "body": body })).collect();
-        let response =
-            jobs::assign_chats_batch(app, serde_json::json!({ "Records": records }), app.clock.now(None)).await;
-        let failed: Vec<&str> = response["batchItemFailures"]
-            .as_array()
-            .map(|f| f.iter().filter_map(|i| i["itemIdentifier"].as_str()).collect())
-            .unwrap_or_default();
-        for (receipt, id, _) in &messages {
-            if !failed.contains(&id.as_str()) {
+        let mut event = SqsEvent::default();
+        event.records = messages;
+        let response = inbound::assign_chats(app, event.clone(), app.clock.now(None)).await;
+        for message in &event.records {
+            let failed =
+                response.batch_item_failures.iter().any(|f| Some(&f.item_identifier) == message.message_id.as_ref());
+            if let (false, Some(receipt)) = (failed, &message.receipt_handle) {
                 if let Err(e) = app.queue.delete(receipt).await {
                     tracing::warn!(error = %e, "could not delete a processed trigger");
                 }

@@ -18,6 +18,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod inbound;
 pub mod payments;
 pub mod queue;
 pub mod services;

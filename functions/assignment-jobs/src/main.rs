@@ -1,19 +1,13 @@
-//! Lambda `assignment-jobs`: sweep, idle watch, escalation, auto-close and suspension
-//! expiry, each on its own EventBridge schedule with input `{"job": "..."}`.
+//! Lambda `assignment-jobs`: the assignment timers, each on its own EventBridge schedule with
+//! input `{"job": ...}`: queue sweep, idle watch, suspension expiry, and the pending
+//! jobs of deletions and bans.
 
-use lambda_runtime::{service_fn, LambdaEvent};
-use serde_json::Value;
+use fantooo::inbound;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     fantooo::telemetry::init();
     let app = fantooo::App::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let app = app.clone();
-        async move {
-            let now = app.clock.now(None);
-            Ok::<_, lambda_runtime::Error>(fantooo::services::jobs::assignment_job(&app, event.payload, now).await?)
-        }
-    }))
-    .await
+    inbound::run_job("assignment-jobs", app, |app, event, now| inbound::scheduled("assignment-jobs", app, event, now))
+        .await
 }

@@ -29,6 +29,42 @@ impl Band {
     }
 }
 
+/// A chat waiting for an operator, as its queue entry records it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueEntry {
+    pub chat_id: String,
+    pub member_id: String,
+    pub character_id: String,
+    pub waiting_since: DateTime<Utc>,
+    pub member_credits_spent: Credits,
+    pub paid: bool,
+    pub reassign_count: u32,
+    pub preferred_operator: Option<String>,
+    pub excluded: Vec<String>,
+    pub boosted: bool,
+    pub response_style: Option<String>,
+    pub languages: Vec<String>,
+}
+
+impl QueueEntry {
+    /// The entry as the ranking sees it: skills as bits.
+    pub fn waiting(&self) -> Waiting {
+        Waiting {
+            chat_id: self.chat_id.clone(),
+            member_id: self.member_id.clone(),
+            member_spent: self.member_credits_spent,
+            waiting_since: self.waiting_since,
+            reassign_count: self.reassign_count,
+            paid: self.paid,
+            boosted: self.boosted,
+            preferred_operator: self.preferred_operator.clone(),
+            excluded: self.excluded.clone(),
+            style: self.response_style.as_deref().map_or(0, Skills::style),
+            languages: Skills::languages(self.languages.iter().map(String::as_str)),
+        }
+    }
+}
+
 /// What a queue entry knows about its chat when it is ranked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Waiting {
@@ -255,6 +291,13 @@ pub fn quality_score(op: &super::entities::Operator) -> f64 {
 }
 
 pub const QUALITY_THRESHOLD: f64 = 60.0;
+/// Points above the threshold within which the operator's console warns them.
+pub const SUSPENSION_WARNING_MARGIN: f64 = 10.0;
+
+/// Whether a quality score is close enough to suspension to warn the operator.
+pub fn near_suspension(score: f64) -> bool {
+    score < QUALITY_THRESHOLD + SUSPENSION_WARNING_MARGIN
+}
 pub const SUSPENSION_DAYS: i64 = 7;
 
 /// Counted returns to the queue a chat may have (ARCHITECTURE.md invariant 5): a
@@ -300,6 +343,55 @@ pub fn idle_warning_text(operator_id: &str, chat_id: &str, after: Duration) -> S
 /// The admins' note on an escalated chat.
 pub fn escalation_text(chat_id: &str, reassign_count: u32) -> String {
     format!("Chat {chat_id} escalated after {reassign_count} reassignments")
+}
+
+/// The assignment timers as stored (minutes); `None` where nothing is set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AssignmentSettings {
+    pub idle_warning_minutes: Option<i64>,
+    pub idle_reassign_minutes: Option<i64>,
+    pub assignment_hold_minutes: Option<i64>,
+}
+
+/// Idle and hold thresholds (settings; defaults from the product spec).
+#[derive(Clone, Copy, Debug)]
+pub struct Timers {
+    pub idle_warning: Duration,
+    pub idle_reassign: Duration,
+    pub assignment_hold: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            idle_warning: Duration::minutes(4),
+            idle_reassign: Duration::minutes(5),
+            assignment_hold: Duration::minutes(10),
+        }
+    }
+}
+
+impl Timers {
+    /// The stored settings over the defaults. A set that makes no sense (not
+    /// positive, over a day, or a warning not before the reassignment) is ignored
+    /// as a whole: the defaults are safe, a typo is not.
+    pub fn from_settings(s: &AssignmentSettings) -> Timers {
+        Timers::checked(s).unwrap_or_default()
+    }
+
+    /// The stored settings over the defaults, if the set makes sense.
+    pub fn checked(s: &AssignmentSettings) -> Option<Timers> {
+        let d = Timers::default();
+        let pick = |v: Option<i64>, default: Duration| v.map_or(default, Duration::minutes);
+        let t = Timers {
+            idle_warning: pick(s.idle_warning_minutes, d.idle_warning),
+            idle_reassign: pick(s.idle_reassign_minutes, d.idle_reassign),
+            assignment_hold: pick(s.assignment_hold_minutes, d.assignment_hold),
+        };
+        let sane = |x: Duration| x > Duration::zero() && x <= Duration::days(1);
+        let ok = sane(t.idle_warning) && sane(t.idle_reassign) && sane(t.assignment_hold);
+        (ok && t.idle_warning < t.idle_reassign).then_some(t)
+    }
 }
 
 #[cfg(test)]
@@ -446,5 +538,37 @@ mod tests {
         assert_eq!(Skills::language("sw-KE"), Skills::language("sw"));
         assert_ne!(Skills::language("en"), Skills::language("sw"));
         assert_eq!(Skills::languages(["en", "sw"]) & Skills::language("sw"), Skills::language("sw"));
+    }
+
+    fn settings(w: Option<i64>, r: Option<i64>, h: Option<i64>) -> AssignmentSettings {
+        AssignmentSettings { idle_warning_minutes: w, idle_reassign_minutes: r, assignment_hold_minutes: h }
+    }
+
+    fn minutes(t: Timers) -> (i64, i64, i64) {
+        (t.idle_warning.num_minutes(), t.idle_reassign.num_minutes(), t.assignment_hold.num_minutes())
+    }
+
+    #[test]
+    fn nothing_stored_means_the_spec_defaults() {
+        assert_eq!(minutes(Timers::from_settings(&settings(None, None, None))), (4, 5, 10));
+    }
+
+    #[test]
+    fn stored_values_override_field_by_field() {
+        assert_eq!(minutes(Timers::from_settings(&settings(Some(2), Some(3), None))), (2, 3, 10));
+        assert_eq!(minutes(Timers::from_settings(&settings(None, Some(8), Some(15)))), (4, 8, 15));
+    }
+
+    #[test]
+    fn a_set_that_makes_no_sense_falls_back_whole_to_the_defaults() {
+        for bad in [
+            settings(Some(5), Some(5), None),       // warning not before reassignment
+            settings(Some(6), None, None),          // warning after the default reassignment
+            settings(Some(0), Some(3), None),       // not positive
+            settings(None, None, Some(-1)),         // not positive
+            settings(None, Some(2000), Some(2000)), // over a day
+        ] {
+            assert_eq!(minutes(Timers::from_settings(&bad)), (4, 5, 10), "{bad:?}");
+        }
     }
 }

@@ -47,6 +47,9 @@ impl CloseReason {
         }
     }
 }
+/// A chat without a message for this long is closed (`inactivity_timeout`).
+pub const INACTIVE_CLOSE_AFTER: chrono::Duration = chrono::Duration::hours(24);
+
 string_enum!(Sender { Member => "member", Character => "character" });
 
 #[derive(Clone, Debug, PartialEq)]
@@ -256,6 +259,16 @@ impl Chat {
         self.last_message_at.unwrap_or(self.created_at)
     }
 
+    /// The last activity before which a chat is closed for inactivity at `now`.
+    pub fn inactivity_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
+        now - INACTIVE_CLOSE_AFTER
+    }
+
+    /// No message for `INACTIVE_CLOSE_AFTER`: auto-close closes it (inactivity_timeout).
+    pub fn is_inactive(&self, now: DateTime<Utc>) -> bool {
+        self.last_activity() < Chat::inactivity_cutoff(now)
+    }
+
     /// Since when the holder owes the member an answer: the oldest unanswered member
     /// message, or the claim if that came later. An operator who picks up a chat that
     /// waited in the queue gets the full idle allowance, and is not charged the
@@ -339,8 +352,44 @@ pub struct Message {
     pub handled_by: Option<String>,
 }
 
+impl Message {
+    /// The chat's next message (position `chat.message_count + 1`) from the member,
+    /// at the price quoted for it.
+    pub fn from_member(chat: &Chat, content: String, cost: Credits, free: bool, at: DateTime<Utc>) -> Message {
+        Message::next(chat, Sender::Member, content, cost, free, None, at)
+    }
+
+    /// The chat's next message, written by `operator_id` as the character: never
+    /// charged, and who wrote it is kept for staff.
+    pub fn from_character(chat: &Chat, content: String, operator_id: &str, at: DateTime<Utc>) -> Message {
+        Message::next(chat, Sender::Character, content, Credits::ZERO, true, Some(operator_id.to_string()), at)
+    }
+
+    fn next(
+        chat: &Chat,
+        sender: Sender,
+        content: String,
+        cost: Credits,
+        free: bool,
+        handled_by: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Message {
+        Message {
+            id: super::ids::message_id(chat.message_count + 1),
+            chat_id: chat.id.clone(),
+            sender,
+            content,
+            cost,
+            free,
+            created_at: at,
+            edited: false,
+            handled_by,
+        }
+    }
+}
+
 /// `message` in API.md.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MessageView {
     pub id: String,
     pub chat_id: String,
@@ -461,6 +510,36 @@ impl Operator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chat_is_inactive_after_a_day_without_messages() {
+        let now = Utc::now();
+        let mut c = chat(ChatStatus::Active, None);
+        c.last_message_at = Some(now - chrono::Duration::hours(23));
+        assert!(!c.is_inactive(now));
+        c.last_message_at = Some(now - chrono::Duration::hours(24) - chrono::Duration::seconds(1));
+        assert!(c.is_inactive(now));
+        c.last_message_at = None;
+        c.created_at = now - chrono::Duration::hours(25);
+        assert!(c.is_inactive(now), "a chat never written to counts from its creation");
+    }
+
+    #[test]
+    fn a_new_message_takes_the_chats_next_position() {
+        let at = Utc::now();
+        let c = chat(ChatStatus::Active, None);
+        let m = Message::from_member(&c, "hi".into(), Credits::whole(2), false, at);
+        assert_eq!(super::super::ids::message_seq(&m.id), Some(3));
+        assert_eq!(
+            (m.sender, m.cost, m.free, m.handled_by.as_deref()),
+            (Sender::Member, Credits::whole(2), false, None)
+        );
+        let r = Message::from_character(&c, "hello".into(), "op_1", at);
+        assert_eq!(super::super::ids::message_seq(&r.id), Some(3));
+        assert_eq!((r.sender, r.cost, r.free), (Sender::Character, Credits::ZERO, true));
+        assert_eq!(r.handled_by.as_deref(), Some("op_1"));
+        assert_eq!((r.chat_id.as_str(), r.created_at, r.edited), ("ch", at, false));
+    }
 
     fn chat(status: ChatStatus, reason: Option<CloseReason>) -> Chat {
         Chat {

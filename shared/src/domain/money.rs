@@ -48,6 +48,36 @@ impl serde::Serialize for Credits {
     }
 }
 
+/// Parses what `Display` writes: an optional `-`, whole credits, and exactly two
+/// decimal places ("12.50"). Anything else is refused, never rounded.
+impl std::str::FromStr for Credits {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const SHAPE: &str = "credits are written like 12.50";
+        let (negative, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (whole, cents) = digits.split_once('.').ok_or(SHAPE)?;
+        let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !all_digits(whole) || cents.len() != 2 || !all_digits(cents) {
+            return Err(SHAPE);
+        }
+        let whole: i64 = whole.parse().map_err(|_| SHAPE)?;
+        let cents: i64 = cents.parse().map_err(|_| SHAPE)?;
+        let h = whole.checked_mul(100).and_then(|w| w.checked_add(cents)).ok_or(SHAPE)?;
+        Ok(Credits(if negative { -h } else { h }))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Credits {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +89,19 @@ mod tests {
         assert_eq!(Credits::ZERO.to_string(), "0.00");
         assert_eq!(Credits::from_hundredths(-120).to_string(), "-1.20");
         assert_eq!(Credits::whole(12).to_string(), "12.00");
+    }
+
+    #[test]
+    fn parses_what_it_displays_and_nothing_else() {
+        for h in [0, 5, 380, -120, 1_200, i64::MAX / 200] {
+            let c = Credits::from_hundredths(h);
+            assert_eq!(c.to_string().parse::<Credits>(), Ok(c));
+        }
+        for bad in ["", "12", "12.5", "12.500", "1,50", "+1.00", "-", ".50", "1.-5", "a.bc", "99999999999999999999.00"]
+        {
+            assert!(bad.parse::<Credits>().is_err(), "{bad:?} parsed");
+        }
+        let json: Credits = serde_json::from_str("\"3.80\"").expect("a JSON string");
+        assert_eq!(json, Credits::from_hundredths(380));
     }
 }

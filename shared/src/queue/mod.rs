@@ -1,6 +1,26 @@
 //! SQS adapter for the assignment queue: the message is only a trigger; the
 //! queue entry in the table is the truth, and a sweep repairs a lost send.
 
+use aws_lambda_events::event::sqs::SqsMessage;
+
+/// The message on the wire: which chat to look at, or `"pass"` for a whole
+/// assignment pass (an operator came free). Only a trigger either way.
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Trigger {
+    pub chat_id: String,
+}
+
+impl Trigger {
+    pub fn encode(chat_id: &str) -> String {
+        serde_json::json!({ "chat_id": chat_id }).to_string()
+    }
+
+    /// A body this queue's senders wrote, or `None` for anything else (poison).
+    pub fn decode(body: &str) -> Option<Trigger> {
+        serde_json::from_str(body).ok()
+    }
+}
+
 /// How long a trigger may take before the request goes on without it.
 const NOTIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -19,7 +39,7 @@ impl AssignmentQueue {
     /// commit already happened and the scheduled sweep finds the queue entry.
     /// Bounded in time, so a slow queue never turns a committed request into a 503.
     pub async fn notify(&self, chat_id: &str) {
-        let body = serde_json::json!({ "chat_id": chat_id }).to_string();
+        let body = Trigger::encode(chat_id);
         let send = self.client.send_message().queue_url(&self.url).message_body(body).send();
         match tokio::time::timeout(NOTIFY_TIMEOUT, send).await {
             Ok(Ok(_)) => {}
@@ -30,9 +50,9 @@ impl AssignmentQueue {
         }
     }
 
-    /// Long-polls up to 10 messages: (receipt handle, message id, body). The local
-    /// stack's consumer uses this; on AWS, Lambda's SQS integration polls.
-    pub async fn receive(&self, wait_secs: i32) -> Result<Vec<(String, String, String)>, String> {
+    /// Long-polls up to 10 messages as Lambda's SQS integration hands them over.
+    /// The local stack's consumer uses this; on AWS, Lambda polls.
+    pub async fn receive(&self, wait_secs: i32) -> Result<Vec<SqsMessage>, String> {
         let out = self
             .client
             .receive_message()
@@ -45,12 +65,12 @@ impl AssignmentQueue {
         Ok(out
             .messages()
             .iter()
-            .filter_map(|m| {
-                Some((
-                    m.receipt_handle()?.to_string(),
-                    m.message_id()?.to_string(),
-                    m.body().unwrap_or_default().to_string(),
-                ))
+            .map(|m| {
+                let mut message = SqsMessage::default();
+                message.message_id = m.message_id().map(str::to_string);
+                message.receipt_handle = m.receipt_handle().map(str::to_string);
+                message.body = m.body().map(str::to_string);
+                message
             })
             .collect())
     }

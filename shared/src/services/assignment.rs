@@ -6,13 +6,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::domain::assignment::{
-    self, over_reassignment_limit, Candidate, Skills, Waiting, QUALITY_THRESHOLD, SUSPENSION_DAYS,
-};
-use crate::domain::CloseReason;
+use crate::domain::assignment::{self, over_reassignment_limit, Candidate, Timers, QUALITY_THRESHOLD, SUSPENSION_DAYS};
+use crate::domain::{Chat, CloseReason};
 use crate::error::ApiError;
 use crate::services::closing;
-use crate::store::{AssignmentSettings, ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome};
+use crate::store::{ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome};
 use crate::App;
 
 /// Passes one invocation runs while claims keep landing (a lost claim frees the
@@ -25,22 +23,6 @@ pub struct PassReport {
     pub assigned: usize,
     pub escalated: usize,
     pub lost_claims: usize,
-}
-
-fn waiting_from(e: &QueueEntry) -> Waiting {
-    Waiting {
-        chat_id: e.chat_id.clone(),
-        member_id: e.member_id.clone(),
-        member_spent: e.member_credits_spent,
-        waiting_since: e.waiting_since,
-        reassign_count: e.reassign_count,
-        paid: e.paid,
-        boosted: e.boosted,
-        preferred_operator: e.preferred_operator.clone(),
-        excluded: e.excluded.clone(),
-        style: e.response_style.as_deref().map_or(0, Skills::style),
-        languages: Skills::languages(e.languages.iter().map(String::as_str)),
-    }
 }
 
 /// Matches waiting chats to present operators and claims each pair with one
@@ -58,7 +40,7 @@ pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, Ap
             if over_reassignment_limit(e.reassign_count) {
                 report.escalated += usize::from(escalate_entry(app, e, now).await?);
             } else {
-                waiting.push(waiting_from(e));
+                waiting.push(e.waiting());
             }
         }
         let operators: Vec<Candidate> = app
@@ -115,53 +97,17 @@ pub async fn escalate_due(app: &App, now: DateTime<Utc>) -> Result<usize, ApiErr
     Ok(n)
 }
 
-/// Idle and hold thresholds (settings; defaults from the product spec).
-#[derive(Clone, Copy, Debug)]
-pub struct Timers {
-    pub idle_warning: Duration,
-    pub idle_reassign: Duration,
-    pub assignment_hold: Duration,
-}
-
-impl Default for Timers {
-    fn default() -> Self {
-        Timers {
-            idle_warning: Duration::minutes(4),
-            idle_reassign: Duration::minutes(5),
-            assignment_hold: Duration::minutes(10),
-        }
-    }
-}
-
-impl Timers {
-    /// The stored settings over the defaults. A set that makes no sense (not
-    /// positive, over a day, or a warning not before the reassignment) is ignored
-    /// as a whole, with a warning in the log: the defaults are safe, a typo is not.
-    pub fn from_settings(s: &AssignmentSettings) -> Timers {
-        let d = Timers::default();
-        let pick = |v: Option<i64>, default: Duration| v.map_or(default, Duration::minutes);
-        let t = Timers {
-            idle_warning: pick(s.idle_warning_minutes, d.idle_warning),
-            idle_reassign: pick(s.idle_reassign_minutes, d.idle_reassign),
-            assignment_hold: pick(s.assignment_hold_minutes, d.assignment_hold),
-        };
-        let sane = |x: Duration| x > Duration::zero() && x <= Duration::days(1);
-        if sane(t.idle_warning) && sane(t.idle_reassign) && sane(t.assignment_hold) && t.idle_warning < t.idle_reassign
-        {
-            t
-        } else {
-            tracing::warn!(
-                ?s,
-                "assignment settings ignored: they need 0 < warning < reassign and every value <= 1 day"
-            );
-            d
-        }
-    }
-}
-
 /// The timers in force: the `SETTINGS` / `ASSIGNMENT` item over the defaults.
+/// A stored set that makes no sense is ignored whole, with a warning in the log.
 pub async fn timers(app: &App) -> Result<Timers, ApiError> {
-    Ok(Timers::from_settings(&app.store.assignment_settings().await?))
+    let stored = app.store.assignment_settings().await?;
+    Ok(Timers::checked(&stored).unwrap_or_else(|| {
+        tracing::warn!(
+            ?stored,
+            "assignment settings ignored: they need 0 < warning < reassign and every value <= 1 day"
+        );
+        Timers::default()
+    }))
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -267,61 +213,10 @@ pub async fn end_suspensions(app: &App, now: DateTime<Utc>) -> Result<usize, Api
 /// Hourly: closes chats with no message for 24 h (inactivity_timeout, no refunds),
 /// unless a message arrives before the close commits.
 pub async fn auto_close(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError> {
-    let cutoff = now - Duration::hours(24);
     let mut closed = 0;
-    for chat in app.store.chats_inactive_since(cutoff).await? {
-        let due = |c: &crate::domain::Chat| c.last_activity() < cutoff;
+    for chat in app.store.chats_inactive_since(Chat::inactivity_cutoff(now)).await? {
+        let due = |c: &Chat| c.is_inactive(now);
         closed += usize::from(closing::close_chat(app, &chat.id, CloseReason::InactivityTimeout, now, due).await?);
     }
     Ok(closed)
-}
-
-/// What the assigner Lambda reports for an SQS batch.
-pub async fn on_triggers(app: &App, bodies: &[(String, String)], now: DateTime<Utc>) -> Result<Vec<String>, ApiError> {
-    // Each message is only a trigger; a body that is not JSON is a poison message.
-    let poison: Vec<String> = bodies
-        .iter()
-        .filter(|(_, b)| serde_json::from_str::<serde_json::Value>(b).is_err())
-        .map(|(id, _)| id.clone())
-        .collect();
-    let report = assign_pass(app, now).await?;
-    tracing::info!(?report, triggers = bodies.len(), "assignment pass");
-    Ok(poison)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(w: Option<i64>, r: Option<i64>, h: Option<i64>) -> AssignmentSettings {
-        AssignmentSettings { idle_warning_minutes: w, idle_reassign_minutes: r, assignment_hold_minutes: h }
-    }
-
-    fn minutes(t: Timers) -> (i64, i64, i64) {
-        (t.idle_warning.num_minutes(), t.idle_reassign.num_minutes(), t.assignment_hold.num_minutes())
-    }
-
-    #[test]
-    fn nothing_stored_means_the_spec_defaults() {
-        assert_eq!(minutes(Timers::from_settings(&settings(None, None, None))), (4, 5, 10));
-    }
-
-    #[test]
-    fn stored_values_override_field_by_field() {
-        assert_eq!(minutes(Timers::from_settings(&settings(Some(2), Some(3), None))), (2, 3, 10));
-        assert_eq!(minutes(Timers::from_settings(&settings(None, Some(8), Some(15)))), (4, 8, 15));
-    }
-
-    #[test]
-    fn a_set_that_makes_no_sense_falls_back_whole_to_the_defaults() {
-        for bad in [
-            settings(Some(5), Some(5), None),       // warning not before reassignment
-            settings(Some(6), None, None),          // warning after the default reassignment
-            settings(Some(0), Some(3), None),       // not positive
-            settings(None, None, Some(-1)),         // not positive
-            settings(None, Some(2000), Some(2000)), // over a day
-        ] {
-            assert_eq!(minutes(Timers::from_settings(&bad)), (4, 5, 10), "{bad:?}");
-        }
-    }
 }

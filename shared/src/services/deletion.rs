@@ -8,7 +8,7 @@ use crate::domain::{ChatView, Credits, MemberStatus, MemberView, MessageView};
 use crate::error::ApiError;
 use crate::services::member_with_rights;
 use crate::services::payments::TransactionView;
-use crate::store::{BalanceOutcome, MessageWindow};
+use crate::store::{BalanceOutcome, MessageWindow, Notification};
 use crate::App;
 
 #[derive(Debug, Serialize)]
@@ -61,7 +61,18 @@ pub struct LedgerView {
 }
 
 /// GET /me/export (also for a banned member): everything held about the member.
-pub async fn export(app: &App, member_id: &str) -> Result<serde_json::Value, ApiError> {
+#[derive(Serialize)]
+pub struct Export {
+    pub profile: MemberView,
+    pub chats: Vec<ChatView>,
+    pub messages: Vec<MessageView>,
+    pub transactions: Vec<TransactionView>,
+    pub ledger: Vec<LedgerView>,
+    pub notifications: Vec<Notification>,
+    pub favorites: Vec<String>,
+}
+
+pub async fn export(app: &App, member_id: &str) -> Result<Export, ApiError> {
     let member = member_with_rights(app, member_id).await?;
     let mut chats = Vec::new();
     let mut messages = Vec::new();
@@ -103,13 +114,5 @@ pub async fn export(app: &App, member_id: &str) -> Result<serde_json::Value, Api
         .collect::<Vec<_>>();
     let notifications = app.store.member_notifications(member_id, None, 1000).await?.items;
     let favorites = app.store.list_favorite_ids(member_id, None, 1000).await?.items;
-    Ok(serde_json::json!({
-        "profile": MemberView::from(&member),
-        "chats": chats,
-        "messages": messages,
-        "transactions": transactions,
-        "ledger": ledger,
-        "notifications": notifications,
-        "favorites": favorites,
-    }))
+    Ok(Export { profile: MemberView::from(&member), chats, messages, transactions, ledger, notifications, favorites })
 }

@@ -1,12 +1,11 @@
-//! Scheduled and invoked jobs: the outbox sweep, the ledger audit, and the
-//! reconcile function's two kinds of invocation.
+//! Scheduled jobs of their own: the outbox sweep and the ledger audit (the
+//! schedules themselves, and what invokes each, are in `inbound`).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::domain::Credits;
 use crate::error::ApiError;
-use crate::services::payments;
 use crate::store::OUTBOX_SHARDS;
 use crate::App;
 
@@ -92,82 +91,4 @@ async fn audit_segment(app: &App, segment: i32, now: DateTime<Utc>) -> Result<Au
             None => return Ok(report),
         }
     }
-}
-
-/// What invokes the reconcile function: its schedule, or an admin for one payment.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum ReconcileInvocation {
-    One { reference: String, admin_id: String },
-    Scheduled { kind: String },
-}
-
-pub async fn reconcile_invocation(
-    app: &App,
-    event: serde_json::Value,
-    now: DateTime<Utc>,
-) -> Result<serde_json::Value, ApiError> {
-    let invocation: ReconcileInvocation = serde_json::from_value(event).map_err(|_| {
-        ApiError::BadRequest("expected {\"kind\":\"scheduled\"} or {\"reference\",\"admin_id\"}".into())
-    })?;
-    match invocation {
-        ReconcileInvocation::One { reference, admin_id } => {
-            let settlement = payments::reconcile_one(app, &reference, &admin_id, now).await?;
-            Ok(serde_json::json!({ "reference": reference, "settlement": settlement }))
-        }
-        ReconcileInvocation::Scheduled { kind } => {
-            let report = payments::reconcile(app, now).await?;
-            tracing::info!(kind, ?report, "reconcile run");
-            serde_json::to_value(report).map_err(ApiError::internal)
-        }
-    }
-}
-
-/// The assigner's SQS batch: one pass for the whole batch. Returns the partial
-/// batch response: only real errors fail messages (a pass error fails them all; a
-/// body that is not JSON is poison and goes to the DLQ after 3 receives). No free
-/// operator is a success: the queue entry keeps the chat.
-pub async fn assign_chats_batch(app: &App, event: serde_json::Value, now: DateTime<Utc>) -> serde_json::Value {
-    let records = event.get("Records").and_then(|r| r.as_array()).cloned().unwrap_or_default();
-    let bodies: Vec<(String, String)> = records
-        .iter()
-        .filter_map(|r| {
-            let id = r.get("messageId")?.as_str()?.to_string();
-            let body = r.get("body").and_then(|b| b.as_str()).unwrap_or_default().to_string();
-            Some((id, body))
-        })
-        .collect();
-    let failures: Vec<String> = match crate::services::assignment::on_triggers(app, &bodies, now).await {
-        Ok(poison) => poison,
-        Err(e) => {
-            tracing::error!(error = %e, "assignment pass failed; the batch will be retried");
-            bodies.into_iter().map(|(id, _)| id).collect()
-        }
-    };
-    let items: Vec<_> = failures.into_iter().map(|id| serde_json::json!({ "itemIdentifier": id })).collect();
-    serde_json::json!({ "batchItemFailures": items })
-}
-
-/// The assignment timers, one function with a schedule per job (`{"job": ...}`).
-pub async fn assignment_job(
-    app: &App,
-    event: serde_json::Value,
-    now: DateTime<Utc>,
-) -> Result<serde_json::Value, ApiError> {
-    use crate::services::assignment as a;
-    let job = event.get("job").and_then(|j| j.as_str()).unwrap_or_default();
-    let out = match job {
-        "sweep" => serde_json::to_value(a::assign_pass(app, now).await?),
-        "idle-watch" => serde_json::to_value(a::idle_watch(app, a::timers(app).await?, now).await?),
-        "escalate" => serde_json::to_value(a::escalate_due(app, now).await?),
-        "auto-close" => serde_json::to_value(a::auto_close(app, now).await?),
-        "suspension-expiry" => serde_json::to_value(a::end_suspensions(app, now).await?),
-        "pending-jobs" => serde_json::to_value(
-            crate::services::closing::run_jobs(app, now, crate::services::closing::Budget::default()).await?,
-        ),
-        other => return Err(ApiError::BadRequest(format!("unknown job {other:?}"))),
-    };
-    let out = out.map_err(ApiError::internal)?;
-    tracing::info!(job, result = %out, "assignment job ran");
-    Ok(out)
 }

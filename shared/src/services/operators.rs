@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::auth::{password, RefreshToken};
-use crate::domain::assignment::{self, Band, Waiting};
+use crate::domain::assignment::{self, Band};
 use crate::domain::principal::{Principal, PrincipalKind};
 use crate::domain::validation;
-use crate::domain::{ids, CharacterView, Message, Operator, Sender};
+use crate::domain::{CharacterView, ChatStatus, Gender, Message, MessageView, Operator, Sender, Tier};
 use crate::error::ApiError;
 use crate::services::send_message::{normalise_content, validate_content};
 use crate::store::{AssignmentRecord, AvailabilityOutcome, ReleaseKind, ReleaseOutcome};
@@ -135,8 +135,34 @@ pub struct HeldChat {
     pub idle_warned: bool,
 }
 
+/// The operator's own figures, as the waiting room shows them.
+#[derive(Serialize)]
+pub struct OperatorStats {
+    pub active_chats: u32,
+    pub max_concurrent_chats: u32,
+    pub replies: u32,
+    pub avg_response_secs: f64,
+    pub rating: f64,
+    pub idle_incidents: u32,
+    pub reassignments: u32,
+    pub quality_score: f64,
+    /// Within 10 points of the suspension threshold.
+    pub suspension_warning: bool,
+    pub is_available: bool,
+    pub is_suspended: bool,
+    pub suspended_until: Option<DateTime<Utc>>,
+}
+
 /// GET /operator/assignments: held chats, the queue by band, own stats.
-pub async fn waiting_room(app: &App, operator_id: &str, now: DateTime<Utc>) -> Result<serde_json::Value, ApiError> {
+#[derive(Serialize)]
+pub struct WaitingRoom {
+    pub chats: Vec<HeldChat>,
+    /// Waiting chats per priority band (every band present).
+    pub waiting: BTreeMap<&'static str, usize>,
+    pub stats: OperatorStats,
+}
+
+pub async fn waiting_room(app: &App, operator_id: &str, now: DateTime<Utc>) -> Result<WaitingRoom, ApiError> {
     let op = operator(app, operator_id).await?;
     let chats: Vec<HeldChat> = app
         .store
@@ -153,42 +179,26 @@ pub async fn waiting_room(app: &App, operator_id: &str, now: DateTime<Utc>) -> R
             idle_warned: c.idle_warned,
         })
         .collect();
-    let mut waiting: BTreeMap<&str, usize> = Band::ALL.iter().map(|b| (b.as_str(), 0)).collect();
+    let mut waiting: BTreeMap<&'static str, usize> = Band::ALL.iter().map(|b| (b.as_str(), 0)).collect();
     for e in app.store.waiting_entries().await? {
-        let w = Waiting {
-            chat_id: e.chat_id,
-            member_id: e.member_id,
-            member_spent: e.member_credits_spent,
-            waiting_since: e.waiting_since,
-            reassign_count: e.reassign_count,
-            paid: e.paid,
-            boosted: e.boosted,
-            preferred_operator: None,
-            excluded: Vec::new(),
-            style: 0,
-            languages: 0,
-        };
-        *waiting.entry(assignment::band(&w, now).as_str()).or_default() += 1;
+        *waiting.entry(assignment::band(&e.waiting(), now).as_str()).or_default() += 1;
     }
     let quality = assignment::quality_score(&op);
-    Ok(serde_json::json!({
-        "chats": chats,
-        "waiting": waiting,
-        "stats": {
-            "active_chats": op.active_chats,
-            "max_concurrent_chats": op.max_concurrent_chats,
-            "replies": op.replies,
-            "avg_response_secs": op.avg_response_secs(),
-            "rating": op.rating(),
-            "idle_incidents": op.idle_incidents,
-            "reassignments": op.reassignments,
-            "quality_score": quality,
-            "suspension_warning": quality < assignment::QUALITY_THRESHOLD + 10.0,
-            "is_available": op.is_available,
-            "is_suspended": op.is_suspended,
-            "suspended_until": op.suspended_until,
-        },
-    }))
+    let stats = OperatorStats {
+        active_chats: op.active_chats,
+        max_concurrent_chats: op.max_concurrent_chats,
+        replies: op.replies,
+        avg_response_secs: op.avg_response_secs(),
+        rating: op.rating(),
+        idle_incidents: op.idle_incidents,
+        reassignments: op.reassignments,
+        quality_score: quality,
+        suspension_warning: assignment::near_suspension(quality),
+        is_available: op.is_available,
+        is_suspended: op.is_suspended,
+        suspended_until: op.suspended_until,
+    };
+    Ok(WaitingRoom { chats, waiting, stats })
 }
 
 async fn held_chat(app: &App, operator_id: &str, chat_id: &str) -> Result<crate::domain::Chat, ApiError> {
@@ -198,55 +208,113 @@ async fn held_chat(app: &App, operator_id: &str, chat_id: &str) -> Result<crate:
     }
 }
 
+/// A message as staff see it: with the operator who wrote a reply.
 #[derive(Serialize)]
-struct StaffMessage<'a> {
-    id: &'a str,
-    sender: Sender,
-    content: &'a str,
-    cost: crate::domain::Credits,
-    free: bool,
-    created_at: DateTime<Utc>,
-    handled_by: Option<&'a str>,
+pub struct StaffMessage {
+    pub id: String,
+    pub sender: Sender,
+    pub content: String,
+    pub cost: crate::domain::Credits,
+    pub free: bool,
+    pub created_at: DateTime<Utc>,
+    pub handled_by: Option<String>,
+}
+
+/// The chat's own panel of the chat view.
+#[derive(Serialize)]
+pub struct ChatSummary {
+    pub id: String,
+    pub status: ChatStatus,
+    pub reassign_count: u32,
+    pub message_count: u32,
+}
+
+/// The member panel: the profile an operator writes to, with the team's notes.
+#[derive(Serialize)]
+pub struct MemberPanel {
+    pub id: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub age: u8,
+    pub gender: Gender,
+    pub location: String,
+    pub bio: Option<String>,
+    pub language: Option<String>,
+    pub tier: Tier,
+    pub member_notes: Option<String>,
+}
+
+/// The character panel: the public profile plus what only staff see.
+#[derive(Serialize)]
+pub struct CharacterPanel {
+    #[serde(flatten)]
+    pub profile: CharacterView,
+    pub response_style: Option<String>,
+    pub personality_guidelines: Option<String>,
+    pub response_templates: Vec<String>,
+    pub character_notes: Option<String>,
 }
 
 /// GET /operator/chats/{id}: member (with notes), messages (with who answered),
 /// character (with guidelines, templates, notes), assignment history.
-pub async fn chat_view(app: &App, operator_id: &str, chat_id: &str) -> Result<serde_json::Value, ApiError> {
+#[derive(Serialize)]
+pub struct ChatWorkspace {
+    pub chat: ChatSummary,
+    pub member: MemberPanel,
+    pub messages: Vec<StaffMessage>,
+    pub character: CharacterPanel,
+    pub assignments: Vec<AssignmentRecord>,
+}
+
+pub async fn chat_view(app: &App, operator_id: &str, chat_id: &str) -> Result<ChatWorkspace, ApiError> {
     let chat = held_chat(app, operator_id, chat_id).await?;
     let member = app.store.get_member(&chat.member_id).await?.ok_or(ApiError::NotFound("member"))?;
     let character = app.store.get_character(&chat.character_id).await?.ok_or(ApiError::NotFound("character"))?;
     let page = app.store.list_messages(chat_id, crate::store::MessageWindow::Newest { cursor: None }, 50).await?;
     let (member_notes, character_notes) = app.store.notes(&member.id, &character.id).await?;
-    let history: Vec<AssignmentRecord> = app.store.assignment_history(chat_id).await?;
-    let messages: Vec<StaffMessage> = page
+    let assignments: Vec<AssignmentRecord> = app.store.assignment_history(chat_id).await?;
+    let messages = page
         .items
-        .iter()
+        .into_iter()
         .map(|m| StaffMessage {
-            id: &m.id,
+            id: m.id,
             sender: m.sender,
-            content: &m.content,
+            content: m.content,
             cost: m.cost,
             free: m.free,
             created_at: m.created_at,
-            handled_by: m.handled_by.as_deref(),
+            handled_by: m.handled_by,
         })
         .collect();
-    let mut character_json = serde_json::to_value(CharacterView::from(&character)).map_err(ApiError::internal)?;
-    character_json["response_style"] = serde_json::json!(character.response_style);
-    character_json["personality_guidelines"] = serde_json::json!(character.personality_guidelines);
-    character_json["response_templates"] = serde_json::json!(character.response_templates);
-    character_json["character_notes"] = serde_json::json!(character_notes);
-    Ok(serde_json::json!({
-        "chat": { "id": chat.id, "status": chat.status.as_str(), "reassign_count": chat.reassign_count, "message_count": chat.message_count },
-        "member": {
-            "id": member.id, "username": member.username, "display_name": member.display_name, "age": member.age,
-            "gender": member.gender, "location": member.location, "bio": member.bio, "language": member.language,
-            "tier": member.tier, "member_notes": member_notes,
+    Ok(ChatWorkspace {
+        chat: ChatSummary {
+            id: chat.id,
+            status: chat.status,
+            reassign_count: chat.reassign_count,
+            message_count: chat.message_count,
         },
-        "messages": messages,
-        "character": character_json,
-        "assignments": history,
-    }))
+        member: MemberPanel {
+            id: member.id,
+            username: member.username,
+            display_name: member.display_name,
+            age: member.age,
+            gender: member.gender,
+            location: member.location,
+            bio: member.bio,
+            language: member.language,
+            tier: member.tier,
+            member_notes,
+        },
+        messages,
+        character: CharacterPanel {
+            profile: CharacterView::from(&character),
+            response_style: character.response_style,
+            personality_guidelines: character.personality_guidelines,
+            response_templates: character.response_templates,
+            character_notes,
+        },
+        assignments,
+    })
 }
 
 pub async fn save_notes(
@@ -279,25 +347,15 @@ pub async fn reply(
     chat_id: &str,
     content: String,
     now: DateTime<Utc>,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<MessageView, ApiError> {
     let content = normalise_content(content);
     validate_content(&content)?;
     for _ in 0..10 {
         let chat = held_chat(app, operator_id, chat_id).await?;
         let seq = chat.message_count + 1;
-        let message = Message {
-            id: ids::message_id(seq),
-            chat_id: chat.id.clone(),
-            sender: Sender::Character,
-            content: content.clone(),
-            cost: crate::domain::Credits::ZERO,
-            free: true,
-            created_at: now,
-            edited: false,
-            handled_by: Some(operator_id.to_string()),
-        };
+        let message = Message::from_character(&chat, content.clone(), operator_id, now);
         if app.store.reply_as_character(&chat, &message, seq, now).await? {
-            return serde_json::to_value(crate::domain::MessageView::from(&message)).map_err(ApiError::internal);
+            return Ok(MessageView::from(&message));
         }
     }
     Err(ApiError::Contention)

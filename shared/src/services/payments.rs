@@ -2,7 +2,7 @@
 //! at most once, reconciliation against Paystack's verify API, and refunds.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::payment::{self, PackageSnapshot, Payment, PaymentStatus, FIRST_CHECK_AFTER};
@@ -11,7 +11,7 @@ use crate::domain::{ids, Credits, MemberStatus};
 use crate::error::ApiError;
 use crate::payments::signature;
 use crate::services::active_member;
-use crate::services::idempotent::{replay, Idempotency, Reply};
+use crate::services::idempotent::{Idempotency, Keyed};
 use crate::store::{BalanceOutcome, CreditOutcome, Page, Refund, Unsuccessful};
 use crate::App;
 
@@ -19,29 +19,41 @@ pub const CHECKOUT_ROUTE: &str = "POST /credits/checkout";
 /// Re-reads of the member when a concurrent balance change beat a credit.
 const CREDIT_ATTEMPTS: u32 = 30;
 
-#[derive(Serialize)]
-struct PackageView<'a> {
-    id: &'a str,
-    name: &'a str,
-    credits: i64,
-    bonus_credits: i64,
-    price: i64,
-    currency: &'a str,
-    badge: Option<&'a str>,
+/// The package a checkout locked, as the member sees it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PackageView {
+    pub id: String,
+    pub name: String,
+    pub credits: i64,
+    pub bonus_credits: i64,
+    pub price: i64,
+    pub currency: String,
+    pub badge: Option<String>,
 }
 
-impl<'a> From<&'a PackageSnapshot> for PackageView<'a> {
-    fn from(s: &'a PackageSnapshot) -> Self {
+impl From<&PackageSnapshot> for PackageView {
+    fn from(s: &PackageSnapshot) -> Self {
         PackageView {
-            id: &s.package_id,
-            name: &s.name,
+            id: s.package_id.clone(),
+            name: s.name.clone(),
             credits: s.credits,
             bonus_credits: s.bonus_credits,
             price: s.price,
-            currency: &s.currency,
-            badge: s.badge.as_deref(),
+            currency: s.currency.clone(),
+            badge: s.badge.clone(),
         }
     }
+}
+
+/// A created checkout: what Paystack's popup needs (what a key's retry gets again).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Checkout {
+    pub reference: String,
+    pub amount: i64,
+    pub currency: String,
+    pub email: String,
+    pub public_key: String,
+    pub package: PackageView,
 }
 
 /// Creates a pending payment with the package's price locked, for Paystack's popup.
@@ -51,13 +63,14 @@ pub async fn checkout(
     package_id: &str,
     idem: Option<Idempotency<'_>>,
     now: DateTime<Utc>,
-) -> Result<Reply, ApiError> {
+) -> Result<Checkout, ApiError> {
     crate::domain::validation::id(package_id).map_err(|e| ApiError::invalid("package_id", e))?;
     let member = active_member(app, member_id).await?;
     let scope = Principal::member(member_id).scope();
-    if let Some(i) = &idem {
-        if let Some(stored) = app.store.idempotent_response(&scope, CHECKOUT_ROUTE, i.key).await? {
-            return replay(&stored, &i.request_hash);
+    let keyed = idem.as_ref().map(|i| Keyed::new(&scope, CHECKOUT_ROUTE, i));
+    if let Some(k) = &keyed {
+        if let Some(first) = k.recorded(app, now).await? {
+            return Ok(first);
         }
     }
     let package = match app.store.get_package(package_id).await? {
@@ -84,25 +97,21 @@ pub async fn checkout(
         verify_attempts: 0,
         next_check_at: Some(now + FIRST_CHECK_AFTER),
     };
-    let body = serde_json::json!({
-        "reference": p.reference,
-        "amount": p.snapshot.price,
-        "currency": p.snapshot.currency,
-        "email": p.email,
-        "public_key": app.config.paystack_public_key,
-        "package": PackageView::from(&p.snapshot),
-    })
-    .to_string();
-    let record = idem.as_ref().map(|i| (scope.as_str(), CHECKOUT_ROUTE, i.key, i.request_hash.as_str(), body.as_str()));
-    if app.store.create_payment(&p, record, now).await? {
+    let checkout = Checkout {
+        reference: p.reference.clone(),
+        amount: p.snapshot.price,
+        currency: p.snapshot.currency.clone(),
+        email: p.email.clone(),
+        public_key: app.config.paystack_public_key.clone(),
+        package: PackageView::from(&p.snapshot),
+    };
+    let body = serde_json::to_string(&checkout).map_err(ApiError::internal)?;
+    if app.store.create_payment(&p, keyed.as_ref().map(|k| k.done(&body)), now).await? {
         tracing::info!(reference = %p.reference, package = %p.snapshot.package_id, "checkout created");
-        return Ok(Reply { status: 201, body });
+        return Ok(checkout);
     }
-    let Some(i) = &idem else { return Err(ApiError::Contention) };
-    match app.store.idempotent_response(&scope, CHECKOUT_ROUTE, i.key).await? {
-        Some(stored) => replay(&stored, &i.request_hash),
-        None => Err(ApiError::RequestInProgress),
-    }
+    let Some(k) = &keyed else { return Err(ApiError::Contention) };
+    k.recorded(app, now).await?.ok_or(ApiError::RequestInProgress)
 }
 
 /// `GET /credits/transactions` item.

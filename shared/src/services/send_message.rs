@@ -9,12 +9,20 @@ use rand::Rng;
 
 use crate::domain::pricing::{self, FreeReason, PriceInputs};
 use crate::domain::validation;
-use crate::domain::{ids, Chat, ChatStatus, Member, Message, MessageView, Sender};
+use crate::domain::{ids, Chat, ChatStatus, Credits, Member, Message, MessageView};
 use crate::error::ApiError;
 use crate::services::check_status;
-pub use crate::services::idempotent::{replay, Idempotency, Reply};
-use crate::store::{SendCommit, SendOutcome, StoredResponse};
+pub use crate::services::idempotent::Idempotency;
+use crate::services::idempotent::{Keyed, Refusal};
+use crate::store::{SendCommit, SendOutcome};
 use crate::App;
+
+/// A stored member message and the balance it left (what a key's retry gets again).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Sent {
+    pub message: MessageView,
+    pub balance: Credits,
+}
 
 /// Route name used to scope idempotency keys.
 pub const ROUTE: &str = "POST /chats/{id}/messages";
@@ -51,7 +59,7 @@ pub async fn send_message(
     content: String,
     idem: Option<Idempotency<'_>>,
     now: DateTime<Utc>,
-) -> Result<Reply, ApiError> {
+) -> Result<Sent, ApiError> {
     let content = normalise_content(content);
     validate_content(&content)?;
     let character_id = match ids::chat_parts(chat_id) {
@@ -59,10 +67,11 @@ pub async fn send_message(
         _ => return Err(ApiError::NotFound("chat")),
     };
     let scope = crate::domain::principal::Principal::member(member_id).scope();
-    let idem_ref = idem.as_ref().map(|i| (scope.as_str(), ROUTE, i.key));
-    let inputs = app.store.load_send_inputs(member_id, chat_id, &character_id, idem_ref).await?;
-    if let (Some(stored), Some(i)) = (&inputs.idempotent, &idem) {
-        return replay(stored, &i.request_hash);
+    let keyed = idem.as_ref().map(|i| Keyed::new(&scope, ROUTE, i));
+    let idem_ref = keyed.as_ref().map(Keyed::at);
+    let inputs = app.store.load_send_inputs(member_id, chat_id, &character_id, idem_ref, now).await?;
+    if let (Some(stored), Some(k)) = (&inputs.idempotent, &keyed) {
+        return k.replay(stored);
     }
     let mut member = inputs.member.ok_or(ApiError::Unauthorized)?;
     check_status(&member)?;
@@ -86,31 +95,20 @@ pub async fn send_message(
         });
         let loyalty_used = member.loyalty_used + u64::from(quote.free == Some(FreeReason::Loyalty));
         let Some(balance_after) = member.balance.checked_sub(quote.cost).filter(|b| b.hundredths() >= 0) else {
-            let err = ApiError::InsufficientCredits { cost: quote.cost, balance: member.balance };
-            if let Some(i) = &idem {
-                let stored =
-                    StoredResponse { request_hash: i.request_hash.clone(), status: 402, body: err.body().to_string() };
-                app.store.record_response(&scope, ROUTE, i.key, &stored).await?;
-            }
-            return Err(err);
+            let refusal = Refusal::InsufficientCredits { cost: quote.cost, balance: member.balance };
+            return Err(match &keyed {
+                Some(k) => k.refuse(app, refusal, now).await?,
+                None => refusal.into(),
+            });
         };
         let seq = chat.message_count + 1;
-        let message = Message {
-            id: ids::message_id(seq),
-            chat_id: chat.id.clone(),
-            sender: Sender::Member,
-            content: content.clone(),
-            cost: quote.cost,
-            free: quote.free.is_some(),
-            created_at: now,
-            edited: false,
-            handled_by: None,
-        };
-        let body = serde_json::json!({ "message": MessageView::from(&message), "balance": balance_after }).to_string();
+        let message = Message::from_member(&chat, content.clone(), quote.cost, quote.free.is_some(), now);
+        let sent = Sent { message: MessageView::from(&message), balance: balance_after };
+        let body = serde_json::to_string(&sent).map_err(ApiError::internal)?;
         // Escalated chats wait for an admin: never back in the queue automatically.
         let enqueue = chat.operator_id.is_none() && chat.status != ChatStatus::Escalated;
         let character = inputs.character.as_ref();
-        let idempotency = idem.as_ref().map(|i| (scope.as_str(), ROUTE, i.key, i.request_hash.as_str(), body.as_str()));
+        let idempotency = keyed.as_ref().map(|k| k.done(&body));
         let commit = SendCommit {
             member: &member,
             chat: &chat,
@@ -129,14 +127,14 @@ pub async fn send_message(
                 if enqueue {
                     app.queue.notify(&chat.id).await;
                 }
-                return Ok(Reply { status: 201, body });
+                return Ok(sent);
             }
             SendOutcome::MemberChanged(current) => member = refreshed_member(current)?,
             SendOutcome::ChatChanged(current) => chat = refreshed_chat(current, member_id)?,
             SendOutcome::IdempotencyTaken => {
-                if let Some(i) = &idem {
-                    if let Some(stored) = app.store.idempotent_response(&scope, ROUTE, i.key).await? {
-                        return replay(&stored, &i.request_hash);
+                if let Some(k) = &keyed {
+                    if let Some(first) = k.recorded(app, now).await? {
+                        return Ok(first);
                     }
                 }
             }

@@ -14,22 +14,7 @@ use super::{Store, StoreError, TransactFailure};
 use crate::domain::assignment::{self, Return};
 use crate::domain::{Chat, Credits, Message};
 
-/// A chat waiting for an operator, with its priority inputs.
-#[derive(Clone, Debug, PartialEq)]
-pub struct QueueEntry {
-    pub chat_id: String,
-    pub member_id: String,
-    pub character_id: String,
-    pub waiting_since: DateTime<Utc>,
-    pub member_credits_spent: Credits,
-    pub paid: bool,
-    pub reassign_count: u32,
-    pub preferred_operator: Option<String>,
-    pub excluded: Vec<String>,
-    pub boosted: bool,
-    pub response_style: Option<String>,
-    pub languages: Vec<String>,
-}
+pub use crate::domain::assignment::QueueEntry;
 
 pub(crate) fn queue_key(chat_id: &str) -> Item {
     key(format!("QUEUE#{}", queue_shard(chat_id)), format!("CHAT#{chat_id}"))

@@ -1,13 +1,20 @@
-//! Idempotency records: the first response to (principal, route, key), kept 24 h.
+//! Idempotency records: the first outcome of (principal, route, key), kept 24 h.
 //! moto ignores ClientRequestToken, and DynamoDB's own token lasts only minutes,
 //! so these are our own items, checked for expiry on every read.
+//!
+//! A record holds what the request came to, not an HTTP response: `done` with the
+//! result's JSON, or `refused` with the refusal's. The edge renders both.
 
 use chrono::{DateTime, Utc};
 
-use super::attr::{key, Item, Reader};
+use super::attr::{key, n, s, Item, Reader};
+use super::StoreError;
+
+/// How long a key answers with its first outcome.
+const KEPT: chrono::Duration = chrono::Duration::hours(24);
 
 /// One partition per principal, so erasing a member's records (which hold their
-/// texts in the replies) is one query.
+/// texts in the results) is one query.
 pub(crate) fn idem_pk(scope: &str) -> String {
     format!("IDEM#{scope}")
 }
@@ -16,59 +23,100 @@ pub(crate) fn idem_key(scope: &str, route: &str, k: &str) -> Item {
     key(idem_pk(scope), format!("{route}#{k}"))
 }
 
-/// The transaction action that records a 201 response for a key, unless a live
-/// record is already there (a concurrent request with the same key won).
-pub(crate) fn record_put(
-    table: &str,
-    (scope, route, k, hash, body): (&str, &str, &str, &str, &str),
-    now: DateTime<Utc>,
-) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, super::StoreError> {
-    use super::attr::{n, s};
-    let mut item = idem_key(scope, route, k);
-    item.insert("request_hash".into(), s(hash));
-    item.insert("status".into(), n(201));
-    item.insert("body".into(), s(body));
-    item.insert("expires_at".into(), n((now.max(Utc::now()) + chrono::Duration::hours(24)).timestamp()));
-    let put = aws_sdk_dynamodb::types::Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(PK) OR expires_at < :now")
-        .expression_attribute_values(":now", n(Utc::now().timestamp()))
-        .build()
-        .map_err(super::StoreError::dynamo)?;
-    Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
+/// What the first request with a key came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// It changed something; `body` is its result.
+    Done,
+    /// It was refused and changed nothing; `body` is the refusal.
+    Refused,
 }
 
-/// A recorded response.
+impl Recorded {
+    fn as_str(self) -> &'static str {
+        match self {
+            Recorded::Done => "done",
+            Recorded::Refused => "refused",
+        }
+    }
+}
+
+/// A recorded outcome, bound to the hash of the request that made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredResponse {
     pub request_hash: String,
-    pub status: u16,
+    pub outcome: Recorded,
     pub body: String,
 }
 
-/// The record's response, unless it has expired (TTL deletes lazily).
+/// A key to record the outcome under: (scope, route, key).
+pub type IdemRef<'a> = (&'a str, &'a str, &'a str);
+
+/// A done outcome to record with the change it describes, in the same transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct DoneRecord<'a> {
+    pub at: IdemRef<'a>,
+    pub request_hash: &'a str,
+    /// The result, as JSON.
+    pub body: &'a str,
+}
+
+fn record_item((scope, route, k): IdemRef<'_>, response: &StoredResponse, now: DateTime<Utc>) -> Item {
+    let mut item = idem_key(scope, route, k);
+    item.insert("request_hash".into(), s(&response.request_hash));
+    item.insert("outcome".into(), s(response.outcome.as_str()));
+    item.insert("body".into(), s(&response.body));
+    item.insert("expires_at".into(), n((now + KEPT).timestamp()));
+    item
+}
+
+/// The transaction action that records a done outcome for a key, unless a live
+/// record is already there (a concurrent request with the same key won).
+pub(crate) fn record_put(
+    table: &str,
+    record: &DoneRecord<'_>,
+    now: DateTime<Utc>,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+    let response =
+        StoredResponse { request_hash: record.request_hash.into(), outcome: Recorded::Done, body: record.body.into() };
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(table)
+        .set_item(Some(record_item(record.at, &response, now)))
+        .condition_expression("attribute_not_exists(PK) OR expires_at < :now")
+        .expression_attribute_values(":now", n(now.timestamp()))
+        .build()
+        .map_err(StoreError::dynamo)?;
+    Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
+}
+
+/// The record's outcome, unless it has expired (TTL deletes lazily). A record
+/// written before outcomes were recorded (`status` 201, at most 24 h old at the
+/// deploy) reads as done; a refused one of that age is ignored, so the request is
+/// decided afresh (a refusal changed nothing).
 pub(crate) fn stored_response(item: &Item, now: DateTime<Utc>) -> Option<StoredResponse> {
     let r = Reader(item);
     let live = r.opt_i64("expires_at").is_some_and(|e| e > now.timestamp());
     if !live {
         return None;
     }
-    Some(StoredResponse {
-        request_hash: r.opt_str("request_hash")?,
-        status: u16::try_from(r.opt_i64("status")?).ok()?,
-        body: r.opt_str("body")?,
-    })
+    let outcome = match r.opt_str("outcome").as_deref() {
+        Some("done") => Recorded::Done,
+        Some("refused") => Recorded::Refused,
+        Some(_) => return None,
+        None if r.opt_i64("status") == Some(201) => Recorded::Done,
+        None => return None,
+    };
+    Some(StoredResponse { request_hash: r.opt_str("request_hash")?, outcome, body: r.opt_str("body")? })
 }
 
 impl super::Store {
     /// Reads a live record (consistent), for a request that lost the race to record it.
     pub async fn idempotent_response(
         &self,
-        scope: &str,
-        route: &str,
-        k: &str,
-    ) -> Result<Option<StoredResponse>, super::StoreError> {
+        at: IdemRef<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        let (scope, route, k) = at;
         let out = self
             .client
             .get_item()
@@ -77,30 +125,22 @@ impl super::Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(super::StoreError::sdk)?;
-        Ok(out.item.as_ref().and_then(|i| stored_response(i, Utc::now())))
+            .map_err(StoreError::sdk)?;
+        Ok(out.item.as_ref().and_then(|i| stored_response(i, now)))
     }
 
-    /// Records a response that changed nothing (a 402, say), unless one is there.
+    /// Records an outcome that changed nothing (a refusal), unless one is there.
     pub async fn record_response(
         &self,
-        scope: &str,
-        route: &str,
-        k: &str,
+        at: IdemRef<'_>,
         response: &StoredResponse,
-    ) -> Result<(), super::StoreError> {
-        use super::attr::{n, s};
-        let now = Utc::now();
-        let mut item = idem_key(scope, route, k);
-        item.insert("request_hash".into(), s(&response.request_hash));
-        item.insert("status".into(), n(response.status));
-        item.insert("body".into(), s(&response.body));
-        item.insert("expires_at".into(), n((now + chrono::Duration::hours(24)).timestamp()));
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(record_item(at, response, now)))
             .condition_expression("attribute_not_exists(PK) OR expires_at < :now")
             .expression_attribute_values(":now", n(now.timestamp()))
             .send()
@@ -108,7 +148,7 @@ impl super::Store {
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(super::StoreError::sdk(e)),
+            Err(e) => Err(StoreError::sdk(e)),
         }
     }
 }

@@ -34,7 +34,7 @@ pub use characters::CharacterFilter;
 pub use chats::MessageWindow;
 pub use closing::CloseOutcome;
 pub use cursor::Page;
-pub use idempotency::StoredResponse;
+pub use idempotency::{DoneRecord, IdemRef, Recorded, StoredResponse};
 pub use jobs::JobRecord;
 pub use limits::RateDecision;
 pub use members::{NewMember, ProfileChanges};

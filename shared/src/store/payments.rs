@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, n, s, ts, Item, Reader};
 use super::cursor::{Page, Partition};
-use super::idempotency::record_put;
+use super::idempotency::{record_put, DoneRecord};
 use super::members::{member_from, member_pk};
 use super::notify::{admin_notification_item, member_notification_item, outbox_item, put_item};
 use super::payouts::{payout_item, PayoutSource};
@@ -128,12 +128,12 @@ impl Store {
     pub async fn create_payment(
         &self,
         p: &Payment,
-        idempotency: Option<(&str, &str, &str, &str, &str)>,
+        idempotency: Option<DoneRecord<'_>>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut items = vec![put_item(&self.table, payment_item(p))?];
         if let Some(record) = idempotency {
-            items.push(record_put(&self.table, record, now)?);
+            items.push(record_put(&self.table, &record, now)?);
         }
         match self.transact(items).await {
             Ok(()) => Ok(true),

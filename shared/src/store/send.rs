@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{key, n, s, ts, Item, Reader};
 use super::characters::character_from;
 use super::chats::{activity_sort, chat_from, chat_pk, message_item};
-use super::idempotency::{idem_key, record_put, stored_response, StoredResponse};
+use super::idempotency::{idem_key, record_put, stored_response, DoneRecord, IdemRef, StoredResponse};
 use super::members::{member_from, member_pk};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::{Admission, Character, Chat, ChatStatus, Credits, Member, Message};
@@ -44,8 +44,8 @@ pub struct SendCommit<'a> {
     pub loyalty_used: u64,
     /// Put the chat in the assignment queue (it has no operator).
     pub enqueue: bool,
-    /// (principal scope, route, key, request hash, response body) to record.
-    pub idempotency: Option<(&'a str, &'a str, &'a str, &'a str, &'a str)>,
+    /// The outcome to record against the request's Idempotency-Key.
+    pub idempotency: Option<DoneRecord<'a>>,
 }
 
 /// Why a send did not commit, with the current state to retry from.
@@ -105,7 +105,8 @@ impl Store {
         member_id: &str,
         chat_id: &str,
         character_id: &str,
-        idempotency: Option<(&str, &str, &str)>,
+        idempotency: Option<IdemRef<'_>>,
+        now: DateTime<Utc>,
     ) -> Result<SendInputs, StoreError> {
         let mut keys = vec![
             key(member_pk(member_id), "PROFILE"),
@@ -140,7 +141,7 @@ impl Store {
                 (Some("MEMBER"), _) => inputs.member = Some(member_from(item)?),
                 (Some("CHAT"), _) => inputs.chat = Some(chat_from(item)?),
                 (Some("CHAR"), _) => inputs.character = Some(character_from(item)?),
-                (Some("IDEM"), _) => inputs.idempotent = stored_response(item, Utc::now()),
+                (Some("IDEM"), _) => inputs.idempotent = stored_response(item, now),
                 _ => {}
             }
         }
@@ -174,7 +175,7 @@ impl Store {
             items.push(self.queue_entry(c)?);
         }
         let idem_index = items.len();
-        if let Some(record) = c.idempotency {
+        if let Some(record) = &c.idempotency {
             items.push(record_put(&self.table, record, c.now)?);
         }
         match self.transact(items).await {

@@ -4,13 +4,7 @@
 use super::attr::{key, n, Reader};
 use super::{Store, StoreError};
 
-/// The assignment timers as stored (minutes); `None` where nothing is set.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AssignmentSettings {
-    pub idle_warning_minutes: Option<i64>,
-    pub idle_reassign_minutes: Option<i64>,
-    pub assignment_hold_minutes: Option<i64>,
-}
+pub use crate::domain::assignment::AssignmentSettings;
 
 const FIELDS: [&str; 3] = ["idle_warning_minutes", "idle_reassign_minutes", "assignment_hold_minutes"];
 

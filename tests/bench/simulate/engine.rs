@@ -7,12 +7,12 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
+use fantooo::domain::assignment::Timers;
 use fantooo::domain::assignment::{
     band, counted_return, match_chats, on_shift, quality_score, rank, Band, Candidate, Return, Skills, Waiting,
     QUALITY_THRESHOLD, SUSPENSION_DAYS,
 };
 use fantooo::domain::{Credits, Operator};
-use fantooo::services::assignment::Timers;
 
 use crate::model::{self, eat_hour, Character, Draws, Member, Ms, Params, DAY, HOUR, MINUTE, SECOND};
 use crate::report::{Cause, Report, Stats};

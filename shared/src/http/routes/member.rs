@@ -2,15 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::{delete, get, patch, post, put};
 
 use super::Function::*;
-use super::{idempotency, reply, route, Answer, PasswordChange, Route};
+use super::{idempotency, route, Answer, PasswordChange, Route};
 use crate::error::ApiError;
-use crate::http::{
-    IdempotencyKey, JsonBody, ListParams, MemberAuth, MemberRightsAuth, Now, OptionalJson, Path, RawJson, SessionId,
-};
+use crate::http::{IdempotencyKey, JsonBody, ListParams, MemberAuth, MemberRightsAuth, Now, Path, RawJson, SessionId};
 use crate::services::{accounts, catalog, chats, deletion, operators, payments};
 use crate::{http, App};
 
@@ -24,7 +21,6 @@ pub const MEMBER: &[Route] = &[
     route("GET", "/favorites", Member, || get(favorites)),
     route("PUT", "/favorites/{profile_id}", Member, || put(add_favorite)),
     route("DELETE", "/favorites/{profile_id}", Member, || delete(remove_favorite)),
-    route("DELETE", "/me", Member, || delete(delete_me)),
     route("GET", "/me/export", Member, || get(export_me)),
     route("POST", "/credits/checkout", Member, || post(checkout)),
     route("GET", "/credits/transactions", Member, || get(transactions)),
@@ -113,10 +109,10 @@ async fn checkout(
     Now(now): Now,
     IdempotencyKey(key): IdempotencyKey,
     RawJson(body, bytes): RawJson,
-) -> Result<Response, ApiError> {
+) -> Answer {
     let CheckoutBody { package_id } = http::from_object(body)?;
     let idem = idempotency(key.as_deref(), "checkout", &bytes);
-    reply(payments::checkout(&app, &id, &package_id, idem, now).await?)
+    http::json(StatusCode::CREATED, &payments::checkout(&app, &id, &package_id, idem, now).await?)
 }
 
 async fn transactions(State(app): State<App>, MemberAuth(id): MemberAuth, p: ListParams) -> Answer {
@@ -136,22 +132,8 @@ async fn read_notification(
     Ok(http::empty())
 }
 
-async fn delete_me(
-    State(app): State<App>,
-    MemberRightsAuth(id): MemberRightsAuth,
-    Now(now): Now,
-    OptionalJson(body): OptionalJson,
-) -> Answer {
-    let reason = match body.as_ref().and_then(|b| b.get("reason")) {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(r)) => Some(r.as_str()),
-        Some(_) => return Err(ApiError::invalid("reason", "must be a string")),
-    };
-    http::json(StatusCode::OK, &deletion::delete_me(&app, &id, reason, now).await?)
-}
-
 async fn export_me(State(app): State<App>, MemberRightsAuth(id): MemberRightsAuth) -> Answer {
-    Ok(http::Json(StatusCode::OK, deletion::export(&app, &id).await?))
+    http::json(StatusCode::OK, &deletion::export(&app, &id).await?)
 }
 
 #[derive(serde::Deserialize)]

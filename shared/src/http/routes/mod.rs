@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::http;
-use crate::services::idempotent::{Idempotency, Reply};
+use crate::services::idempotent::Idempotency;
 use crate::App;
 
 /// The Lambda functions that serve HTTP routes (binary names in infra/template.yaml).
@@ -25,6 +25,7 @@ pub enum Function {
     Auth,
     Member,
     SendMessage,
+    DeleteAccount,
     ProcessPayment,
     Operator,
 }
@@ -36,6 +37,7 @@ impl Function {
             Function::Auth => "auth",
             Function::Member => "member",
             Function::SendMessage => "send-message",
+            Function::DeleteAccount => "delete-account",
             Function::ProcessPayment => "process-payment",
             Function::Operator => "operator",
         }
@@ -61,6 +63,7 @@ pub(super) const fn route(
 /// Every function's routes: what the local stack serves. A Lambda names only its
 /// own slice, so its binary links only its own handlers.
 mod auth;
+mod deletion;
 mod member;
 mod operator;
 mod payments;
@@ -68,13 +71,14 @@ mod public;
 mod send;
 
 pub use auth::AUTH;
+pub use deletion::DELETE_ACCOUNT;
 pub use member::MEMBER;
 pub use operator::OPERATOR;
 pub use payments::PROCESS_PAYMENT;
 pub use public::PUBLIC_API;
 pub use send::SEND_MESSAGE;
 
-pub const ALL: &[&[Route]] = &[PUBLIC_API, AUTH, MEMBER, SEND_MESSAGE, PROCESS_PAYMENT, OPERATOR];
+pub const ALL: &[&[Route]] = &[PUBLIC_API, AUTH, MEMBER, SEND_MESSAGE, DELETE_ACCOUNT, PROCESS_PAYMENT, OPERATOR];
 
 /// The router for some slices of the route table: one function's, or `ALL`.
 pub fn router(app: App, slices: &[&[Route]]) -> Router {
@@ -131,11 +135,6 @@ pub(super) fn idempotency<'a>(key: Option<&'a str>, target: &str, body: &[u8]) -
         key: k,
         request_hash: hex::encode(Sha256::digest([target.as_bytes(), b"\n", body].concat())),
     })
-}
-
-pub(super) fn reply(r: Reply) -> Result<Response, ApiError> {
-    let status = StatusCode::from_u16(r.status).map_err(ApiError::internal)?;
-    Ok((status, [("content-type", "application/json")], r.body).into_response())
 }
 
 /// A message's text: a member's send or an operator's reply.

@@ -73,11 +73,11 @@ async fn operator_heartbeat(
 }
 
 async fn operator_assignments(State(app): State<App>, OperatorAuth(id): OperatorAuth, Now(now): Now) -> Answer {
-    Ok(http::Json(StatusCode::OK, operators::waiting_room(&app, &id, now).await?))
+    http::json(StatusCode::OK, &operators::waiting_room(&app, &id, now).await?)
 }
 
 async fn operator_chat(State(app): State<App>, OperatorAuth(id): OperatorAuth, Path(chat): Path<String>) -> Answer {
-    Ok(http::Json(StatusCode::OK, operators::chat_view(&app, &id, &chat).await?))
+    http::json(StatusCode::OK, &operators::chat_view(&app, &id, &chat).await?)
 }
 
 #[derive(serde::Deserialize)]
@@ -104,7 +104,7 @@ async fn operator_reply(
     Path(chat): Path<String>,
     JsonBody(r): JsonBody<MessageBody>,
 ) -> Answer {
-    Ok(http::Json(StatusCode::CREATED, operators::reply(&app, &id, &chat, r.content, now).await?))
+    http::json(StatusCode::CREATED, &operators::reply(&app, &id, &chat, r.content, now).await?)
 }
 
 #[derive(serde::Deserialize)]

@@ -1,12 +1,11 @@
 //! Sending a member message (the send-message function).
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::StatusCode;
 use axum::routing::post;
 
 use super::Function::*;
-use super::{idempotency, reply, route, MessageBody, Route};
-use crate::error::ApiError;
+use super::{idempotency, route, Answer, MessageBody, Route};
 use crate::http::{IdempotencyKey, MemberAuth, Now, Path, RawJson};
 use crate::services::send_message;
 use crate::{http, App};
@@ -20,8 +19,8 @@ async fn send(
     Path(chat): Path<String>,
     IdempotencyKey(key): IdempotencyKey,
     RawJson(body, bytes): RawJson,
-) -> Result<Response, ApiError> {
+) -> Answer {
     let MessageBody { content } = http::from_object(body)?;
     let idem = idempotency(key.as_deref(), &chat, &bytes);
-    reply(send_message::send_message(&app, &id, &chat, content, idem, now).await?)
+    http::json(StatusCode::CREATED, &send_message::send_message(&app, &id, &chat, content, idem, now).await?)
 }
