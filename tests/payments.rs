@@ -407,3 +407,20 @@ async fn deleting_an_account_owes_ten_kes_per_unused_credit_and_locks_it_out() {
     let owed = stack.store.payouts("owed", None, 50).await.unwrap().items;
     assert!(owed.iter().any(|p| p.member_id == m.id && p.amount_cents == 4000), "the unused credits are a payout owed");
 }
+
+/// Paystack's own sample shape (`"metadata": 0`, two addresses in `ip_address`,
+/// both `paid_at` and `paidAt`, nulls), signed and delivered, credits the payment.
+#[tokio::test]
+async fn a_delivery_in_paystacks_own_sample_shape_credits_the_payment() {
+    let stack = stack().await;
+    let m = stack.register("sample").await.unwrap();
+    let reference = checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap().to_string();
+    let mut event: Value =
+        serde_json::from_str(include_str!("../shared/src/payments/fixtures/charge_success.json")).unwrap();
+    assert_eq!((event["data"]["metadata"].as_i64(), event["data"]["amount"].as_i64()), (Some(0), Some(10000)));
+    event["data"]["reference"] = json!(reference);
+    let (s, body) = stack.webhook(&event).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(10));
+    assert_eq!(purchases_for(&stack, &m).await, 1);
+}

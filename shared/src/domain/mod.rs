@@ -2,6 +2,7 @@
 
 pub mod assignment;
 pub mod entities;
+pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod limits;

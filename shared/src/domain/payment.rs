@@ -4,8 +4,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::entities::CreditPackage;
+use super::entities::{CreditPackage, Member};
+use super::events::DomainEvent;
 use super::money::Credits;
+use super::tier::Tier;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,6 +145,146 @@ pub fn next_check(created_at: DateTime<Utc>, attempts: u32, now: DateTime<Utc>) 
     }
 }
 
+/// A charge's status as Paystack reports it, reduced to what the platform acts on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChargeStatus {
+    Success,
+    Failed,
+    Abandoned,
+    Reversed,
+    /// Not settled either way yet (`ongoing`, `pending`, `processing`, `queued`,
+    /// no status at all, or a status Paystack adds later): check again.
+    Pending,
+}
+
+impl ChargeStatus {
+    pub fn parse(s: &str) -> ChargeStatus {
+        match s {
+            "success" => ChargeStatus::Success,
+            "failed" => ChargeStatus::Failed,
+            "abandoned" => ChargeStatus::Abandoned,
+            "reversed" => ChargeStatus::Reversed,
+            _ => ChargeStatus::Pending,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChargeStatus::Success => "success",
+            ChargeStatus::Failed => "failed",
+            ChargeStatus::Abandoned => "abandoned",
+            ChargeStatus::Reversed => "reversed",
+            ChargeStatus::Pending => "pending",
+        }
+    }
+}
+
+/// One report of a charge: a webhook's, or verify's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChargeReport {
+    pub status: ChargeStatus,
+    /// KES cents.
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
+    pub gateway_response: Option<String>,
+}
+
+/// What a report means for a payment (`decide`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Credited, owed as a payout or disputed already: nothing more to do.
+    AlreadySettled,
+    /// A success for the locked amount and currency.
+    Credit,
+    /// An admin must look: a mismatch, or no success within the window.
+    Review(String),
+    /// Failed or abandoned for now; Paystack may still report a success.
+    Unsuccessful { status: PaymentStatus, failure_reason: String, next_check_at: DateTime<Utc> },
+    /// Not settled either way: verify again at `next_check_at`.
+    StillPending { next_check_at: DateTime<Utc> },
+}
+
+/// What to do with `p` after `report`. `from_verify` counts the report as one of
+/// the payment's verify attempts (the backoff and the 72 h window read them).
+pub fn decide(p: &Payment, report: &ChargeReport, from_verify: bool, now: DateTime<Utc>) -> Decision {
+    if p.is_settled() {
+        return Decision::AlreadySettled;
+    }
+    let next = || next_check(p.created_at, p.verify_attempts + u32::from(from_verify), now);
+    match report.status {
+        ChargeStatus::Success => {
+            match p.snapshot.mismatch(report.amount.unwrap_or(-1), report.currency.as_deref().unwrap_or("")) {
+                None => Decision::Credit,
+                Some(reason) => Decision::Review(reason),
+            }
+        }
+        ChargeStatus::Failed | ChargeStatus::Abandoned | ChargeStatus::Reversed => match next() {
+            None => Decision::Review(format!("{} and no success within 72 h", report.status.as_str())),
+            Some(at) => Decision::Unsuccessful {
+                status: if report.status == ChargeStatus::Abandoned {
+                    PaymentStatus::Abandoned
+                } else {
+                    PaymentStatus::Failed
+                },
+                failure_reason: report.gateway_response.clone().unwrap_or_else(|| report.status.as_str().to_string()),
+                next_check_at: at,
+            },
+        },
+        ChargeStatus::Pending => match next() {
+            None => Decision::Review("still not paid after 72 h".into()),
+            Some(at) => Decision::StillPending { next_check_at: at },
+        },
+    }
+}
+
+/// Everything one credit of a payment changes, decided from the payment and the
+/// member as read (the store writes it under conditions that pin both).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreditPlan {
+    pub purchased: Credits,
+    pub bonus: Credits,
+    pub balance_after_purchase: Credits,
+    pub balance_after: Credits,
+    /// Lifetime KES cents paid, this payment included.
+    pub kes_paid_cents: i64,
+    /// The tier that lifetime spend earns.
+    pub tier: Tier,
+    /// The member's notification: (kind, title, text).
+    pub notice: (&'static str, &'static str, String),
+    pub event: DomainEvent,
+}
+
+impl Payment {
+    /// The credit of this payment to `member`; `None` if the balance would overflow.
+    pub fn credit_plan(&self, member: &Member) -> Option<CreditPlan> {
+        let purchased = self.snapshot.purchased();
+        let bonus = self.snapshot.bonus();
+        let balance_after_purchase = member.balance.checked_add(purchased)?;
+        let balance_after = balance_after_purchase.checked_add(bonus)?;
+        let kes_paid_cents = member.kes_paid_cents.checked_add(self.snapshot.price)?;
+        let tier = Tier::for_lifetime_kes_cents(kes_paid_cents);
+        let credits = self.snapshot.credits + self.snapshot.bonus_credits;
+        Some(CreditPlan {
+            purchased,
+            bonus,
+            balance_after_purchase,
+            balance_after,
+            kes_paid_cents,
+            tier,
+            notice: ("credits_added", "Payment received", format!("{credits} credits were added to your balance.")),
+            event: DomainEvent::PaymentSucceeded {
+                reference: self.reference.clone(),
+                member_id: member.id.clone(),
+                amount: self.snapshot.price,
+                currency: self.snapshot.currency.clone(),
+                credits: self.snapshot.credits,
+                bonus_credits: self.snapshot.bonus_credits,
+                tier,
+            },
+        })
+    }
+}
+
 /// Member-facing refund reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -207,6 +349,128 @@ mod tests {
         assert_eq!(at(9, 10), Some(created + Duration::hours(18)), "capped at 8 h");
         assert_eq!(at(9, 70), Some(created + Duration::hours(72)), "never past the window");
         assert_eq!(at(9, 72), None);
+    }
+
+    fn payment(created_at: DateTime<Utc>) -> Payment {
+        Payment {
+            reference: "pay_1".into(),
+            member_id: "m_1".into(),
+            status: PaymentStatus::Pending,
+            snapshot: snapshot(),
+            email: "m@x".into(),
+            created_at,
+            credited_at: None,
+            payout_id: None,
+            disputed_at: None,
+            failure_reason: None,
+            review_reason: None,
+            needs_review: false,
+            webhook_received_count: 0,
+            last_webhook_at: None,
+            verify_attempts: 0,
+            next_check_at: None,
+        }
+    }
+
+    fn report(status: ChargeStatus, amount: i64, currency: &str) -> ChargeReport {
+        ChargeReport { status, amount: Some(amount), currency: Some(currency.into()), gateway_response: None }
+    }
+
+    #[test]
+    fn only_a_matching_success_credits() {
+        let now = Utc::now();
+        let p = payment(now);
+        assert_eq!(decide(&p, &report(ChargeStatus::Success, 70000, "KES"), false, now), Decision::Credit);
+        assert!(matches!(decide(&p, &report(ChargeStatus::Success, 100, "KES"), false, now), Decision::Review(_)));
+        let no_amount = ChargeReport { amount: None, ..report(ChargeStatus::Success, 0, "KES") };
+        assert!(matches!(decide(&p, &no_amount, false, now), Decision::Review(_)));
+        let settled = Payment { credited_at: Some(now), ..payment(now) };
+        assert_eq!(
+            decide(&settled, &report(ChargeStatus::Success, 70000, "KES"), false, now),
+            Decision::AlreadySettled
+        );
+        let disputed = Payment { disputed_at: Some(now), ..payment(now) };
+        assert_eq!(decide(&disputed, &report(ChargeStatus::Failed, 70000, "KES"), true, now), Decision::AlreadySettled);
+    }
+
+    #[test]
+    fn failures_wait_for_a_later_success_until_the_window_closes() {
+        let created = Utc::now();
+        let p = payment(created);
+        let failed = ChargeReport { gateway_response: Some("Declined".into()), ..report(ChargeStatus::Failed, 0, "") };
+        assert_eq!(
+            decide(&p, &failed, true, created),
+            Decision::Unsuccessful {
+                status: PaymentStatus::Failed,
+                failure_reason: "Declined".into(),
+                next_check_at: created + Duration::minutes(30),
+            }
+        );
+        let abandoned = report(ChargeStatus::Abandoned, 0, "");
+        assert!(matches!(
+            decide(&p, &abandoned, false, created),
+            Decision::Unsuccessful { status: PaymentStatus::Abandoned, ref failure_reason, .. } if failure_reason == "abandoned"
+        ));
+        let reversed = report(ChargeStatus::Reversed, 0, "");
+        assert!(matches!(
+            decide(&p, &reversed, false, created),
+            Decision::Unsuccessful { status: PaymentStatus::Failed, .. }
+        ));
+        let late = created + VERIFY_WINDOW;
+        assert_eq!(decide(&p, &abandoned, true, late), Decision::Review("abandoned and no success within 72 h".into()));
+        let pending = report(ChargeStatus::Pending, 0, "");
+        assert_eq!(
+            decide(&p, &pending, false, created),
+            Decision::StillPending { next_check_at: created + Duration::minutes(15) }
+        );
+        assert_eq!(decide(&p, &pending, true, late), Decision::Review("still not paid after 72 h".into()));
+    }
+
+    #[test]
+    fn statuses_paystack_adds_later_read_as_pending() {
+        assert_eq!(ChargeStatus::parse("ongoing"), ChargeStatus::Pending);
+        assert_eq!(ChargeStatus::parse("queued"), ChargeStatus::Pending);
+        assert_eq!(ChargeStatus::parse(""), ChargeStatus::Pending);
+        for s in ["success", "failed", "abandoned", "reversed"] {
+            assert_eq!(ChargeStatus::parse(s).as_str(), s);
+        }
+    }
+
+    #[test]
+    fn a_credit_adds_purchase_and_bonus_and_raises_the_tier_by_lifetime_spend() {
+        let now = Utc::now();
+        let member = Member {
+            id: "m_1".into(),
+            username: "amani".into(),
+            password_hash: String::new(),
+            display_name: None,
+            email: None,
+            age: 30,
+            gender: super::super::Gender::Female,
+            looking_for: super::super::LookingFor::Male,
+            location: "Nairobi".into(),
+            latitude: None,
+            longitude: None,
+            bio: None,
+            language: None,
+            balance: Credits::from_hundredths(250),
+            tier: Tier::Free,
+            messages_sent: 0,
+            credits_spent: Credits::ZERO,
+            kes_paid_cents: 40_000,
+            loyalty_used: 0,
+            status: super::super::MemberStatus::Active,
+            created_at: now,
+        };
+        let plan = payment(now).credit_plan(&member).expect("no overflow");
+        assert_eq!((plan.purchased, plan.bonus), (Credits::whole(100), Credits::whole(10)));
+        assert_eq!(plan.balance_after_purchase, Credits::from_hundredths(10_250));
+        assert_eq!(plan.balance_after, Credits::from_hundredths(11_250));
+        assert_eq!((plan.kes_paid_cents, plan.tier), (110_000, Tier::Bronze));
+        assert_eq!(plan.notice.2, "110 credits were added to your balance.");
+        assert_eq!(plan.event.detail_type(), "payment.succeeded");
+        let rich = Member { balance: Credits::from_hundredths(i64::MAX), ..member };
+        assert_eq!(payment(now).credit_plan(&rich), None);
     }
 
     #[test]

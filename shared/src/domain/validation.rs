@@ -5,6 +5,31 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
+/// Every length bound on input, by field (characters unless said otherwise): the
+/// one place to read or change them.
+pub mod max {
+    /// A message, a member's or a character's.
+    pub const MESSAGE: usize = 2000;
+    /// An operator's notes on a member or a character.
+    pub const NOTES: usize = 5000;
+    /// An operator's note when releasing a chat.
+    pub const RELEASE_NOTE: usize = 2000;
+    /// A member's reason for deleting the account.
+    pub const DELETION_REASON: usize = 500;
+    /// A profile search.
+    pub const SEARCH: usize = 100;
+    pub const DISPLAY_NAME: usize = 50;
+    pub const LOCATION: usize = 100;
+    pub const BIO: usize = 500;
+    /// Bytes, as RFC 5321 allows.
+    pub const EMAIL: usize = 254;
+    /// Bytes of a login name read before the login is refused outright.
+    pub const LOGIN_NAME: usize = 64;
+    /// Bytes of a password read before a login is refused outright (argon2 never
+    /// sees more; a new password is bounded by `Password`).
+    pub const LOGIN_PASSWORD: usize = 1024;
+}
+
 /// Field name -> what is wrong with it. Empty means valid.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FieldErrors(BTreeMap<String, String>);
@@ -143,6 +168,30 @@ pub fn line(s: &str, min: usize, max: usize) -> Result<String, String> {
     Ok(t)
 }
 
+/// A message as stored: Windows line endings become `\n` (a `\r` alone is a
+/// control character and refused), then 1 to `max::MESSAGE` characters that are
+/// not all blank, with no control characters but newline and tab.
+pub fn message(content: String) -> Result<String, String> {
+    let content = if content.contains('\r') { content.replace("\r\n", "\n") } else { content };
+    if content.trim().is_empty() {
+        Err("must not be empty".into())
+    } else if content.chars().count() > max::MESSAGE {
+        Err(format!("must be at most {} characters", max::MESSAGE))
+    } else {
+        no_control_chars(&content)?;
+        Ok(content)
+    }
+}
+
+/// Free text kept as written (notes, reasons): at most `max` characters, may be
+/// empty, no control characters but newline and tab.
+pub fn note(s: &str, max: usize) -> Result<(), String> {
+    if s.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    no_control_chars(s)
+}
+
 /// Refuses control characters other than newline and tab, in any text field.
 pub fn no_control_chars(s: &str) -> Result<(), String> {
     if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
@@ -214,6 +263,26 @@ pub fn language(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_is_one_to_two_thousand_characters_with_unix_line_endings() {
+        assert_eq!(message("hi".into()), Ok("hi".into()));
+        assert!(message("   ".into()).is_err());
+        assert!(message("é".repeat(2000)).is_ok());
+        assert!(message("a".repeat(2001)).is_err());
+        assert!(message("two\nlines\tand a tab".into()).is_ok());
+        assert!(message("\u{1b}[2J cleared".into()).is_err());
+        assert_eq!(message("a\r\nb".into()), Ok("a\nb".into()));
+        assert!(message("a\rb".into()).is_err(), "a lone CR is a control character");
+    }
+
+    #[test]
+    fn a_note_may_be_empty_but_not_long_or_controlling() {
+        assert_eq!(note("", max::NOTES), Ok(()));
+        assert_eq!(note(&"n".repeat(max::NOTES), max::NOTES), Ok(()));
+        assert!(note(&"n".repeat(max::NOTES + 1), max::NOTES).is_err());
+        assert!(note("bell\u{7}", max::NOTES).is_err());
+    }
 
     #[test]
     fn usernames() {

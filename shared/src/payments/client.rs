@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::domain::payment::{ChargeReport, ChargeStatus};
+
 #[derive(Debug, thiserror::Error)]
 pub enum PaystackError {
     #[error("paystack request failed: {0}")]
@@ -22,6 +24,17 @@ pub struct Verification {
     pub currency: String,
     #[serde(default)]
     pub gateway_response: Option<String>,
+}
+
+impl Verification {
+    pub fn report(&self) -> ChargeReport {
+        ChargeReport {
+            status: ChargeStatus::parse(&self.status),
+            amount: Some(self.amount),
+            currency: Some(self.currency.clone()),
+            gateway_response: self.gateway_response.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize)]

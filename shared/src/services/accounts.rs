@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::auth::{password, RefreshToken};
 use crate::domain::principal::{Principal, PrincipalKind};
-use crate::domain::validation::{self, FieldErrors, Password, Username};
+use crate::domain::validation::{self, max, FieldErrors, Password, Username};
 use crate::domain::{ids, Credits, Gender, LookingFor, Member, MemberStatus, MemberView, Tier};
 use crate::error::ApiError;
 use crate::services::limits;
@@ -51,8 +51,9 @@ fn validate_registration(r: RegisterRequest, now: DateTime<Utc>) -> Result<Valid
         "looking_for",
         LookingFor::parse(&r.looking_for).ok_or_else(|| "must be male, female or both".to_string()),
     );
-    let location = f.check("location", validation::line(&r.location, 1, 100));
-    let display_name = r.display_name.as_deref().and_then(|d| f.check("display_name", validation::line(d, 1, 50)));
+    let location = f.check("location", validation::line(&r.location, 1, max::LOCATION));
+    let display_name =
+        r.display_name.as_deref().and_then(|d| f.check("display_name", validation::line(d, 1, max::DISPLAY_NAME)));
     let email = r.email.as_deref().and_then(|e| f.check("email", validation::email(e)));
     let latitude = r.latitude.and_then(|v| f.check("latitude", validation::latitude(v)));
     let longitude = r.longitude.and_then(|v| f.check("longitude", validation::longitude(v)));
@@ -124,7 +125,11 @@ pub struct LoginRequest {
 
 pub async fn login(app: &App, r: LoginRequest, ip: &str, now: DateTime<Utc>) -> Result<Session, ApiError> {
     let username = r.username.trim().to_ascii_lowercase();
-    if username.is_empty() || username.len() > 64 || r.password.is_empty() || r.password.len() > 1024 {
+    if username.is_empty()
+        || username.len() > max::LOGIN_NAME
+        || r.password.is_empty()
+        || r.password.len() > max::LOGIN_PASSWORD
+    {
         return Err(ApiError::InvalidCredentials);
     }
     limits::check_ip(app, "login", ip, now).await?;
@@ -247,20 +252,25 @@ pub async fn update_me(
     let nullable = |v: &Value| !v.is_null();
     for (k, v) in &body {
         match k.as_str() {
-            "display_name" => ch.display_name = Some(nullable(v).then(|| f.check(k, line(v, 1, 50))).flatten()),
+            "display_name" => {
+                ch.display_name = Some(nullable(v).then(|| f.check(k, line(v, 1, max::DISPLAY_NAME))).flatten())
+            }
             "bio" => {
-                ch.bio = Some(nullable(v).then(|| f.check(k, text(v, 0, 500))).flatten().filter(|b| !b.is_empty()))
+                ch.bio = Some(nullable(v).then(|| f.check(k, text(v, 0, max::BIO))).flatten().filter(|b| !b.is_empty()))
             }
             "email" => {
-                ch.email =
-                    Some(nullable(v).then(|| f.check(k, text(v, 3, 254).and_then(|e| validation::email(&e)))).flatten())
+                ch.email = Some(
+                    nullable(v)
+                        .then(|| f.check(k, text(v, 3, max::EMAIL).and_then(|e| validation::email(&e))))
+                        .flatten(),
+                )
             }
             "language" => {
                 ch.language = Some(
                     nullable(v).then(|| f.check(k, text(v, 2, 10).and_then(|l| validation::language(&l)))).flatten(),
                 )
             }
-            "location" => ch.location = f.check(k, line(v, 1, 100)),
+            "location" => ch.location = f.check(k, line(v, 1, max::LOCATION)),
             "looking_for" => {
                 let parsed =
                     v.as_str().and_then(LookingFor::parse).ok_or_else(|| "must be male, female or both".to_string());

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::pricing::FREE_MESSAGES_PER_CHAT;
+use crate::domain::validation::max;
 use crate::domain::{CharacterView, Gender};
 use crate::error::ApiError;
 use crate::store::{CharacterFilter, Page};
@@ -38,7 +39,9 @@ pub async fn list_profiles(
         None => None,
     };
     let q = match q.map(str::trim).filter(|q| !q.is_empty()) {
-        Some(q) if q.chars().count() > 100 => return Err(ApiError::invalid("q", "must be at most 100 characters")),
+        Some(q) if q.chars().count() > max::SEARCH => {
+            return Err(ApiError::invalid("q", format!("must be at most {} characters", max::SEARCH)))
+        }
         other => other.map(str::to_string),
     };
     let page = app.store.list_characters(&CharacterFilter { gender, q }, cursor, limit).await?;

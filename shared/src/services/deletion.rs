@@ -27,10 +27,8 @@ pub async fn delete_me(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeletionView, ApiError> {
-    if reason.is_some_and(|r| r.chars().count() > 500) {
-        return Err(ApiError::invalid("reason", "must be at most 500 characters"));
-    }
-    if let Some(Err(e)) = reason.map(crate::domain::validation::no_control_chars) {
+    use crate::domain::validation::{max, note};
+    if let Some(Err(e)) = reason.map(|r| note(r, max::DELETION_REASON)) {
         return Err(ApiError::invalid("reason", e));
     }
     let mut member = member_with_rights(app, member_id).await?;

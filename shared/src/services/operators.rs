@@ -13,7 +13,6 @@ use crate::domain::principal::{Principal, PrincipalKind};
 use crate::domain::validation;
 use crate::domain::{CharacterView, ChatStatus, Gender, Message, MessageView, Operator, Sender, Tier};
 use crate::error::ApiError;
-use crate::services::send_message::{normalise_content, validate_content};
 use crate::store::{AssignmentRecord, AvailabilityOutcome, ReleaseKind, ReleaseOutcome};
 use crate::App;
 
@@ -64,7 +63,11 @@ pub async fn login(
     now: DateTime<Utc>,
 ) -> Result<OperatorSession, ApiError> {
     let email = email.trim().to_ascii_lowercase();
-    if email.is_empty() || email.len() > 254 || pass.is_empty() || pass.len() > 1024 {
+    if email.is_empty()
+        || email.len() > validation::max::EMAIL
+        || pass.is_empty()
+        || pass.len() > validation::max::LOGIN_PASSWORD
+    {
         return Err(ApiError::InvalidCredentials);
     }
     crate::services::limits::check_ip(app, "operator_login", ip, now).await?;
@@ -326,10 +329,7 @@ pub async fn save_notes(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     for (field, v) in [("member_notes", member_notes), ("character_notes", character_notes)] {
-        if v.is_some_and(|n| n.chars().count() > 5000) {
-            return Err(ApiError::invalid(field, "must be at most 5000 characters"));
-        }
-        if let Some(Err(e)) = v.map(validation::no_control_chars) {
+        if let Some(Err(e)) = v.map(|n| validation::note(n, validation::max::NOTES)) {
             return Err(ApiError::invalid(field, e));
         }
     }
@@ -348,8 +348,7 @@ pub async fn reply(
     content: String,
     now: DateTime<Utc>,
 ) -> Result<MessageView, ApiError> {
-    let content = normalise_content(content);
-    validate_content(&content)?;
+    let content = validation::message(content).map_err(|e| ApiError::invalid("content", e))?;
     for _ in 0..10 {
         let chat = held_chat(app, operator_id, chat_id).await?;
         let seq = chat.message_count + 1;
@@ -368,10 +367,7 @@ pub async fn release(
     note: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<&'static str, ApiError> {
-    if note.is_some_and(|n| n.chars().count() > 2000) {
-        return Err(ApiError::invalid("note", "must be at most 2000 characters"));
-    }
-    if let Some(Err(e)) = note.map(validation::no_control_chars) {
+    if let Some(Err(e)) = note.map(|n| validation::note(n, validation::max::RELEASE_NOTE)) {
         return Err(ApiError::invalid("note", e));
     }
     let chat = held_chat(app, operator_id, chat_id).await?;

@@ -5,11 +5,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::domain::payment::{self, PackageSnapshot, Payment, PaymentStatus, FIRST_CHECK_AFTER};
+use crate::domain::payment::{
+    self, ChargeReport, ChargeStatus, Decision, PackageSnapshot, Payment, PaymentStatus, FIRST_CHECK_AFTER,
+};
 use crate::domain::principal::Principal;
 use crate::domain::{ids, Credits, MemberStatus};
 use crate::error::ApiError;
 use crate::payments::signature;
+use crate::payments::webhook::{self, EventKind, WebhookEvent};
 use crate::services::active_member;
 use crate::services::idempotent::{Idempotency, Keyed};
 use crate::store::{BalanceOutcome, CreditOutcome, Page, Refund, Unsuccessful};
@@ -184,15 +187,13 @@ pub async fn handle_webhook(
     if !signature::verify(&app.secrets.paystack_secret_key, body, sig) {
         return Err(ApiError::InvalidSignature);
     }
-    let event: serde_json::Value = serde_json::from_slice(body).map_err(|_| ApiError::MalformedJson)?;
-    let kind = event.get("event").and_then(|e| e.as_str()).ok_or(ApiError::MalformedJson)?;
-    let data = event.get("data").cloned().unwrap_or_default();
-    let reference = event_reference(kind, &data);
+    let event = webhook::parse(body).map_err(|_| ApiError::MalformedJson)?;
     let event_id = hex::encode(Sha256::digest(body));
     let raw = String::from_utf8_lossy(body);
-    let deliveries = app.store.record_webhook(&event_id, kind, reference, &raw, now).await?;
-    tracing::info!(event = kind, reference = reference.unwrap_or("-"), deliveries, "paystack webhook recorded");
-    let settlement = act_on_webhook(app, kind, &data, reference, deliveries, now).await?;
+    let reference = event.reference.as_deref();
+    let deliveries = app.store.record_webhook(&event_id, &event.name, reference, &raw, now).await?;
+    tracing::info!(event = %event.name, reference = reference.unwrap_or("-"), deliveries, "paystack webhook recorded");
+    let settlement = act_on_webhook(app, &event, deliveries, now).await?;
     // Deliveries an admin must look at (unknown reference, a mismatch) keep their
     // raw body; every other one expires once settled.
     if !matches!(settlement, Settlement::Unknown | Settlement::Review) {
@@ -201,33 +202,16 @@ pub async fn handle_webhook(
     Ok(settlement)
 }
 
-/// The payment reference an event is about. Charge events carry it in
-/// `data.reference`; dispute events in `data.transaction.reference` (or
-/// `data.transaction_reference`). Anything empty or over 200 characters is none.
-fn event_reference<'a>(kind: &str, data: &'a serde_json::Value) -> Option<&'a str> {
-    let text =
-        |v: Option<&'a serde_json::Value>| v.and_then(|r| r.as_str()).filter(|r| !r.is_empty() && r.len() <= 200);
-    let direct = text(data.get("reference"));
-    if kind.starts_with("charge.dispute.") {
-        text(data.get("transaction").and_then(|t| t.get("reference")))
-            .or_else(|| text(data.get("transaction_reference")))
-            .or(direct)
-    } else {
-        direct
-    }
-}
-
 async fn act_on_webhook(
     app: &App,
-    kind: &str,
-    data: &serde_json::Value,
-    reference: Option<&str>,
+    event: &WebhookEvent,
     deliveries: i64,
     now: DateTime<Utc>,
 ) -> Result<Settlement, ApiError> {
-    let Some(reference) = reference else {
+    let kind = event.name.as_str();
+    let Some(reference) = event.reference.as_deref() else {
         // A dispute names its charge; one that does not is for an admin to find.
-        if !kind.starts_with("charge.dispute.") {
+        if event.kind != EventKind::Dispute {
             return Ok(Settlement::Ignored);
         }
         if deliveries == 1 {
@@ -243,94 +227,50 @@ async fn act_on_webhook(
         }
         return Ok(Settlement::Unknown);
     };
-    if kind.starts_with("charge.dispute.") {
-        return Ok(if app.store.mark_disputed(reference, kind, now).await? {
+    match &event.kind {
+        EventKind::Dispute => Ok(if app.store.mark_disputed(reference, kind, now).await? {
             tracing::warn!(reference, event = kind, "payment disputed");
             Settlement::Disputed
         } else {
             Settlement::Ignored
-        });
+        }),
+        EventKind::ChargeSuccess(report) => settle(app, &payment, report, false, now).await,
+        // Only a charge.success says anything about whether the charge went
+        // through; every other event is recorded above and changes nothing.
+        EventKind::Other => Ok(Settlement::Ignored),
     }
-    // Only a charge.success says anything about whether the charge went through;
-    // every other event is recorded above and changes nothing.
-    if kind != "charge.success" {
-        return Ok(Settlement::Ignored);
-    }
-    // A charge.success without a status is not proof of payment: reconcile asks
-    // Paystack (the status then is "", which schedules a verify).
-    let status = data.get("status").and_then(|s| s.as_str()).unwrap_or("");
-    let report = Report {
-        status,
-        amount: data.get("amount").and_then(|a| a.as_i64()),
-        currency: data.get("currency").and_then(|c| c.as_str()),
-        gateway_response: data.get("gateway_response").and_then(|g| g.as_str()),
-    };
-    settle(app, &payment, &report, false, now).await
 }
 
-/// One report of a payment's state, from a webhook or from verify.
-struct Report<'a> {
-    status: &'a str,
-    amount: Option<i64>,
-    currency: Option<&'a str>,
-    gateway_response: Option<&'a str>,
-}
-
+/// Carries out what `payment::decide` says of a report.
 async fn settle(
     app: &App,
     p: &Payment,
-    r: &Report<'_>,
+    report: &ChargeReport,
     from_verify: bool,
     now: DateTime<Utc>,
 ) -> Result<Settlement, ApiError> {
-    if p.is_settled() {
-        return Ok(Settlement::AlreadyCredited);
-    }
-    match r.status {
-        "success" => {
-            let (amount, currency) = (r.amount.unwrap_or(-1), r.currency.unwrap_or(""));
-            match p.snapshot.mismatch(amount, currency) {
-                None => credit(app, p, now).await,
-                Some(reason) => review(app, p, &reason, from_verify, now).await,
-            }
+    let (status, failure_reason, next_check_at, settlement) = match payment::decide(p, report, from_verify, now) {
+        Decision::AlreadySettled => return Ok(Settlement::AlreadyCredited),
+        Decision::Credit => return credit(app, p, now).await,
+        Decision::Review(reason) => return review(app, p, &reason, from_verify, now).await,
+        Decision::Unsuccessful { status, failure_reason, next_check_at } => {
+            (status, Some(failure_reason), next_check_at, Settlement::Unsuccessful)
         }
-        "failed" | "abandoned" | "reversed" => {
-            let status = if r.status == "abandoned" { PaymentStatus::Abandoned } else { PaymentStatus::Failed };
-            let next = payment::next_check(p.created_at, p.verify_attempts + u32::from(from_verify), now);
-            if next.is_none() {
-                let reason = format!("{} and no success within 72 h", r.status);
-                return review(app, p, &reason, from_verify, now).await;
-            }
-            let u = Unsuccessful {
-                status,
-                failure_reason: Some(r.gateway_response.unwrap_or(r.status)),
-                review_reason: None,
-                needs_review: true,
-                next_check_at: next,
-                from_verify,
-                only_from: None,
-            };
-            app.store.record_unsuccessful(&p.reference, &u, now).await?;
-            Ok(Settlement::Unsuccessful)
+        Decision::StillPending { next_check_at } => {
+            (PaymentStatus::Pending, None, next_check_at, Settlement::StillPending)
         }
-        _ => {
-            let next = payment::next_check(p.created_at, p.verify_attempts + u32::from(from_verify), now);
-            if next.is_none() {
-                return review(app, p, "still not paid after 72 h", from_verify, now).await;
-            }
-            let u = Unsuccessful {
-                status: PaymentStatus::Pending,
-                failure_reason: None,
-                review_reason: None,
-                needs_review: false,
-                next_check_at: next,
-                from_verify,
-                only_from: None,
-            };
-            app.store.record_unsuccessful(&p.reference, &u, now).await?;
-            Ok(Settlement::StillPending)
-        }
-    }
+    };
+    let u = Unsuccessful {
+        status,
+        needs_review: failure_reason.is_some(),
+        failure_reason: failure_reason.as_deref(),
+        review_reason: None,
+        next_check_at: Some(next_check_at),
+        from_verify,
+        only_from: None,
+    };
+    app.store.record_unsuccessful(&p.reference, &u, now).await?;
+    Ok(settlement)
 }
 
 async fn review(
@@ -434,12 +374,16 @@ async fn verify_and_settle(app: &App, p: &Payment, now: DateTime<Utc>) -> Result
     if p.is_settled() {
         return Ok(Settlement::AlreadyCredited);
     }
-    let verification = app.paystack.verify(&p.reference).await.map_err(ApiError::internal)?;
-    let (status, amount, currency, gateway) = match &verification {
-        Some(v) => (v.status.as_str(), Some(v.amount), Some(v.currency.as_str()), v.gateway_response.as_deref()),
-        None => ("abandoned", None, None, Some("not found at Paystack (popup never completed)")),
+    let report = match app.paystack.verify(&p.reference).await.map_err(ApiError::internal)? {
+        Some(v) => v.report(),
+        None => ChargeReport {
+            status: ChargeStatus::Abandoned,
+            amount: None,
+            currency: None,
+            gateway_response: Some("not found at Paystack (popup never completed)".into()),
+        },
     };
-    settle(app, p, &Report { status, amount, currency, gateway_response: gateway }, true, now).await
+    settle(app, p, &report, true, now).await
 }
 
 /// Credits a refund to a member (admin route later; the service is the contract).

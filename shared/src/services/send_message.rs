@@ -26,31 +26,9 @@ pub struct Sent {
 
 /// Route name used to scope idempotency keys.
 pub const ROUTE: &str = "POST /chats/{id}/messages";
-const MAX_CONTENT_CHARS: usize = 2000;
 /// Re-pricing rounds after a stale read. Only one member's concurrent sends
 /// contend with each other, so this bounds an adversarial burst, not normal use.
 const MAX_ATTEMPTS: u32 = 60;
-
-/// Message text as stored: Windows line endings become `\n` (a `\r` alone is a
-/// control character and refused).
-pub fn normalise_content(content: String) -> String {
-    if content.contains('\r') {
-        content.replace("\r\n", "\n")
-    } else {
-        content
-    }
-}
-
-pub fn validate_content(content: &str) -> Result<(), ApiError> {
-    let n = content.chars().count();
-    if content.trim().is_empty() {
-        Err(ApiError::invalid("content", "must not be empty"))
-    } else if n > MAX_CONTENT_CHARS {
-        Err(ApiError::invalid("content", format!("must be at most {MAX_CONTENT_CHARS} characters")))
-    } else {
-        validation::no_control_chars(content).map_err(|e| ApiError::invalid("content", e))
-    }
-}
 
 pub async fn send_message(
     app: &App,
@@ -60,8 +38,7 @@ pub async fn send_message(
     idem: Option<Idempotency<'_>>,
     now: DateTime<Utc>,
 ) -> Result<Sent, ApiError> {
-    let content = normalise_content(content);
-    validate_content(&content)?;
+    let content = validation::message(content).map_err(|e| ApiError::invalid("content", e))?;
     let character_id = match ids::chat_parts(chat_id) {
         Some((owner, character)) if owner == member_id => character.to_string(),
         _ => return Err(ApiError::NotFound("chat")),
@@ -157,22 +134,5 @@ fn refreshed_chat(current: Option<Chat>, member_id: &str) -> Result<Chat, ApiErr
     match current {
         Some(c) if c.member_id == member_id => Ok(c),
         _ => Err(ApiError::NotFound("chat")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_must_be_one_to_two_thousand_characters() {
-        assert!(validate_content("hi").is_ok());
-        assert!(validate_content("   ").is_err());
-        assert!(validate_content(&"é".repeat(2000)).is_ok());
-        assert!(validate_content(&"a".repeat(2001)).is_err());
-        assert!(validate_content("two\nlines\tand a tab").is_ok());
-        assert!(validate_content("\u{1b}[2J cleared").is_err());
-        assert_eq!(normalise_content("a\r\nb".into()), "a\nb");
-        assert!(validate_content(&normalise_content("a\rb".into())).is_err());
     }
 }

@@ -11,6 +11,7 @@ use super::notify::{member_notification_item, outbox_item, put_item};
 use super::payouts::{payout_item, PayoutSource};
 use super::send::ledger_item;
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::events::DomainEvent;
 use crate::domain::jobs::Job;
 use crate::domain::payment::{deletion_refund_cents, RefundReason};
 use crate::domain::{ids, Credits, Member, MemberStatus};
@@ -85,9 +86,12 @@ impl Store {
             }
         }
         let text = format!("{} credits were refunded to your balance.", r.amount);
-        let detail = serde_json::json!({
-            "refund_id": id, "member_id": member.id, "amount": r.amount.to_string(), "reason": r.reason.as_str(),
-        });
+        let event = DomainEvent::RefundProcessed {
+            refund_id: id.clone(),
+            member_id: member.id.clone(),
+            amount: r.amount,
+            reason: r.reason,
+        };
         let items = vec![
             pinned_balance(&self.table, member, after)?,
             put_item(
@@ -96,7 +100,7 @@ impl Store {
             )?,
             put_item(&self.table, record)?,
             put_item(&self.table, member_notification_item(&member.id, "refund", "Credits refunded", &text, now))?,
-            put_item(&self.table, outbox_item("refund.processed", &detail, now))?,
+            put_item(&self.table, outbox_item(&event, now)?)?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(BalanceOutcome::Done(after)),
@@ -169,11 +173,12 @@ impl Store {
                 payout_item(PayoutSource::AccountDeletion, &member.id, &member.id, deletion.refund_due_cents, now);
             items.push(put_item(&self.table, payout)?);
         }
-        let detail = serde_json::json!({
-            "member_id": member.id, "unused_credits": deletion.unused_credits.to_string(),
-            "refund_due_cents": deletion.refund_due_cents,
-        });
-        items.push(put_item(&self.table, outbox_item("member.deleted", &detail, now))?);
+        let event = DomainEvent::MemberDeleted {
+            member_id: member.id.clone(),
+            unused_credits: deletion.unused_credits,
+            refund_due_cents: deletion.refund_due_cents,
+        };
+        items.push(put_item(&self.table, outbox_item(&event, now)?)?);
         match self.transact(items).await {
             Ok(()) => Ok((BalanceOutcome::Done(Credits::ZERO), deletion)),
             Err(TransactFailure::ConditionFailed(old)) => Ok((member_changed(&old)?, deletion)),

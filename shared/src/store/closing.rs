@@ -12,6 +12,7 @@ use super::chats::{chat_from, chat_pk};
 use super::notify::{member_notification_item, outbox_item, put_item};
 use super::operators::operator_pk;
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::events::DomainEvent;
 use crate::domain::{Chat, ChatStatus, CloseReason};
 
 /// How a close attempt ended.
@@ -72,14 +73,17 @@ impl Store {
             .set_key(Some(queue_key(&chat.id)))
             .build()
             .map_err(StoreError::dynamo)?;
-        let detail = serde_json::json!({
-            "chat_id": chat.id, "member_id": chat.member_id, "character_id": chat.character_id,
-            "close_reason": reason.as_str(), "operator_id": chat.operator_id,
-        });
+        let event = DomainEvent::ChatClosed {
+            chat_id: chat.id.clone(),
+            member_id: chat.member_id.clone(),
+            character_id: chat.character_id.clone(),
+            close_reason: reason,
+            operator_id: chat.operator_id.clone(),
+        };
         let mut items = vec![
             tx_update(u)?,
             TransactWriteItem::builder().delete(entry).build(),
-            put_item(&self.table, outbox_item("chat.closed", &detail, now))?,
+            put_item(&self.table, outbox_item(&event, now)?)?,
         ];
         if let Some((title, text)) = reason.member_notice() {
             items.push(put_item(

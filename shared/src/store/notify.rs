@@ -8,6 +8,7 @@ use super::attr::{b, key, s, ts, Item, Reader};
 use super::cursor::{Page, Partition};
 use super::members::member_pk;
 use super::{Store, StoreError};
+use crate::domain::events::DomainEvent;
 use crate::domain::ids;
 
 /// Outbox shards: the sweep reads each; writers spread over them.
@@ -95,17 +96,18 @@ pub(crate) fn admin_notification_item(
     item
 }
 
-/// An outbox item for `detail_type` (e.g. `payment.succeeded`), written in the
-/// same transaction as the change it reports.
-pub(crate) fn outbox_item(detail_type: &str, detail: &serde_json::Value, now: DateTime<Utc>) -> Item {
+/// An outbox item for a domain event, written in the same transaction as the
+/// change it reports.
+pub(crate) fn outbox_item(event: &DomainEvent, now: DateTime<Utc>) -> Result<Item, StoreError> {
+    let detail = serde_json::to_string(event).map_err(|e| StoreError::Corrupt(format!("event detail: {e}")))?;
     let id = ids::new_id("ev_");
     let shard = id.bytes().fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c))) % OUTBOX_SHARDS;
     let mut item = key(format!("OUTBOX#{shard}"), format!("{}#{id}", now.timestamp_millis()));
     item.insert("entity".into(), s("outbox"));
-    item.insert("detail_type".into(), s(detail_type));
-    item.insert("detail".into(), s(detail.to_string()));
+    item.insert("detail_type".into(), s(event.detail_type()));
+    item.insert("detail".into(), s(detail));
     item.insert("created_at".into(), ts(now));
-    item
+    Ok(item)
 }
 
 impl Store {

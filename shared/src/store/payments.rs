@@ -13,7 +13,7 @@ use super::payouts::{payout_item, PayoutSource};
 use super::send::ledger_item;
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::payment::{PackageSnapshot, Payment, PaymentStatus};
-use crate::domain::{Credits, Member, Tier};
+use crate::domain::{Credits, Member};
 
 const RECONCILE_SHARDS: u32 = 4;
 
@@ -291,13 +291,7 @@ impl Store {
         member: &Member,
         now: DateTime<Utc>,
     ) -> Result<CreditOutcome, StoreError> {
-        let purchased = p.snapshot.purchased();
-        let bonus = p.snapshot.bonus();
-        let after_purchase =
-            member.balance.checked_add(purchased).ok_or_else(|| StoreError::Corrupt("overflow".into()))?;
-        let after = after_purchase.checked_add(bonus).ok_or_else(|| StoreError::Corrupt("overflow".into()))?;
-        let kes_paid = member.kes_paid_cents + p.snapshot.price;
-        let tier = Tier::for_lifetime_kes_cents(kes_paid);
+        let plan = p.credit_plan(member).ok_or_else(|| StoreError::Corrupt("balance overflow".into()))?;
         let payment = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(payment_pk(&p.reference), "PAYMENT")))
@@ -321,9 +315,9 @@ impl Store {
             .condition_expression("balance = :before AND kes_paid_cents = :kes_before AND #status = :status")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(member.status.as_str()))
-            .expression_attribute_values(":after", n(after.hundredths()))
-            .expression_attribute_values(":kes", n(kes_paid))
-            .expression_attribute_values(":tier", s(tier.as_str()))
+            .expression_attribute_values(":after", n(plan.balance_after.hundredths()))
+            .expression_attribute_values(":kes", n(plan.kes_paid_cents))
+            .expression_attribute_values(":tier", s(plan.tier.as_str()))
             .expression_attribute_values(":before", n(member.balance.hundredths()))
             .expression_attribute_values(":kes_before", n(member.kes_paid_cents))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -332,23 +326,20 @@ impl Store {
         let mut items = vec![
             TransactWriteItem::builder().update(payment).build(),
             TransactWriteItem::builder().update(member_update).build(),
-            put_item(&self.table, ledger_item(&member.id, purchased, after_purchase, "purchase", &p.reference, now))?,
+            put_item(
+                &self.table,
+                ledger_item(&member.id, plan.purchased, plan.balance_after_purchase, "purchase", &p.reference, now),
+            )?,
         ];
-        if !bonus.is_zero() {
-            items.push(put_item(&self.table, ledger_item(&member.id, bonus, after, "bonus", &p.reference, now))?);
+        if !plan.bonus.is_zero() {
+            let bonus = ledger_item(&member.id, plan.bonus, plan.balance_after, "bonus", &p.reference, now);
+            items.push(put_item(&self.table, bonus)?);
         }
-        let text = format!("{} credits were added to your balance.", p.snapshot.credits + p.snapshot.bonus_credits);
-        items.push(put_item(
-            &self.table,
-            member_notification_item(&member.id, "credits_added", "Payment received", &text, now),
-        )?);
-        let detail = serde_json::json!({
-            "reference": p.reference, "member_id": member.id, "amount": p.snapshot.price, "currency": p.snapshot.currency,
-            "credits": p.snapshot.credits, "bonus_credits": p.snapshot.bonus_credits, "tier": tier.as_str(),
-        });
-        items.push(put_item(&self.table, outbox_item("payment.succeeded", &detail, now))?);
+        let (kind, title, text) = &plan.notice;
+        items.push(put_item(&self.table, member_notification_item(&member.id, kind, title, text, now))?);
+        items.push(put_item(&self.table, outbox_item(&plan.event, now)?)?);
         match self.transact(items).await {
-            Ok(()) => Ok(CreditOutcome::Credited(after)),
+            Ok(()) => Ok(CreditOutcome::Credited(plan.balance_after)),
             Err(TransactFailure::ConditionFailed(old)) => {
                 if old.first().is_some_and(Option::is_some) {
                     return Ok(CreditOutcome::AlreadyCredited);
