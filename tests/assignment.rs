@@ -13,6 +13,7 @@ use fantooo::domain::assignment::Timers;
 use fantooo::domain::{ids, Chat, ChatStatus, Credits, Operator};
 use fantooo::services::assignment;
 use fantooo::App;
+use fantooo_tests::Record;
 use fantooo_tests::{seed, Stack, StatusCode};
 use futures::future::join_all;
 use serde_json::json;
@@ -62,23 +63,13 @@ async fn waiting_chats(app: &App, n: usize, at: DateTime<Utc>) -> Vec<String> {
 /// and idle watches do not walk their chats again (test cleanup, not a product path).
 async fn retire(stack: &Stack, ops: &[String]) {
     for op in ops {
-        stack
-            .dynamo
-            .update_item()
-            .table_name(&stack.table)
-            .key("PK", AttributeValue::S(format!("OPERATOR#{op}")))
-            .key("SK", AttributeValue::S("PROFILE".into()))
-            .update_expression("SET is_available = :f REMOVE GSI1PK, GSI1SK")
-            .expression_attribute_values(":f", AttributeValue::Bool(false))
-            .send()
-            .await
-            .unwrap();
+        stack.store.retire_operator(op).await.unwrap();
     }
 }
 
 async fn set_awaiting(stack: &Stack, chat: &str, at: DateTime<Utc>) {
     let v = AttributeValue::S(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    stack.set_attr(&format!("CHAT#{chat}"), "CHAT", "awaiting_reply_since", v).await.unwrap();
+    stack.set_attr(Record::Chat(chat), "awaiting_reply_since", v).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -356,18 +347,15 @@ async fn a_low_quality_operator_is_suspended_for_seven_days_then_comes_back_offl
     assert_eq!(assignment::assign_pass(&app, t0).await.unwrap().assigned, 2);
     // One-star ratings (-30) and the default 60 s response time (-6): quality 64.
     // One idle incident (-5) and its reassignment (-2) take it to 57, below 60.
-    let pk = format!("OPERATOR#{bad}");
-    stack.set_attr(&pk, "PROFILE", "rating_sum", AttributeValue::N("3".into())).await.unwrap();
-    stack.set_attr(&pk, "PROFILE", "rating_count", AttributeValue::N("3".into())).await.unwrap();
+    let pk = Record::Operator(&bad);
+    stack.set_attr(pk, "rating_sum", AttributeValue::N("3".into())).await.unwrap();
+    stack.set_attr(pk, "rating_count", AttributeValue::N("3".into())).await.unwrap();
     // Chat 0 waits 5 min for an answer (idle); chat 1 was answered and its member
     // wrote a minute ago (held, not idle): only the suspension takes it away.
     set_awaiting(&stack, &chats[0], t0).await;
     let answered = AttributeValue::S((t0 + Duration::minutes(4)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    stack.set_attr(&format!("CHAT#{}", chats[1]), "CHAT", "last_member_message_at", answered).await.unwrap();
-    stack
-        .set_attr(&format!("CHAT#{}", chats[1]), "CHAT", "awaiting_reply_since", AttributeValue::Null(true))
-        .await
-        .unwrap();
+    stack.set_attr(Record::Chat(&chats[1]), "last_member_message_at", answered).await.unwrap();
+    stack.set_attr(Record::Chat(&chats[1]), "awaiting_reply_since", AttributeValue::Null(true)).await.unwrap();
 
     let now = t0 + Duration::minutes(5);
     let report = assignment::idle_watch(&app, Timers::default(), now).await.unwrap();
@@ -501,7 +489,7 @@ async fn a_requeued_chat_keeps_its_spend_style_and_languages() {
     let member = stack.register("requeue").await.unwrap();
     // A big spender (15,000 credits): urgent whenever they wait.
     let spent = AttributeValue::N(Credits::whole(15_000).hundredths().to_string());
-    stack.set_attr(&format!("MEMBER#{}", member.id), "PROFILE", "credits_spent", spent).await.unwrap();
+    stack.set_attr(Record::Member(&member.id), "credits_spent", spent).await.unwrap();
     let chat = stack.open_chat(&member, "c_demo02").await.unwrap();
     let (s, body) = stack.send_at(&member, &chat, "Habari!", &t0.to_rfc3339()).await.unwrap();
     assert_eq!(s, StatusCode::CREATED, "{body}");

@@ -17,6 +17,7 @@ use fantooo::services::operators;
 use fantooo::store::OUTBOX_SHARDS;
 use fantooo::App;
 use fantooo_tests::{charge_event, seed, Member, Stack, StatusCode};
+use fantooo_tests::{Partition, Record};
 use futures::future::join_all;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
@@ -25,41 +26,13 @@ static TURN: Mutex<()> = Mutex::const_new(());
 
 type Item = HashMap<String, AttributeValue>;
 
-async fn item(stack: &Stack, pk: &str, sk: &str) -> Option<Item> {
-    let out = stack
-        .dynamo
-        .get_item()
-        .table_name(&stack.table)
-        .key("PK", AttributeValue::S(pk.into()))
-        .key("SK", AttributeValue::S(sk.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.item
+async fn item(stack: &Stack, record: Record<'_>) -> Option<Item> {
+    stack.store.raw_item(record).await.unwrap()
 }
 
 /// Every item of a partition (all pages).
-async fn partition(stack: &Stack, pk: &str) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let out = stack
-            .dynamo
-            .query()
-            .table_name(&stack.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.into()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        items.extend(out.items.unwrap_or_default());
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return items;
-        }
-    }
+async fn partition(stack: &Stack, p: Partition<'_>) -> Vec<Item> {
+    stack.store.raw_partition(p).await.unwrap()
 }
 
 fn text<'a>(i: &'a Item, name: &str) -> Option<&'a str> {
@@ -70,7 +43,7 @@ fn text<'a>(i: &'a Item, name: &str) -> Option<&'a str> {
 async fn closed_events(stack: &Stack) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for shard in 0..OUTBOX_SHARDS {
-        for i in partition(stack, &format!("OUTBOX#{shard}")).await {
+        for i in partition(stack, Partition::Outbox(shard)).await {
             if text(&i, "detail_type") != Some("chat.closed") {
                 continue;
             }
@@ -117,11 +90,11 @@ async fn delete_me(stack: &Stack, token: &str) -> (StatusCode, Value) {
 }
 
 async fn member_job(stack: &Stack, member_id: &str) -> Option<Item> {
-    partition(stack, "JOBS").await.into_iter().find(|i| text(i, "subject") == Some(member_id))
+    partition(stack, Partition::Jobs).await.into_iter().find(|i| text(i, "subject") == Some(member_id))
 }
 
 async fn jobs_waiting_for(stack: &Stack, member_id: &str) -> usize {
-    partition(stack, "JOBS").await.iter().filter(|i| text(i, "subject") == Some(member_id)).count()
+    partition(stack, Partition::Jobs).await.iter().filter(|i| text(i, "subject") == Some(member_id)).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -182,7 +155,7 @@ async fn deleting_a_member_with_105_chats_closes_every_one_through_a_job_that_re
             (c.status, c.close_reason, c.operator_id.as_deref()),
             (ChatStatus::Closed, Some(CloseReason::MemberDeleted), None)
         );
-        let raw = item(&stack, &format!("CHAT#{chat}"), "CHAT").await.unwrap();
+        let raw = item(&stack, Record::Chat(chat)).await.unwrap();
         assert!(!raw.contains_key("GSI3PK") && !raw.contains_key("GSI2PK"), "off the open-chat and operator indexes");
     }
     assert!(!app.store.waiting_entries().await.unwrap().iter().any(|e| chats.contains(&e.chat_id)), "queue entry gone");
@@ -324,13 +297,13 @@ async fn erasure_leaves_nothing_readable_of_the_member_and_keeps_money_records_p
     let report = closing::run_jobs(&app, Utc::now() + Duration::minutes(1), Budget::default()).await.unwrap();
     assert_eq!(jobs_waiting_for(&stack, &m.id).await, 0, "{report:?}");
 
-    let profile = item(&stack, &format!("MEMBER#{}", m.id), "PROFILE").await.unwrap();
+    let profile = item(&stack, Record::Member(&m.id)).await.unwrap();
     for field in ["username", "display_name", "email", "location", "bio", "latitude", "longitude"] {
         assert!(!profile.contains_key(field), "{field} left the profile");
     }
     assert_eq!(text(&profile, "status"), Some("deleted"));
-    assert!(item(&stack, &format!("USERNAME#{}", m.username), "USERNAME").await.is_none());
-    let messages = partition(&stack, &format!("CHAT#{chat}")).await;
+    assert!(item(&stack, Record::Username(&m.username)).await.is_none());
+    let messages = partition(&stack, Partition::Chat(&chat)).await;
     let texts: Vec<(&str, &str)> = messages
         .iter()
         .filter(|i| text(i, "entity") == Some("message"))
@@ -338,9 +311,12 @@ async fn erasure_leaves_nothing_readable_of_the_member_and_keeps_money_records_p
         .collect();
     assert_eq!(texts.iter().filter(|(s, c)| *s == "member" && *c == ERASED_MESSAGE).count(), 4, "{texts:?}");
     assert!(texts.contains(&("character", "Hi there!")), "the character's replies are not the member's data");
-    let scope = format!("IDEM#member:{}", m.id);
-    assert!(partition(&stack, &scope).await.is_empty(), "idempotency records held copies of the texts");
-    let member_items = partition(&stack, &format!("MEMBER#{}", m.id)).await;
+    let scope = format!("member:{}", m.id);
+    assert!(
+        partition(&stack, Partition::Idempotency(&scope)).await.is_empty(),
+        "idempotency records held copies of the texts"
+    );
+    let member_items = partition(&stack, Partition::Member(&m.id)).await;
     let sk = |i: &Item| text(i, "SK").unwrap_or_default().to_string();
     assert!(!member_items.iter().any(|i| sk(i).starts_with("NOTIF#") || sk(i).starts_with("FAV#")));
     assert!(!member_items.iter().any(|i| i.values().any(|v| v.as_s().is_ok_and(|s| s.contains("secret number")))));
@@ -391,7 +367,7 @@ async fn a_banned_member_logs_in_to_a_restricted_token_that_only_exports_and_era
     // Lifted for a moment: a login token works again, the restricted one still
     // serves only its two routes (the restriction is the token's, not the ban's).
     let active = aws_sdk_dynamodb::types::AttributeValue::S("active".into());
-    stack.set_attr(&format!("MEMBER#{}", m.id), "PROFILE", "status", active).await.unwrap();
+    stack.set_attr(Record::Member(&m.id), "status", active).await.unwrap();
     let (s, session) =
         Stack::answer(stack.http.post(stack.url("/auth/login")).json(&login).send().await.unwrap()).await.unwrap();
     assert_eq!(s, StatusCode::OK, "{session}");
@@ -434,7 +410,7 @@ async fn a_closed_chat_frees_its_operator_and_reopens_on_the_next_message_with_i
     claim(&app, &chat, &op, now).await;
 
     // Near the reassignment limit when it closes: a reopened chat starts afresh.
-    stack.set_attr(&format!("CHAT#{chat}"), "CHAT", "reassign_count", AttributeValue::N("3".into())).await.unwrap();
+    stack.set_attr(Record::Chat(&chat), "reassign_count", AttributeValue::N("3".into())).await.unwrap();
     assert!(closing::close_chat(&app, &chat, CloseReason::Admin, now, |_| true).await.unwrap());
     let o = app.store.get_operator(&op).await.unwrap().unwrap();
     assert_eq!(o.active_chats, 0);
@@ -449,7 +425,7 @@ async fn a_closed_chat_frees_its_operator_and_reopens_on_the_next_message_with_i
     assert_eq!(entry.map(|e| e.reassign_count), Some(0), "reopened: queued, its count reset by the close");
 
     // The character is removed: the chat stays closed, whatever the member sends.
-    stack.set_attr(&format!("CHAR#{character}"), "PROFILE", "is_active", AttributeValue::Bool(false)).await.unwrap();
+    stack.set_attr(Record::Character(&character), "is_active", AttributeValue::Bool(false)).await.unwrap();
     assert!(closing::close_chat(&app, &chat, CloseReason::ProfileDeleted, now, |_| true).await.unwrap());
     let (s, b) = stack.send_at(&m, &chat, "three", &now.to_rfc3339()).await.unwrap();
     assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("chat_closed")));
@@ -476,10 +452,10 @@ async fn a_close_never_lands_on_a_chat_written_to_since_it_was_read_and_frees_on
     }
     // Auto-close lists the second chat, then a message arrives before it closes.
     let listed = app.store.get_chat(&held[1]).await.unwrap().unwrap();
-    let pk = format!("CHAT#{}", held[1]);
-    stack.set_attr(&pk, "CHAT", "message_count", AttributeValue::N("1".into())).await.unwrap();
+    let pk = Record::Chat(&held[1]);
+    stack.set_attr(pk, "message_count", AttributeValue::N("1".into())).await.unwrap();
     let written = (t0 + Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    stack.set_attr(&pk, "CHAT", "last_message_at", AttributeValue::S(written)).await.unwrap();
+    stack.set_attr(pk, "last_message_at", AttributeValue::S(written)).await.unwrap();
     let later = t0 + Duration::hours(25);
     let cutoff = later - Duration::hours(24);
     let due = |c: &Chat| c.last_activity() < cutoff;
@@ -614,10 +590,7 @@ async fn a_loyalty_reward_earned_inside_the_free_messages_carries_to_the_next_pa
     let stack = Stack::connect().await.unwrap();
     let m = stack.register("loyal").await.unwrap();
     stack.grant(&m, 5).await.unwrap();
-    stack
-        .set_attr(&format!("MEMBER#{}", m.id), "PROFILE", "messages_sent", AttributeValue::N("99".into()))
-        .await
-        .unwrap();
+    stack.set_attr(Record::Member(&m.id), "messages_sent", AttributeValue::N("99".into())).await.unwrap();
     let chat = stack.open_chat(&m, "c_demo11").await.unwrap();
     let mut costs = Vec::new();
     for i in 0..5 {

@@ -4,9 +4,9 @@
 //! refused, a reused refresh token ends its session, raw webhook bodies expire,
 //! and login limits hold in any 60 seconds.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, Utc};
 use fantooo::domain::Credits;
+use fantooo_tests::Record;
 use fantooo_tests::{charge_event, Stack, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -192,17 +192,10 @@ async fn a_settled_delivery_keeps_its_raw_body_90_days_and_an_unknown_reference_
     }
     let expires = |event: &Value| {
         let id = hex::encode(Sha256::digest(serde_json::to_vec(event).unwrap()));
-        let (dynamo, table) = (stack.dynamo.clone(), stack.table.clone());
+        let store = stack.store.clone();
         async move {
-            let out = dynamo
-                .get_item()
-                .table_name(table)
-                .key("PK", AttributeValue::S(format!("WEBHOOK#{id}")))
-                .key("SK", AttributeValue::S("EVENT".into()))
-                .send()
-                .await
-                .unwrap();
-            out.item.unwrap().get("expires_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok())
+            let item = store.raw_item(Record::Webhook(&id)).await.unwrap();
+            item.unwrap().get("expires_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok())
         }
     };
     let at = expires(&settled).await.expect("a TTL on the settled delivery");

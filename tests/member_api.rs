@@ -3,6 +3,7 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use fantooo::domain::Credits;
+use fantooo_tests::Record;
 use fantooo_tests::{eat, keys_of, Stack, StatusCode, NOON_EAT, STAFF_FIELDS};
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -126,10 +127,7 @@ async fn login_refresh_rotation_and_logout() {
 async fn a_banned_member_gets_403_and_a_deleted_one_401() {
     let stack = stack().await;
     let banned = stack.register("ban").await.unwrap();
-    stack
-        .set_attr(&format!("MEMBER#{}", banned.id), "PROFILE", "status", AttributeValue::S("banned".into()))
-        .await
-        .unwrap();
+    stack.set_attr(Record::Member(&banned.id), "status", AttributeValue::S("banned".into())).await.unwrap();
     let (s, b) = stack.get(&banned, "/me").await.unwrap();
     assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("banned")));
     let login = stack
@@ -145,10 +143,7 @@ async fn a_banned_member_gets_403_and_a_deleted_one_401() {
     assert!(s == StatusCode::FORBIDDEN || s == StatusCode::NOT_FOUND);
 
     let gone = stack.register("gone").await.unwrap();
-    stack
-        .set_attr(&format!("MEMBER#{}", gone.id), "PROFILE", "status", AttributeValue::S("deleted".into()))
-        .await
-        .unwrap();
+    stack.set_attr(Record::Member(&gone.id), "status", AttributeValue::S("deleted".into())).await.unwrap();
     let (s, _) = stack.get(&gone, "/me").await.unwrap();
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let login = stack
@@ -331,7 +326,7 @@ async fn pricing_follows_nairobi_time_featured_and_tier_exactly() {
     assert_eq!(off["balance"], "17.00");
 
     let (f, fchat) = paying_member(&stack, "c_demo01", 20).await; // featured
-    stack.set_attr(&format!("MEMBER#{}", f.id), "PROFILE", "tier", AttributeValue::S("platinum".into())).await.unwrap();
+    stack.set_attr(Record::Member(&f.id), "tier", AttributeValue::S("platinum".into())).await.unwrap();
     let (_, b) = stack.send_at(&f, &fchat, "peak featured platinum", &eat(22, 30)).await.unwrap();
     assert_eq!(cost(&b), "1.44");
     assert_eq!(b["balance"], "18.56");
@@ -412,10 +407,10 @@ async fn messages_page_backwards_from_the_newest_and_poll_forwards_with_after() 
 async fn closed_chats_reopen_unless_the_character_was_removed_and_escalated_ones_are_free() {
     let stack = stack().await;
     let (m, chat) = paying_member(&stack, "c_demo04", 5).await;
-    let pk = format!("CHAT#{chat}");
+    let pk = Record::Chat(&chat);
     for reason in ["inactivity_timeout", "admin"] {
-        stack.set_attr(&pk, "CHAT", "status", AttributeValue::S("closed".into())).await.unwrap();
-        stack.set_attr(&pk, "CHAT", "close_reason", AttributeValue::S(reason.into())).await.unwrap();
+        stack.set_attr(pk, "status", AttributeValue::S("closed".into())).await.unwrap();
+        stack.set_attr(pk, "close_reason", AttributeValue::S(reason.into())).await.unwrap();
         let (_, chats) = stack.get(&m, "/chats").await.unwrap();
         assert_eq!(
             (chats["items"][0]["status"].as_str(), chats["items"][0]["close_reason"].as_str()),
@@ -433,7 +428,7 @@ async fn closed_chats_reopen_unless_the_character_was_removed_and_escalated_ones
     }
     assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(3));
 
-    stack.set_attr(&pk, "CHAT", "status", AttributeValue::S("escalated".into())).await.unwrap();
+    stack.set_attr(pk, "status", AttributeValue::S("escalated".into())).await.unwrap();
     let (s, b) = stack.send_at(&m, &chat, "anyone?", NOON_EAT).await.unwrap();
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!((b["message"]["cost"].as_str(), b["message"]["free"].as_bool()), (Some("0.00"), Some(true)));
@@ -441,8 +436,8 @@ async fn closed_chats_reopen_unless_the_character_was_removed_and_escalated_ones
     let (_, chats) = stack.get(&m, "/chats").await.unwrap();
     assert_eq!(chats["items"][0]["status"], "active", "members see escalated as active");
 
-    stack.set_attr(&pk, "CHAT", "status", AttributeValue::S("closed".into())).await.unwrap();
-    stack.set_attr(&pk, "CHAT", "close_reason", AttributeValue::S("profile_deleted".into())).await.unwrap();
+    stack.set_attr(pk, "status", AttributeValue::S("closed".into())).await.unwrap();
+    stack.set_attr(pk, "close_reason", AttributeValue::S("profile_deleted".into())).await.unwrap();
     let (s, b) = stack.send_at(&m, &chat, "hello?", NOON_EAT).await.unwrap();
     assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("chat_closed")));
     assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(3), "a refused send charges nothing");

@@ -7,6 +7,7 @@ use fantooo::domain::payment::RefundReason;
 use fantooo::domain::{CreditPackage, Credits};
 use fantooo::services::{jobs, payments};
 use fantooo::store::Refund;
+use fantooo_tests::Record;
 use fantooo_tests::{charge_event, keys_of, Member, Stack, StatusCode, STAFF_FIELDS};
 use futures::future::join_all;
 use serde_json::{json, Value};
@@ -304,12 +305,7 @@ async fn the_ledger_audit_raises_an_alert_for_a_corrupted_balance() {
     let corrupt = stack.register("corrupt").await.unwrap();
     stack.grant(&corrupt, 3).await.unwrap();
     stack
-        .set_attr(
-            &format!("MEMBER#{}", corrupt.id),
-            "PROFILE",
-            "balance",
-            aws_sdk_dynamodb::types::AttributeValue::N("99900".into()),
-        )
+        .set_attr(Record::Member(&corrupt.id), "balance", aws_sdk_dynamodb::types::AttributeValue::N("99900".into()))
         .await
         .unwrap();
     let report = jobs::audit_ledgers(&app, Utc::now()).await.unwrap();

@@ -1,14 +1,18 @@
 //! Fantooo's server side: everything but each Lambda's `main`.
 //!
 //! Layers, and who may call whom (docs/architecture.md):
-//! - `domain` holds the rules that need no I/O and depends on nothing here.
+//! - `domain` holds every rule that needs no I/O (prices, limits, thresholds,
+//!   status changes, texts a member sees) and depends on nothing here.
 //! - `store`, `queue`, `events` and `payments` are adapters: they depend on `domain`
-//!   only and speak domain types, never HTTP.
+//!   only, speak domain types, and keep their wire formats (keys, SQS bodies,
+//!   Paystack JSON) to themselves.
 //! - `services` are the use cases: they call the domain and the adapters and answer
-//!   with domain results or an `ApiError`.
-//! - `http` is the edge: extractors, the route table (`http::routes`, one file per
-//!   function slice), JSON shapes and the HTTP status of each error.
-//! - `functions/*` only wire `App` and a slice of routes (or a job) into a Lambda.
+//!   with typed results or an `ApiError`, never a status code or a JSON literal.
+//! - `http` is the edge for requests: extractors, the route table (`http::routes`,
+//!   one file per function slice), rendering, and the HTTP status of each error.
+//! - `inbound` is the edge for events: schedules, the SQS batch, invocations.
+//! - `functions/*` only wire `App` and a slice of routes (or an `inbound` handler)
+//!   into a Lambda.
 
 pub mod app;
 pub mod auth;

@@ -9,6 +9,7 @@ use fantooo::domain::Credits;
 use fantooo::store::Store;
 use serde_json::{json, Value};
 
+pub use fantooo::store::testing::{Partition, Record};
 pub use reqwest::StatusCode;
 
 /// A Paystack `charge.*` event for a reference.
@@ -217,25 +218,14 @@ impl Stack {
     }
 
     /// Sets an attribute on a stored item directly (to stage bans, closes, etc.).
+    /// Stages one attribute of a record past every rule (`Store::force_attr`).
     pub async fn set_attr(
         &self,
-        pk: &str,
-        sk: &str,
+        record: Record<'_>,
         name: &str,
         value: aws_sdk_dynamodb::types::AttributeValue,
     ) -> Result<()> {
-        use aws_sdk_dynamodb::types::AttributeValue::S;
-        self.dynamo
-            .update_item()
-            .table_name(&self.table)
-            .key("PK", S(pk.into()))
-            .key("SK", S(sk.into()))
-            .update_expression("SET #n = :v")
-            .expression_attribute_names("#n", name)
-            .expression_attribute_values(":v", value)
-            .send()
-            .await?;
-        Ok(())
+        Ok(self.store.force_attr(record, name, value).await?)
     }
 }
 
@@ -305,7 +295,7 @@ pub mod seed {
     /// Bans a member the way the back office will (status only; no route yet).
     pub async fn ban(stack: &super::Stack, member_id: &str) -> Result<()> {
         let v = aws_sdk_dynamodb::types::AttributeValue::S(MemberStatus::Banned.as_str().into());
-        stack.set_attr(&format!("MEMBER#{member_id}"), "PROFILE", "status", v).await
+        stack.set_attr(crate::Record::Member(member_id), "status", v).await
     }
 }
 

@@ -6,10 +6,12 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{key, n, s, ts, Item, Reader};
 use super::jobs::job_item;
-use super::members::{member_from, member_pk};
-use super::notify::{member_notification_item, outbox_item, put_item};
+use super::ledger::ledger_item;
+use super::members::{member_from, member_pk, username_pk};
+use super::notifications::member_notification_item;
+use super::outbox::outbox_item;
 use super::payouts::{payout_item, PayoutSource};
-use super::send::ledger_item;
+use super::tx::put_new;
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::events::DomainEvent;
 use crate::domain::jobs::Job;
@@ -94,13 +96,13 @@ impl Store {
         };
         let items = vec![
             pinned_balance(&self.table, member, after)?,
-            put_item(
+            put_new(
                 &self.table,
                 ledger_item(&member.id, r.amount, after, &format!("refund:{}", r.reason.as_str()), &id, now),
             )?,
-            put_item(&self.table, record)?,
-            put_item(&self.table, member_notification_item(&member.id, "refund", "Credits refunded", &text, now))?,
-            put_item(&self.table, outbox_item(&event, now)?)?,
+            put_new(&self.table, record)?,
+            put_new(&self.table, member_notification_item(&member.id, "refund", "Credits refunded", &text, now))?,
+            put_new(&self.table, outbox_item(&event, now)?)?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(BalanceOutcome::Done(after)),
@@ -143,7 +145,7 @@ impl Store {
             .map_err(StoreError::dynamo)?;
         let release = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(key(format!("USERNAME#{}", member.username), "USERNAME")))
+            .set_key(Some(key(username_pk(&member.username), "USERNAME")))
             .build()
             .map_err(StoreError::dynamo)?;
         let mut record = key(member_pk(&member.id), "DELETION");
@@ -158,12 +160,12 @@ impl Store {
         let mut items = vec![
             TransactWriteItem::builder().update(scrub).build(),
             TransactWriteItem::builder().delete(release).build(),
-            put_item(&self.table, record)?,
-            put_item(&self.table, job_item(&erase, now))?,
+            put_new(&self.table, record)?,
+            put_new(&self.table, job_item(&erase, now))?,
         ];
         if !member.balance.is_zero() {
             let removed = Credits::from_hundredths(-member.balance.hundredths());
-            items.push(put_item(
+            items.push(put_new(
                 &self.table,
                 ledger_item(&member.id, removed, Credits::ZERO, "account_deletion", &member.id, now),
             )?);
@@ -171,14 +173,14 @@ impl Store {
         if deletion.refund_due_cents > 0 {
             let payout =
                 payout_item(PayoutSource::AccountDeletion, &member.id, &member.id, deletion.refund_due_cents, now);
-            items.push(put_item(&self.table, payout)?);
+            items.push(put_new(&self.table, payout)?);
         }
         let event = DomainEvent::MemberDeleted {
             member_id: member.id.clone(),
             unused_credits: deletion.unused_credits,
             refund_due_cents: deletion.refund_due_cents,
         };
-        items.push(put_item(&self.table, outbox_item(&event, now)?)?);
+        items.push(put_new(&self.table, outbox_item(&event, now)?)?);
         match self.transact(items).await {
             Ok(()) => Ok((BalanceOutcome::Done(Credits::ZERO), deletion)),
             Err(TransactFailure::ConditionFailed(old)) => Ok((member_changed(&old)?, deletion)),
@@ -194,28 +196,6 @@ impl Store {
             .iter()
             .filter_map(|i| Some((Reader(i).opt_str("PK")?, Reader(i).opt_str("SK")?)))
             .collect())
-    }
-
-    /// Every item of a partition whose sort key starts with `prefix` (all pages).
-    /// An empty prefix is the whole partition.
-    pub(crate) async fn query_all(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let q = self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(pk));
-            let q = if prefix.is_empty() {
-                q.key_condition_expression("PK = :pk")
-            } else {
-                q.key_condition_expression("PK = :pk AND begins_with(SK, :p)")
-                    .expression_attribute_values(":p", s(prefix))
-            };
-            let out = q.consistent_read(true).set_exclusive_start_key(start).send().await.map_err(StoreError::sdk)?;
-            items.extend(out.items.unwrap_or_default());
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
     }
 
     /// One page of a parallel scan over member items: (member id, balance).

@@ -2,41 +2,20 @@
 //! conditional transaction per chat and operator), releases, requeues and
 //! escalation, operator replies, and the reads the timers need.
 
-use aws_sdk_dynamodb::types::{Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::attr::{b, key, list, n, s, ts, Item, Reader};
+use super::attr::{b, key, list, n, s, ts, Reader};
 use super::chats::{activity_sort, chat_from, chat_pk, message_item, OPEN_CHAT_SHARDS};
-use super::notify::{admin_notification_item, put_item};
+use super::notifications::admin_notification_item;
 use super::operators::operator_pk;
-use super::send::{queue_shard, QUEUE_SHARDS};
+use super::queue::queue_key;
+use super::tx::{applied, put_new, tx_update, update};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::assignment::{self, Return};
-use crate::domain::{Chat, Credits, Message};
+use crate::domain::{Chat, Message};
 
 pub use crate::domain::assignment::QueueEntry;
-
-pub(crate) fn queue_key(chat_id: &str) -> Item {
-    key(format!("QUEUE#{}", queue_shard(chat_id)), format!("CHAT#{chat_id}"))
-}
-
-fn entry_from(item: &Item) -> Result<QueueEntry, StoreError> {
-    let r = Reader(item);
-    Ok(QueueEntry {
-        chat_id: r.str("chat_id")?,
-        member_id: r.str("member_id")?,
-        character_id: r.str("character_id")?,
-        waiting_since: r.time("waiting_since")?,
-        member_credits_spent: Credits::from_hundredths(r.opt_i64("member_credits_spent").unwrap_or(0)),
-        paid: r.bool("paid"),
-        reassign_count: u32::try_from(r.opt_i64("reassign_count").unwrap_or(0)).unwrap_or(0),
-        preferred_operator: r.opt_str("preferred_operator"),
-        excluded: r.strings("excluded"),
-        boosted: r.bool("boosted"),
-        response_style: r.opt_str("response_style"),
-        languages: r.strings("languages"),
-    })
-}
 
 /// Why a chat goes back to the queue (or doesn't).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,30 +77,7 @@ pub struct AssignmentRecord {
     pub note: Option<String>,
 }
 
-pub(crate) fn update(table: &str, k: Item) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-    Update::builder()
-        .table_name(table)
-        .set_key(Some(k))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-}
-
-pub(crate) fn tx_update(u: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
-    Ok(TransactWriteItem::builder().update(u.build().map_err(StoreError::dynamo)?).build())
-}
-
 impl Store {
-    /// Every queue entry, from all shards.
-    pub async fn waiting_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
-        let mut entries = Vec::new();
-        for shard in 0..QUEUE_SHARDS {
-            let items = self.query_all(&format!("QUEUE#{shard}"), "CHAT#").await?;
-            for item in &items {
-                entries.push(entry_from(item)?);
-            }
-        }
-        Ok(entries)
-    }
-
     pub async fn delete_queue_entry(&self, chat_id: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
@@ -189,7 +145,7 @@ impl Store {
             tx_update(chat)?,
             tx_update(operator)?,
             TransactWriteItem::builder().delete(entry).build(),
-            put_item(&self.table, record)?,
+            put_new(&self.table, record)?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(ClaimOutcome::Claimed),
@@ -294,7 +250,7 @@ impl Store {
         }
         if escalate {
             let msg = assignment::escalation_text(&chat.id, new_count);
-            items.push(put_item(
+            items.push(put_new(
                 &self.table,
                 admin_notification_item("chat_escalated", "high", &msg, Some(&chat.id), now),
             )?);
@@ -347,21 +303,6 @@ impl Store {
         tx_update(u)
     }
 
-    /// Puts a chat in the queue (tests and repair paths; sends do it in their transaction).
-    pub async fn enqueue(&self, chat: &Chat, member_spent: Credits, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut item = queue_key(&chat.id);
-        item.insert("entity".into(), s("queue_entry"));
-        item.insert("chat_id".into(), s(&chat.id));
-        item.insert("member_id".into(), s(&chat.member_id));
-        item.insert("character_id".into(), s(&chat.character_id));
-        item.insert("waiting_since".into(), ts(chat.awaiting_reply_since.unwrap_or(now)));
-        item.insert("member_credits_spent".into(), n(member_spent.hundredths()));
-        item.insert("reassign_count".into(), n(chat.reassign_count));
-        item.insert("paid".into(), b(chat.paid_messages > 0));
-        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
-        Ok(())
-    }
-
     /// Escalates a chat that is waiting without an operator (the escalate job).
     pub async fn escalate_waiting(&self, chat: &Chat, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
@@ -381,7 +322,7 @@ impl Store {
         let items = vec![
             tx_update(u)?,
             TransactWriteItem::builder().delete(entry).build(),
-            put_item(&self.table, admin_notification_item("chat_escalated", "high", &msg, Some(&chat.id), now))?,
+            put_new(&self.table, admin_notification_item("chat_escalated", "high", &msg, Some(&chat.id), now))?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(true),
@@ -421,7 +362,7 @@ impl Store {
                 .expression_attribute_values(":secs", n(secs)),
             None => counters.update_expression("ADD replies :zero").expression_attribute_values(":zero", n(0)),
         };
-        let items = vec![tx_update(u)?, put_item(&self.table, message_item(message, seq))?, tx_update(counters)?];
+        let items = vec![tx_update(u)?, put_new(&self.table, message_item(message, seq))?, tx_update(counters)?];
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(TransactFailure::ConditionFailed(_)) => Ok(false),
@@ -442,11 +383,7 @@ impl Store {
             .expression_attribute_values(":op", s(operator_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        applied(result)
     }
 
     /// The chats an operator holds now.
@@ -485,30 +422,16 @@ impl Store {
     pub async fn chats_inactive_since(&self, cutoff: DateTime<Utc>) -> Result<Vec<Chat>, StoreError> {
         let mut chats = Vec::new();
         for shard in 0..OPEN_CHAT_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name("GSI3")
-                    .key_condition_expression("GSI3PK = :pk AND GSI3SK < :cutoff")
-                    .expression_attribute_values(":pk", s(format!("OPENCHATS#{shard}")))
-                    .expression_attribute_values(
-                        ":cutoff",
-                        s(cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-                    )
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(StoreError::sdk)?;
-                for item in out.items.unwrap_or_default() {
-                    chats.push(chat_from(&item)?);
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI3")
+                .key_condition_expression("GSI3PK = :pk AND GSI3SK < :cutoff")
+                .expression_attribute_values(":pk", s(format!("OPENCHATS#{shard}")))
+                .expression_attribute_values(":cutoff", s(cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
+            for item in self.all_pages(query).await? {
+                chats.push(chat_from(&item)?);
             }
         }
         Ok(chats)

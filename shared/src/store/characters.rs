@@ -16,7 +16,7 @@ const FILTER_BATCH: i32 = 100;
 /// Queries spent at most on one filtered page before answering with what was found.
 const FILTER_ROUNDS: usize = 5;
 
-fn char_pk(id: &str) -> String {
+pub(crate) fn char_pk(id: &str) -> String {
     format!("CHAR#{id}")
 }
 

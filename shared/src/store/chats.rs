@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{b, key, n, s, ts, Item, Reader};
 use super::cursor::{self, Page, Partition};
 use super::members::member_pk;
+use super::tx::shard_of;
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::{Chat, ChatStatus, CloseReason, Credits, MemberStatus, Message, Sender};
 
@@ -113,7 +114,7 @@ fn new_chat_item(c: &Chat) -> Item {
 pub(crate) const OPEN_CHAT_SHARDS: u32 = 16;
 
 pub(crate) fn open_chats_pk(chat_id: &str) -> String {
-    let shard = chat_id.bytes().fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c))) % OPEN_CHAT_SHARDS;
+    let shard = shard_of(chat_id, OPEN_CHAT_SHARDS);
     format!("OPENCHATS#{shard}")
 }
 
@@ -161,16 +162,7 @@ impl Store {
     }
 
     pub async fn get_chat(&self, id: &str) -> Result<Option<Chat>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(chat_pk(id), "CHAT")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.item.as_ref().map(chat_from).transpose()
+        self.get_decoded(key(chat_pk(id), "CHAT"), chat_from).await
     }
 
     /// A member's chats, latest activity first.
@@ -276,37 +268,5 @@ impl Store {
         let pk = member_pk(member_id);
         let page = self.page(Partition::Prefix { pk: &pk, prefix: "FAV#" }, true, cursor, limit).await?;
         page.try_map(|i| Reader(i).str("character_id"))
-    }
-
-    /// Every ledger entry of a member: (signed amount, balance after, cause).
-    pub async fn ledger(&self, member_id: &str) -> Result<Vec<(Credits, Credits, String)>, StoreError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :l)")
-                .expression_attribute_values(":pk", s(member_pk(member_id)))
-                .expression_attribute_values(":l", s("LEDGER#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in out.items.unwrap_or_default() {
-                let r = Reader(&item);
-                entries.push((
-                    Credits::from_hundredths(r.i64("amount")?),
-                    Credits::from_hundredths(r.i64("balance_after")?),
-                    r.str("cause")?,
-                ));
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(entries);
-            }
-        }
     }
 }

@@ -6,11 +6,13 @@
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::assignments::{queue_key, tx_update, update};
 use super::attr::{key, n, s, ts};
 use super::chats::{chat_from, chat_pk};
-use super::notify::{member_notification_item, outbox_item, put_item};
+use super::notifications::member_notification_item;
 use super::operators::operator_pk;
+use super::outbox::outbox_item;
+use super::queue::queue_key;
+use super::tx::{put_new, tx_update, update};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::events::DomainEvent;
 use crate::domain::{Chat, ChatStatus, CloseReason};
@@ -83,10 +85,10 @@ impl Store {
         let mut items = vec![
             tx_update(u)?,
             TransactWriteItem::builder().delete(entry).build(),
-            put_item(&self.table, outbox_item(&event, now)?)?,
+            put_new(&self.table, outbox_item(&event, now)?)?,
         ];
         if let Some((title, text)) = reason.member_notice() {
-            items.push(put_item(
+            items.push(put_new(
                 &self.table,
                 member_notification_item(&chat.member_id, "chat_closed", title, text, now),
             )?);

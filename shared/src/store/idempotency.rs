@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use super::attr::{key, n, s, Item, Reader};
+use super::tx::is_condition_failed;
 use super::StoreError;
 
 /// How long a key answers with its first outcome.
@@ -117,16 +118,8 @@ impl super::Store {
         now: DateTime<Utc>,
     ) -> Result<Option<StoredResponse>, StoreError> {
         let (scope, route, k) = at;
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(idem_key(scope, route, k)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(out.item.as_ref().and_then(|i| stored_response(i, now)))
+        let stored = self.get_decoded(idem_key(scope, route, k), |i| Ok(stored_response(i, now))).await?;
+        Ok(stored.flatten())
     }
 
     /// Records an outcome that changed nothing (a refusal), unless one is there.
@@ -147,7 +140,7 @@ impl super::Store {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
             Err(e) => Err(StoreError::sdk(e)),
         }
     }

@@ -7,11 +7,12 @@ use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, n, s, ts, Item, Reader};
+use super::tx::is_condition_failed;
 use super::{Store, StoreError};
 use crate::domain::ids;
 use crate::domain::jobs::Job;
 
-const JOBS: &str = "JOBS";
+pub(crate) const JOBS: &str = "JOBS";
 
 /// A stored job with its progress, as its lease returned it.
 #[derive(Clone, Debug)]
@@ -57,10 +58,6 @@ fn record_from(item: &Item) -> Result<JobRecord, StoreError> {
     })
 }
 
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
-    e.code() == Some("ConditionalCheckFailedException")
-}
-
 impl Store {
     /// The sort keys of the oldest waiting (not parked) jobs.
     pub async fn pending_jobs(&self, limit: i32) -> Result<Vec<String>, StoreError> {
@@ -103,7 +100,7 @@ impl Store {
             .await;
         match result {
             Ok(out) => out.attributes.as_ref().map(record_from).transpose(),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(None),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => Ok(None),
             Err(e) => Err(StoreError::sdk(e)),
         }
     }
@@ -161,7 +158,7 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => Ok(false),
             Err(e) => Err(StoreError::sdk(e)),
         }
     }
@@ -183,7 +180,7 @@ impl Store {
             .await;
         let failures = match out {
             Ok(out) => out.attributes.as_ref().and_then(|a| Reader(a).opt_i64("failures")).unwrap_or(1),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => return Ok(0),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => return Ok(0),
             Err(e) => return Err(StoreError::sdk(e)),
         };
         if failures >= max {
@@ -218,7 +215,7 @@ impl Store {
             .expression_attribute_values(":lease", n(job.lease));
         match values(req).send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => Ok(false),
             Err(e) => Err(StoreError::sdk(e)),
         }
     }

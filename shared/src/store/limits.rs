@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::attr::{key, n, Reader};
+use super::tx::is_condition_failed;
 use super::{Store, StoreError};
 use crate::domain::limits::{self, Decision};
 
@@ -64,7 +65,7 @@ impl Store {
             };
             match put.send().await {
                 Ok(_) => return Ok(RateDecision::Allowed),
-                Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(e) if is_condition_failed(&e) => {
                     let wait = rand::random_range(0..=2 * u64::from(attempt.min(10)) + 1);
                     tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
                 }

@@ -1,9 +1,10 @@
 //! Members, username claims and the age-verification log.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
 use super::attr::{key, n, put_opt, s, ts, Item, Reader};
+use super::tx::{applied, is_condition_failed, put_new};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::{Credits, Gender, LookingFor, Member, MemberStatus, Tier};
 
@@ -11,7 +12,7 @@ pub(crate) fn member_pk(id: &str) -> String {
     format!("MEMBER#{id}")
 }
 
-fn username_pk(username: &str) -> String {
+pub(crate) fn username_pk(username: &str) -> String {
     format!("USERNAME#{username}")
 }
 
@@ -96,17 +97,6 @@ fn member_item(m: &Member) -> Item {
     item
 }
 
-fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(condition)
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .build()
-        .map_err(StoreError::dynamo)?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
 impl Store {
     /// Creates the member, claims the username and logs the stated age in one
     /// transaction. Returns `Ok(false)` if the username is already claimed.
@@ -119,11 +109,8 @@ impl Store {
         age_log.insert("method".into(), s("self_declared"));
         age_log.insert("is_compliant".into(), super::attr::b(new.stated_age >= 18));
         age_log.insert("created_at".into(), ts(now));
-        let items = vec![
-            put(&self.table, claim, "attribute_not_exists(PK)")?,
-            put(&self.table, member_item(m), "attribute_not_exists(PK)")?,
-            put(&self.table, age_log, "attribute_not_exists(PK)")?,
-        ];
+        let items =
+            vec![put_new(&self.table, claim)?, put_new(&self.table, member_item(m))?, put_new(&self.table, age_log)?];
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(TransactFailure::ConditionFailed(old)) if old.first().is_some_and(Option::is_some) => Ok(false),
@@ -133,16 +120,7 @@ impl Store {
     }
 
     pub async fn get_member(&self, id: &str) -> Result<Option<Member>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(member_pk(id), "PROFILE")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.item.as_ref().map(member_from).transpose()
+        self.get_decoded(key(member_pk(id), "PROFILE"), member_from).await
     }
 
     pub async fn username_taken(&self, username: &str) -> Result<bool, StoreError> {
@@ -231,7 +209,7 @@ impl Store {
         }
         match req.update_expression(expr.trim()).send().await {
             Ok(out) => out.attributes.as_ref().map(member_from).transpose(),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) if is_condition_failed(&e) => Ok(None),
             Err(e) => Err(StoreError::sdk(e)),
         }
     }
@@ -250,10 +228,6 @@ impl Store {
             .expression_attribute_values(":active", s(MemberStatus::Active.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::sdk(e)),
-        }
+        applied(result)
     }
 }

@@ -10,15 +10,21 @@ mod cursor;
 mod erasure;
 mod idempotency;
 mod jobs;
+mod ledger;
 mod limits;
 mod members;
-mod notify;
+mod notifications;
 mod operators;
+mod outbox;
 mod payments;
 mod payouts;
+mod queue;
 mod send;
 mod settings;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod tokens;
+mod tx;
 
 use std::time::Duration;
 
@@ -38,11 +44,13 @@ pub use idempotency::{DoneRecord, IdemRef, Recorded, StoredResponse};
 pub use jobs::JobRecord;
 pub use limits::RateDecision;
 pub use members::{NewMember, ProfileChanges};
-pub use notify::{AdminNotification, Notification, OutboxEvent, OUTBOX_SHARDS};
+pub use notifications::{AdminNotification, Notification};
 pub use operators::AvailabilityOutcome;
+pub use outbox::{OutboxEvent, OUTBOX_SHARDS};
 pub use payments::{CreditOutcome, Unsuccessful};
 pub use payouts::{Payout, PayoutSource};
-pub use send::{queue_shard, SendCommit, SendInputs, SendOutcome, QUEUE_SHARDS};
+pub use queue::{queue_shard, QUEUE_SHARDS};
+pub use send::{SendCommit, SendInputs, SendOutcome};
 pub use settings::AssignmentSettings;
 pub use tokens::TokenRef;
 

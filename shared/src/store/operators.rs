@@ -112,16 +112,7 @@ impl Store {
     }
 
     pub async fn get_operator(&self, id: &str) -> Result<Option<Operator>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(operator_pk(id), "PROFILE")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.item.as_ref().map(operator_from).transpose()
+        self.get_decoded(key(operator_pk(id), "PROFILE"), operator_from).await
     }
 
     pub async fn operator_by_email(&self, email: &str) -> Result<Option<Operator>, StoreError> {
@@ -220,28 +211,14 @@ impl Store {
 
     /// Operators who are online (heartbeat freshness is the caller's check).
     pub async fn available_operators(&self) -> Result<Vec<Operator>, StoreError> {
-        let mut ops = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("GSI1")
-                .key_condition_expression("GSI1PK = :pk")
-                .expression_attribute_values(":pk", s(AVAILABLE))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            for item in out.items.unwrap_or_default() {
-                ops.push(operator_from(&item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(ops);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(AVAILABLE));
+        self.all_pages(query).await?.iter().map(operator_from).collect()
     }
 
     /// Suspends (with an end) or reinstates an operator. Suspension also takes

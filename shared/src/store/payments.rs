@@ -7,10 +7,12 @@ use chrono::{DateTime, Utc};
 use super::attr::{b, key, n, s, ts, Item, Reader};
 use super::cursor::{Page, Partition};
 use super::idempotency::{record_put, DoneRecord};
+use super::ledger::ledger_item;
 use super::members::{member_from, member_pk};
-use super::notify::{admin_notification_item, member_notification_item, outbox_item, put_item};
+use super::notifications::{admin_notification_item, member_notification_item};
+use super::outbox::outbox_item;
 use super::payouts::{payout_item, PayoutSource};
-use super::send::ledger_item;
+use super::tx::{is_condition_failed, put_new, shard_of};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::payment::{PackageSnapshot, Payment, PaymentStatus};
 use crate::domain::{Credits, Member};
@@ -23,12 +25,17 @@ const RECONCILE_SHARDS: u32 = 4;
 const SETTLEABLE: &str = "attribute_exists(PK) AND attribute_not_exists(credited_at) \
      AND attribute_not_exists(payout_id) AND attribute_not_exists(disputed_at)";
 
+/// A webhook delivery, by event id (the SHA-256 of its body).
+pub(crate) fn webhook_key(event_id: &str) -> Item {
+    key(format!("WEBHOOK#{event_id}"), "EVENT")
+}
+
 fn payment_pk(reference: &str) -> String {
     format!("PAYMENT#{reference}")
 }
 
 fn reconcile_shard(reference: &str) -> u32 {
-    reference.bytes().fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(u32::from(c))) % RECONCILE_SHARDS
+    shard_of(reference, RECONCILE_SHARDS)
 }
 
 fn reconcile_sort(at: DateTime<Utc>, reference: &str) -> String {
@@ -131,7 +138,7 @@ impl Store {
         idempotency: Option<DoneRecord<'_>>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut items = vec![put_item(&self.table, payment_item(p))?];
+        let mut items = vec![put_new(&self.table, payment_item(p))?];
         if let Some(record) = idempotency {
             items.push(record_put(&self.table, &record, now)?);
         }
@@ -144,16 +151,7 @@ impl Store {
     }
 
     pub async fn get_payment(&self, reference: &str) -> Result<Option<Payment>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(payment_pk(reference), "PAYMENT")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.item.as_ref().map(payment_from).transpose()
+        self.get_decoded(key(payment_pk(reference), "PAYMENT"), payment_from).await
     }
 
     /// A member's payments, newest first.
@@ -181,7 +179,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("WEBHOOK#{event_id}"), "EVENT")))
+            .set_key(Some(webhook_key(event_id)))
             .update_expression(
                 "SET #entity = :entity, #event = :event, #body = if_not_exists(#body, :body), \
                  first_received_at = if_not_exists(first_received_at, :now), last_webhook_at = :now, #ref = :ref \
@@ -218,7 +216,7 @@ impl Store {
             .await;
         match result {
             Ok(out) => out.attributes.as_ref().map(payment_from).transpose(),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) if is_condition_failed(&e) => Ok(None),
             Err(e) => Err(StoreError::sdk(e)),
         }
     }
@@ -276,7 +274,7 @@ impl Store {
         };
         match req.update_expression(expr).send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(StoreError::sdk(e)),
         }
     }
@@ -326,18 +324,18 @@ impl Store {
         let mut items = vec![
             TransactWriteItem::builder().update(payment).build(),
             TransactWriteItem::builder().update(member_update).build(),
-            put_item(
+            put_new(
                 &self.table,
                 ledger_item(&member.id, plan.purchased, plan.balance_after_purchase, "purchase", &p.reference, now),
             )?,
         ];
         if !plan.bonus.is_zero() {
             let bonus = ledger_item(&member.id, plan.bonus, plan.balance_after, "bonus", &p.reference, now);
-            items.push(put_item(&self.table, bonus)?);
+            items.push(put_new(&self.table, bonus)?);
         }
         let (kind, title, text) = &plan.notice;
-        items.push(put_item(&self.table, member_notification_item(&member.id, kind, title, text, now))?);
-        items.push(put_item(&self.table, outbox_item(&plan.event, now)?)?);
+        items.push(put_new(&self.table, member_notification_item(&member.id, kind, title, text, now))?);
+        items.push(put_new(&self.table, outbox_item(&plan.event, now)?)?);
         match self.transact(items).await {
             Ok(()) => Ok(CreditOutcome::Credited(plan.balance_after)),
             Err(TransactFailure::ConditionFailed(old)) => {
@@ -426,8 +424,8 @@ impl Store {
         );
         let items = vec![
             TransactWriteItem::builder().update(payment).build(),
-            put_item(&self.table, payout)?,
-            put_item(&self.table, admin_notification_item("payout_owed", "high", &msg, Some(&p.reference), now))?,
+            put_new(&self.table, payout)?,
+            put_new(&self.table, admin_notification_item("payout_owed", "high", &msg, Some(&p.reference), now))?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(true),
@@ -459,7 +457,7 @@ impl Store {
         let msg = format!("Payment {reference} is disputed ({event}): review it before any refund or credit");
         let items = vec![
             TransactWriteItem::builder().update(payment).build(),
-            put_item(&self.table, admin_notification_item("payment_disputed", "high", &msg, Some(reference), now))?,
+            put_new(&self.table, admin_notification_item("payment_disputed", "high", &msg, Some(reference), now))?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(true),
@@ -475,7 +473,7 @@ impl Store {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("WEBHOOK#{event_id}"), "EVENT")))
+            .set_key(Some(webhook_key(event_id)))
             .update_expression("SET expires_at = :at")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":at", n(at.timestamp()))

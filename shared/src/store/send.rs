@@ -2,25 +2,19 @@
 //! that debits, stores the message, bumps the chat, writes the ledger, queues the
 //! chat and records the idempotent response, conditioned on the values read.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use super::attr::{key, n, s, ts, Item, Reader};
-use super::characters::character_from;
+use super::characters::{char_pk, character_from};
 use super::chats::{activity_sort, chat_from, chat_pk, message_item};
 use super::idempotency::{idem_key, record_put, stored_response, DoneRecord, IdemRef, StoredResponse};
+use super::ledger::ledger_item;
 use super::members::{member_from, member_pk};
+use super::queue::queue_shard;
+use super::tx::{put_new, update};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::{Admission, Character, Chat, ChatStatus, Credits, Member, Message};
-
-/// Queue shards: spreads the platform's enqueue rate over several partitions.
-pub const QUEUE_SHARDS: u32 = 16;
-
-pub fn queue_shard(chat_id: &str) -> u32 {
-    chat_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % QUEUE_SHARDS
-}
 
 /// Everything a send depends on, read in one consistent BatchGetItem.
 #[derive(Debug)]
@@ -60,45 +54,6 @@ pub enum SendOutcome {
     IdempotencyTaken,
 }
 
-fn update(table: &str, key: Item) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-    Update::builder()
-        .table_name(table)
-        .set_key(Some(key))
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-}
-
-fn put(table: &str, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
-    let p = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(condition)
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .build()
-        .map_err(StoreError::dynamo)?;
-    Ok(TransactWriteItem::builder().put(p).build())
-}
-
-pub(crate) fn ledger_item(
-    member_id: &str,
-    amount: Credits,
-    balance_after: Credits,
-    cause: &str,
-    reference: &str,
-    now: DateTime<Utc>,
-) -> Item {
-    // Entries of one instant keep their causal order: a bonus follows its purchase.
-    let order = u8::from(cause == "bonus");
-    let sk = format!("LEDGER#{:013}#{order}#{}", now.timestamp_millis(), crate::domain::ids::new_id(""));
-    let mut item = key(member_pk(member_id), sk);
-    item.insert("entity".into(), s("ledger"));
-    item.insert("amount".into(), n(amount.hundredths()));
-    item.insert("balance_after".into(), n(balance_after.hundredths()));
-    item.insert("cause".into(), s(cause));
-    item.insert("ref".into(), s(reference));
-    item.insert("created_at".into(), ts(now));
-    item
-}
-
 impl Store {
     pub async fn load_send_inputs(
         &self,
@@ -111,7 +66,7 @@ impl Store {
         let mut keys = vec![
             key(member_pk(member_id), "PROFILE"),
             key(chat_pk(chat_id), "CHAT"),
-            key(format!("CHAR#{character_id}"), "PROFILE"),
+            key(char_pk(character_id), "PROFILE"),
         ];
         if let Some((scope, route, k)) = idempotency {
             keys.push(idem_key(scope, route, k));
@@ -158,7 +113,7 @@ impl Store {
         let mut items = vec![
             self.member_debit(m, cost, c.loyalty_used)?,
             self.chat_bump(c)?,
-            put(&self.table, message_item(c.message, c.seq), "attribute_not_exists(PK)")?,
+            put_new(&self.table, message_item(c.message, c.seq))?,
         ];
         if !cost.is_zero() {
             let entry = ledger_item(
@@ -169,7 +124,7 @@ impl Store {
                 &c.message.id,
                 c.now,
             );
-            items.push(put(&self.table, entry, "attribute_not_exists(PK)")?);
+            items.push(put_new(&self.table, entry)?);
         }
         if c.enqueue {
             items.push(self.queue_entry(c)?);
@@ -292,66 +247,5 @@ impl Store {
         }
         let u = u.update_expression(set);
         Ok(TransactWriteItem::builder().update(u.build().map_err(StoreError::dynamo)?).build())
-    }
-
-    /// Adds (or, negative, removes) credits with a ledger entry in one transaction.
-    /// The condition keeps the balance from going below zero.
-    pub async fn adjust_balance(
-        &self,
-        member_id: &str,
-        amount: Credits,
-        cause: &str,
-        reference: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Credits>, StoreError> {
-        for _ in 0..20 {
-            let Some(member) = self.get_member(member_id).await? else { return Ok(None) };
-            let Some(after) = member.balance.checked_add(amount).filter(|b| b.hundredths() >= 0) else {
-                return Ok(None);
-            };
-            let u = update(&self.table, key(member_pk(member_id), "PROFILE"))
-                .update_expression("SET balance = :after")
-                .condition_expression("balance = :before")
-                .expression_attribute_values(":after", n(after.hundredths()))
-                .expression_attribute_values(":before", n(member.balance.hundredths()))
-                .build()
-                .map_err(StoreError::dynamo)?;
-            let items = vec![
-                TransactWriteItem::builder().update(u).build(),
-                put(
-                    &self.table,
-                    ledger_item(member_id, amount, after, cause, reference, now),
-                    "attribute_not_exists(PK)",
-                )?,
-            ];
-            match self.transact(items).await {
-                Ok(()) => return Ok(Some(after)),
-                Err(TransactFailure::ConditionFailed(_)) => continue,
-                Err(TransactFailure::Store(e)) => return Err(e),
-            }
-        }
-        Err(StoreError::Contention(20))
-    }
-
-    /// Pending queue entries of one shard: (chat id, waiting since).
-    pub async fn queue_entries(&self, shard: u32) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(format!("QUEUE#{shard}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(|i| {
-                let r = Reader(i);
-                Ok((r.str("chat_id")?, r.time("waiting_since")?))
-            })
-            .collect()
     }
 }

@@ -1,0 +1,51 @@
+//! The assignment queue's entries: the truth of which chats wait for an operator
+//! (an SQS message is only a trigger), sharded over `QUEUE_SHARDS` partitions.
+
+use super::attr::{key, Item, Reader};
+use super::tx::shard_of;
+use super::{Store, StoreError};
+use crate::domain::assignment::QueueEntry;
+use crate::domain::Credits;
+
+/// Queue shards: spreads the platform's enqueue rate over several partitions.
+pub const QUEUE_SHARDS: u32 = 16;
+
+pub fn queue_shard(chat_id: &str) -> u32 {
+    shard_of(chat_id, QUEUE_SHARDS)
+}
+
+pub(crate) fn queue_key(chat_id: &str) -> Item {
+    key(format!("QUEUE#{}", queue_shard(chat_id)), format!("CHAT#{chat_id}"))
+}
+
+fn entry_from(item: &Item) -> Result<QueueEntry, StoreError> {
+    let r = Reader(item);
+    Ok(QueueEntry {
+        chat_id: r.str("chat_id")?,
+        member_id: r.str("member_id")?,
+        character_id: r.str("character_id")?,
+        waiting_since: r.time("waiting_since")?,
+        member_credits_spent: Credits::from_hundredths(r.opt_i64("member_credits_spent").unwrap_or(0)),
+        paid: r.bool("paid"),
+        reassign_count: u32::try_from(r.opt_i64("reassign_count").unwrap_or(0)).unwrap_or(0),
+        preferred_operator: r.opt_str("preferred_operator"),
+        excluded: r.strings("excluded"),
+        boosted: r.bool("boosted"),
+        response_style: r.opt_str("response_style"),
+        languages: r.strings("languages"),
+    })
+}
+
+impl Store {
+    /// Every queue entry, from all shards.
+    pub async fn waiting_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for shard in 0..QUEUE_SHARDS {
+            let items = self.query_all(&format!("QUEUE#{shard}"), "CHAT#").await?;
+            for item in &items {
+                entries.push(entry_from(item)?);
+            }
+        }
+        Ok(entries)
+    }
+}
