@@ -10,6 +10,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use fantooo::domain::assignment::Timers;
+use fantooo::domain::ids::{CharacterId, ChatId, MemberId, OperatorId};
 use fantooo::domain::{ids, Chat, ChatStatus, Credits, Operator};
 use fantooo::services::assignment;
 use fantooo::App;
@@ -26,10 +27,10 @@ fn epoch(days: i64) -> DateTime<Utc> {
     Utc::now() + Duration::days(days)
 }
 
-async fn operators(app: &App, n: usize, cap: u32, at: DateTime<Utc>) -> Vec<String> {
+async fn operators(app: &App, n: usize, cap: u32, at: DateTime<Utc>) -> Vec<OperatorId> {
     let mut ids = Vec::new();
     for _ in 0..n {
-        let id = ids::new_id("op_t");
+        let id = OperatorId::new(ids::new_id("op_t"));
         let op = Operator {
             max_concurrent_chats: cap,
             ..Operator::new_account(id.clone(), format!("{id}@test.local"), "Test Operator".into(), "!".into(), at)
@@ -42,15 +43,15 @@ async fn operators(app: &App, n: usize, cap: u32, at: DateTime<Utc>) -> Vec<Stri
 }
 
 /// Waiting chats (chat item + queue entry), as a member message would leave them.
-async fn waiting_chats(app: &App, n: usize, at: DateTime<Utc>) -> Vec<String> {
+async fn waiting_chats(app: &App, n: usize, at: DateTime<Utc>) -> Vec<ChatId> {
     let mut chats = Vec::new();
-    let mut member = String::new();
+    let mut member = MemberId::default();
     for i in 0..n {
         if i % 12 == 0 {
             member = seed::member(&app.store, at).await.unwrap();
         }
-        let character = format!("c_demo{:02}", i % 12 + 1);
-        let mut chat = Chat::new(ids::chat_id(&member, &character), member.clone(), character, at);
+        let character = CharacterId::new(format!("c_demo{:02}", i % 12 + 1));
+        let mut chat = Chat::new(member.clone(), character, at);
         chat.awaiting_reply_since = Some(at);
         let (chat, _) = app.store.create_or_get_chat(&chat).await.unwrap().unwrap();
         app.store.enqueue(&chat, Credits::ZERO, at).await.unwrap();
@@ -61,7 +62,7 @@ async fn waiting_chats(app: &App, n: usize, at: DateTime<Utc>) -> Vec<String> {
 
 /// Takes a finished round's operators out of the available list, so later passes
 /// and idle watches do not walk their chats again (test cleanup, not a product path).
-async fn retire(stack: &Stack, ops: &[String]) {
+async fn retire(stack: &Stack, ops: &[OperatorId]) {
     for op in ops {
         stack.store.retire_operator(op).await.unwrap();
     }
@@ -237,7 +238,7 @@ async fn an_operator_answers_as_the_character_through_the_console() {
     let (s, session) = Stack::answer(login("demo-operator-1").await.unwrap()).await.unwrap();
     assert_eq!(s, StatusCode::OK, "{session}");
     let token = session["token"].as_str().unwrap().to_string();
-    let op_id = session["operator"]["id"].as_str().unwrap().to_string();
+    let op_id = OperatorId::new(session["operator"]["id"].as_str().unwrap());
     let op_post = |path: String, body: serde_json::Value| {
         stack.http.post(stack.url(&path)).bearer_auth(&token).json(&body).send()
     };
@@ -369,7 +370,7 @@ async fn a_low_quality_operator_is_suspended_for_seven_days_then_comes_back_offl
     for chat in &chats {
         let c = app.store.get_chat(chat).await.unwrap().unwrap();
         assert_eq!(c.operator_id, None, "{chat} released");
-        assert!(entries.iter().any(|e| &e.chat_id == chat), "{chat} requeued");
+        assert!(entries.iter().any(|e| e.chat_id == chat), "{chat} requeued");
     }
     let held = entries.iter().find(|e| e.chat_id == chats[1]).unwrap();
     assert!(held.boosted, "a chat taken from a suspended operator waits at high priority at least");
@@ -403,7 +404,7 @@ async fn an_operator_changes_password_and_every_other_session_ends() {
     let stack = Stack::connect().await.unwrap();
     let app = stack.app().await.unwrap();
     let now = Utc::now();
-    let id = ids::new_id("op_pw");
+    let id = OperatorId::new(ids::new_id("op_pw"));
     let email = format!("{id}@test.local");
     let hash = fantooo::auth::password::hash("first-password-1".into()).await.unwrap();
     let op = Operator::new_account(id.clone(), email.clone(), "Password Tester".into(), hash, now);

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
+use fantooo::domain::ids::{CharacterId, ChatId, MemberId, OperatorId, PaymentRef};
 use fantooo::domain::jobs::ERASED_MESSAGE;
 use fantooo::domain::{ids, Chat, ChatStatus, CloseReason, Credits, Operator};
 use fantooo::services::closing::{self, Budget};
@@ -40,7 +41,7 @@ fn text<'a>(i: &'a Item, name: &str) -> Option<&'a str> {
 }
 
 /// `chat.closed` events waiting in the outbox, per chat (the tests' server never sweeps it).
-async fn closed_events(stack: &Stack) -> HashMap<String, usize> {
+async fn closed_events(stack: &Stack) -> HashMap<ChatId, usize> {
     let mut counts = HashMap::new();
     for shard in 0..OUTBOX_SHARDS {
         for i in partition(stack, Partition::Outbox(shard)).await {
@@ -48,15 +49,15 @@ async fn closed_events(stack: &Stack) -> HashMap<String, usize> {
                 continue;
             }
             let detail: Value = serde_json::from_str(text(&i, "detail").unwrap_or("{}")).unwrap();
-            *counts.entry(detail["chat_id"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+            *counts.entry(ChatId::new(detail["chat_id"].as_str().unwrap_or_default())).or_default() += 1;
         }
     }
     counts
 }
 
 /// An operator who is online and present at `at`, with a password for the console.
-async fn operator(app: &App, cap: u32, at: DateTime<Utc>) -> (String, String) {
-    let id = ids::new_id("op_cl");
+async fn operator(app: &App, cap: u32, at: DateTime<Utc>) -> (OperatorId, String) {
+    let id = OperatorId::new(ids::new_id("op_cl"));
     let email = format!("{id}@test.local");
     let hash = fantooo::auth::password::hash("operator-pass-1".into()).await.unwrap();
     let op = Operator {
@@ -70,7 +71,7 @@ async fn operator(app: &App, cap: u32, at: DateTime<Utc>) -> (String, String) {
 }
 
 /// Gives the waiting chat to the operator (a claim, as the assigner makes it).
-async fn claim(app: &App, chat_id: &str, operator_id: &str, at: DateTime<Utc>) {
+async fn claim(app: &App, chat_id: &ChatId, operator_id: &OperatorId, at: DateTime<Utc>) {
     let entry = app.store.waiting_entries().await.unwrap().into_iter().find(|e| e.chat_id == chat_id).expect("queued");
     let outcome = app.store.claim(&entry, operator_id, at).await.unwrap();
     assert_eq!(outcome, fantooo::store::ClaimOutcome::Claimed);
@@ -196,7 +197,7 @@ async fn concurrent_closes_and_a_release_of_one_held_chat_free_its_operator_exac
         let t0 = Utc::now() + Duration::days(600 + round as i64);
         let member = seed::member(&stack.store, t0).await.unwrap();
         let (op, _) = operator(&app, 2, t0).await;
-        let mut chat = Chat::new(ids::chat_id(&member, "c_demo12"), member.clone(), "c_demo12".into(), t0);
+        let mut chat = Chat::new(member.clone(), CharacterId::new("c_demo12"), t0);
         chat.awaiting_reply_since = Some(t0);
         let (chat, _) = app.store.create_or_get_chat(&chat).await.unwrap().unwrap();
         app.store.enqueue(&chat, Credits::ZERO, t0).await.unwrap();
@@ -236,7 +237,7 @@ async fn register_full(stack: &Stack) -> Member {
         Stack::answer(stack.http.post(stack.url("/auth/register")).json(&body).send().await.unwrap()).await.unwrap();
     assert_eq!(s, StatusCode::CREATED, "{session}");
     Member {
-        id: session["user"]["id"].as_str().unwrap().into(),
+        id: MemberId::new(session["user"]["id"].as_str().unwrap()),
         username,
         token: session["token"].as_str().unwrap().into(),
         refresh_token: session["refresh_token"].as_str().unwrap().into(),
@@ -275,7 +276,7 @@ async fn erasure_leaves_nothing_readable_of_the_member_and_keeps_money_records_p
     let (s, pending) =
         Stack::answer(checkout.json(&json!({ "package_id": "pkg_starter" })).send().await.unwrap()).await.unwrap();
     assert_eq!(s, StatusCode::CREATED, "{pending}");
-    let reference = pending["reference"].as_str().unwrap().to_string();
+    let reference = PaymentRef::new(pending["reference"].as_str().unwrap());
 
     let (s, export) = stack.get(&m, "/me/export").await.unwrap();
     assert_eq!(s, StatusCode::OK);
@@ -443,7 +444,7 @@ async fn a_close_never_lands_on_a_chat_written_to_since_it_was_read_and_frees_on
     let (op, _) = operator(&app, 2, t0).await;
     let mut held = Vec::new();
     for character in ["c_demo07", "c_demo08"] {
-        let mut chat = Chat::new(ids::chat_id(&member, character), member.clone(), character.into(), t0);
+        let mut chat = Chat::new(member.clone(), CharacterId::new(character), t0);
         chat.awaiting_reply_since = Some(t0);
         let (chat, _) = app.store.create_or_get_chat(&chat).await.unwrap().unwrap();
         app.store.enqueue(&chat, Credits::ZERO, t0).await.unwrap();
@@ -481,7 +482,7 @@ async fn the_escalate_job_escalates_a_waiting_chat_over_the_reassignment_limit()
     let app = stack.app().await.unwrap();
     let t0 = Utc::now() + Duration::days(520);
     let member = seed::member(&stack.store, t0).await.unwrap();
-    let mut chat = Chat::new(ids::chat_id(&member, "c_demo09"), member.clone(), "c_demo09".into(), t0);
+    let mut chat = Chat::new(member.clone(), CharacterId::new("c_demo09"), t0);
     let (created, _) = app.store.create_or_get_chat(&chat).await.unwrap().unwrap();
     chat = created;
     // A queue entry over the limit, as a path other than release could leave one.
@@ -554,7 +555,7 @@ async fn a_payment_racing_a_deletion_is_credited_before_it_or_owed_after_it_neve
     for round in 0..fantooo_tests::rounds(3) {
         let m = stack.register("racedel").await.unwrap();
         let checkout = stack.post(&m, "/credits/checkout", json!({ "package_id": "pkg_starter" })).await.unwrap().1;
-        let reference = checkout["reference"].as_str().unwrap().to_string();
+        let reference = PaymentRef::new(checkout["reference"].as_str().unwrap());
         let price = checkout["amount"].as_i64().unwrap();
         let event = charge_event("charge.success", &reference, "success", price, "KES");
         let (hook, deletion) = tokio::join!(stack.webhook(&event), delete_me(&stack, &m.token));

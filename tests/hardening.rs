@@ -5,6 +5,7 @@
 //! and login limits hold in any 60 seconds.
 
 use chrono::{Duration, Utc};
+use fantooo::domain::ids::PaymentRef;
 use fantooo::domain::Credits;
 use fantooo_tests::Record;
 use fantooo_tests::{charge_event, Stack, StatusCode};
@@ -15,10 +16,10 @@ async fn stack() -> Stack {
     Stack::connect().await.expect("local stack (run with local/test)")
 }
 
-async fn checkout(stack: &Stack, m: &fantooo_tests::Member) -> (String, i64) {
+async fn checkout(stack: &Stack, m: &fantooo_tests::Member) -> (PaymentRef, i64) {
     let (s, b) = stack.post(m, "/credits/checkout", json!({ "package_id": "pkg_starter" })).await.unwrap();
     assert_eq!(s, StatusCode::CREATED, "{b}");
-    (b["reference"].as_str().unwrap().to_string(), b["amount"].as_i64().unwrap())
+    (PaymentRef::new(b["reference"].as_str().unwrap()), b["amount"].as_i64().unwrap())
 }
 
 #[tokio::test]

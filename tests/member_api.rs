@@ -2,6 +2,7 @@
 //! pricing with a pinned clock, idempotency, the queue entry, and no staff data.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use fantooo::domain::ids::{CharacterId, ChatId};
 use fantooo::domain::Credits;
 use fantooo_tests::Record;
 use fantooo_tests::{eat, keys_of, Stack, StatusCode, NOON_EAT, STAFF_FIELDS};
@@ -13,7 +14,7 @@ async fn stack() -> Stack {
 }
 
 /// A member with a chat past its free allowance and `credits` to spend.
-async fn paying_member(stack: &Stack, character: &str, credits: i64) -> (fantooo_tests::Member, String) {
+async fn paying_member(stack: &Stack, character: &str, credits: i64) -> (fantooo_tests::Member, ChatId) {
     let m = stack.register("pay").await.unwrap();
     let chat = stack.open_chat(&m, character).await.unwrap();
     for i in 0..3 {
@@ -138,8 +139,10 @@ async fn a_banned_member_gets_403_and_a_deleted_one_401() {
         .await
         .unwrap();
     assert_eq!(login.status(), StatusCode::FORBIDDEN);
-    let (s, _) =
-        stack.send_at(&banned, &fantooo::domain::ids::chat_id(&banned.id, "c_demo01"), "hi", NOON_EAT).await.unwrap();
+    let (s, _) = stack
+        .send_at(&banned, &fantooo::domain::ids::chat_id(&banned.id, &CharacterId::new("c_demo01")), "hi", NOON_EAT)
+        .await
+        .unwrap();
     assert!(s == StatusCode::FORBIDDEN || s == StatusCode::NOT_FOUND);
 
     let gone = stack.register("gone").await.unwrap();

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use fantooo::domain::ids::MemberId;
 use fantooo::domain::Credits;
 use fantooo::store::Store;
 use fantooo_tests::StatusCode;
@@ -128,7 +129,7 @@ impl OwnStack {
 
     /// A member with a chat past its three free messages and 5.00 credits: the
     /// member id, their token, and the chat id.
-    async fn paying_member(&self, character: &str) -> Result<(String, String, String)> {
+    async fn paying_member(&self, character: &str) -> Result<(MemberId, String, String)> {
         let (member, token) = self.register().await?;
         let open = self.http.post(self.url("/chats")).bearer_auth(&token).json(&json!({ "profile_id": character }));
         let (_, chat) = fantooo_tests::Stack::answer(open.send().await?).await?;
@@ -155,20 +156,21 @@ impl OwnStack {
     }
 
     /// Balance, ledger sum and messages sent of a member.
-    async fn money(&self, member: &str) -> Result<(Credits, Credits, u64)> {
+    async fn money(&self, member: &MemberId) -> Result<(Credits, Credits, u64)> {
         let m = self.store.get_member(member).await?.context("member")?;
         let ledger: i64 = self.store.ledger(member).await?.iter().map(|(a, _, _)| a.hundredths()).sum();
         Ok((m.balance, Credits::from_hundredths(ledger), m.messages_sent))
     }
 
-    async fn register(&self) -> Result<(String, String)> {
+    async fn register(&self) -> Result<(MemberId, String)> {
         let username = fantooo_tests::unique_username("out");
         let body = json!({ "username": username, "password": "pass-word-1", "age": 30, "gender": "male",
             "looking_for": "female", "location": "Nairobi" });
         let res = self.http.post(self.url("/auth/register")).json(&body).send().await?;
         let (status, session) = fantooo_tests::Stack::answer(res).await?;
         anyhow::ensure!(status == StatusCode::CREATED, "register: {status} {session}");
-        Ok((session["user"]["id"].as_str().context("id")?.into(), session["token"].as_str().context("token")?.into()))
+        let id = MemberId::new(session["user"]["id"].as_str().context("id")?);
+        Ok((id, session["token"].as_str().context("token")?.into()))
     }
 }
 

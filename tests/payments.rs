@@ -3,6 +3,7 @@
 //! reconcile, refunds, the ledger audit, the outbox, account deletion.
 
 use chrono::{Duration, Utc};
+use fantooo::domain::ids::PaymentRef;
 use fantooo::domain::payment::RefundReason;
 use fantooo::domain::{CreditPackage, Credits};
 use fantooo::services::{jobs, payments};
@@ -26,7 +27,7 @@ async fn purchases_for(stack: &Stack, m: &Member) -> usize {
     stack.store.ledger(&m.id).await.unwrap().iter().filter(|(_, _, cause)| cause == "purchase").count()
 }
 
-async fn payment_status(stack: &Stack, reference: &str) -> String {
+async fn payment_status(stack: &Stack, reference: &PaymentRef) -> String {
     stack.store.get_payment(reference).await.unwrap().expect("payment").status.as_str().to_string()
 }
 
@@ -79,7 +80,7 @@ async fn twenty_webhooks_and_five_reconcile_runs_credit_a_reference_once() {
     let app = stack.app().await.unwrap();
     for round in 0..fantooo_tests::rounds(5) {
         let m = stack.register("once").await.unwrap();
-        let reference = checkout(&stack, &m, "pkg_popular").await["reference"].as_str().unwrap().to_string();
+        let reference = PaymentRef::new(checkout(&stack, &m, "pkg_popular").await["reference"].as_str().unwrap());
         stack.paystack_says(&reference, "success", 40000, "KES").await.unwrap();
         let event = charge_event("charge.success", &reference, "success", 40000, "KES");
         let later = Utc::now() + Duration::minutes(11);
@@ -105,7 +106,7 @@ async fn forged_tampered_and_mismatched_webhooks_credit_nothing_and_are_recorded
     let stack = stack().await;
     let app = stack.app().await.unwrap();
     let m = stack.register("forge").await.unwrap();
-    let reference = checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap().to_string();
+    let reference = PaymentRef::new(checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap());
     let good = charge_event("charge.success", &reference, "success", 10000, "KES");
 
     let unsigned = stack.http.post(stack.url("/webhooks/paystack")).json(&good).send().await.unwrap();
@@ -131,17 +132,17 @@ async fn forged_tampered_and_mismatched_webhooks_credit_nothing_and_are_recorded
     assert_eq!(s, StatusCode::OK);
     assert_eq!(payment_status(&stack, &reference).await, "needs_manual_review");
     assert_eq!(stack.balance(&m).await.unwrap(), Credits::ZERO);
-    let other = checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap().to_string();
+    let other = PaymentRef::new(checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap());
     stack.webhook(&charge_event("charge.success", &other, "success", 10000, "USD")).await.unwrap();
     assert_eq!(payment_status(&stack, &other).await, "needs_manual_review");
     assert_eq!(stack.balance(&m).await.unwrap(), Credits::ZERO);
 
-    let unknown = format!("pay_unknown_{}", m.id);
+    let unknown = PaymentRef::new(format!("pay_unknown_{}", m.id));
     let (s, _) = stack.webhook(&charge_event("charge.success", &unknown, "success", 10000, "KES")).await.unwrap();
     assert_eq!(s, StatusCode::OK, "an unknown reference is recorded for review, not refused");
     let notes = app.store.admin_notifications(200).await.unwrap();
     for r in [&reference, &other, &unknown] {
-        assert!(notes.iter().any(|n| n.reference.as_deref() == Some(r.as_str())), "admin told about {r}");
+        assert!(notes.iter().any(|n| n.reference.as_deref() == Some(&r[..])), "admin told about {r}");
     }
     let (s, _) = Stack::answer(
         stack
@@ -174,7 +175,7 @@ async fn the_locked_snapshot_wins_when_the_package_changes_after_checkout() {
     };
     stack.store.put_package(&package).await.unwrap();
     let m = stack.register("lock").await.unwrap();
-    let reference = checkout(&stack, &m, &package.id).await["reference"].as_str().unwrap().to_string();
+    let reference = PaymentRef::new(checkout(&stack, &m, &package.id).await["reference"].as_str().unwrap());
     package.price = 30000;
     package.credits = 60;
     package.is_active = false;
@@ -192,10 +193,10 @@ async fn reconcile_credits_a_payment_whose_webhook_never_came_and_leaves_one_tha
     let stack = stack().await;
     let app = stack.app().await.unwrap();
     let quiet = stack.register("quiet").await.unwrap();
-    let silent = checkout(&stack, &quiet, "pkg_starter").await["reference"].as_str().unwrap().to_string();
+    let silent = PaymentRef::new(checkout(&stack, &quiet, "pkg_starter").await["reference"].as_str().unwrap());
     stack.paystack_says(&silent, "success", 10000, "KES").await.unwrap();
     let loud = stack.register("loud").await.unwrap();
-    let delivered = checkout(&stack, &loud, "pkg_starter").await["reference"].as_str().unwrap().to_string();
+    let delivered = PaymentRef::new(checkout(&stack, &loud, "pkg_starter").await["reference"].as_str().unwrap());
     stack.paystack_says(&delivered, "success", 10000, "KES").await.unwrap();
     stack.webhook(&charge_event("charge.success", &delivered, "success", 10000, "KES")).await.unwrap();
 
@@ -214,7 +215,7 @@ async fn a_reference_marked_failed_then_reported_successful_is_credited_once() {
     let stack = stack().await;
     let app = stack.app().await.unwrap();
     let m = stack.register("retry").await.unwrap();
-    let reference = checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap().to_string();
+    let reference = PaymentRef::new(checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap());
     // Only charge.success is acted on: a charge.failed event is recorded, nothing else.
     stack.webhook(&charge_event("charge.failed", &reference, "failed", 10000, "KES")).await.unwrap();
     assert_eq!(payment_status(&stack, &reference).await, "pending");
@@ -243,7 +244,7 @@ async fn an_abandoned_payment_is_rechecked_at_widening_intervals_then_left_for_r
     let stack = stack().await;
     let app = stack.app().await.unwrap();
     let m = stack.register("aband").await.unwrap();
-    let reference = checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap().to_string();
+    let reference = PaymentRef::new(checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap());
     stack.paystack_says(&reference, "abandoned", 10000, "KES").await.unwrap();
     let created = stack.store.get_payment(&reference).await.unwrap().unwrap().created_at;
     let mut waits = Vec::new();
@@ -321,7 +322,7 @@ async fn an_event_whose_publish_failed_is_delivered_by_the_next_sweep() {
     let stack = stack().await;
     let app = stack.app().await.unwrap();
     let m = stack.register("outbox").await.unwrap();
-    let reference = checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap().to_string();
+    let reference = PaymentRef::new(checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap());
     stack.webhook(&charge_event("charge.success", &reference, "success", 10000, "KES")).await.unwrap();
 
     stack.set_faults(json!({ "events_fail_rate": 1.0 })).await.unwrap();
@@ -410,7 +411,7 @@ async fn deleting_an_account_owes_ten_kes_per_unused_credit_and_locks_it_out() {
 async fn a_delivery_in_paystacks_own_sample_shape_credits_the_payment() {
     let stack = stack().await;
     let m = stack.register("sample").await.unwrap();
-    let reference = checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap().to_string();
+    let reference = PaymentRef::new(checkout(&stack, &m, "pkg_starter").await["reference"].as_str().unwrap());
     let mut event: Value =
         serde_json::from_str(include_str!("../shared/src/payments/fixtures/charge_success.json")).unwrap();
     assert_eq!((event["data"]["metadata"].as_i64(), event["data"]["amount"].as_i64()), (Some(0), Some(10000)));

@@ -2,6 +2,7 @@
 //! packages of the product spec, and two operators. Safe to run again.
 
 use chrono::Utc;
+use fantooo::domain::ids::{CharacterId, OperatorId};
 use fantooo::domain::{Character, CreditPackage, Operator};
 use serde::Deserialize;
 
@@ -40,7 +41,7 @@ pub async fn run(app: &fantooo::App) -> anyhow::Result<()> {
             languages: o.languages,
             specializations: o.specializations,
             max_concurrent_chats: o.max_concurrent_chats,
-            ..Operator::new_account(o.id, o.email, o.name, hash, now)
+            ..Operator::new_account(OperatorId::new(o.id), o.email, o.name, hash, now)
         };
         app.store.create_operator(&op, now).await?;
     }
@@ -61,7 +62,7 @@ pub fn watch(app: &fantooo::App) {
         let mut warned = false;
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-            let found = app.store.get_character("c_demo01").await;
+            let found = app.store.get_character(&CharacterId::new("c_demo01")).await;
             if let Err(e) = &found {
                 tracing::warn!(error = %e, "the local table could not be read");
             }

@@ -3,6 +3,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use fantooo::domain::assignment::{match_chats, rank, Candidate, Skills, Waiting};
+use fantooo::domain::ids::{ChatId, MemberId, OperatorId};
 use fantooo::domain::Credits;
 use std::hint::black_box;
 
@@ -13,7 +14,7 @@ fn inputs() -> (Vec<Waiting>, Vec<Candidate>) {
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 18, 0, 0).single().expect("valid");
     let operators: Vec<Candidate> = (0..1000)
         .map(|i| Candidate {
-            id: format!("op_{i:04}"),
+            id: OperatorId::new(format!("op_{i:04}")),
             active_chats: (i % 4) as u32,
             max_chats: 5 + (i % 3) as u32,
             specializations: Skills::styles([STYLES[i % 5], STYLES[(i / 5) % 5]]),
@@ -25,15 +26,15 @@ fn inputs() -> (Vec<Waiting>, Vec<Candidate>) {
         .collect();
     let mut waiting: Vec<Waiting> = (0..10_000)
         .map(|i| Waiting {
-            chat_id: format!("ch_{i:05}"),
-            member_id: format!("m_{}", i % 2000),
+            chat_id: ChatId::new(format!("ch_{i:05}")),
+            member_id: MemberId::new(format!("m_{}", i % 2000)),
             member_spent: Credits::whole((i * 37 % 15_000) as i64),
             waiting_since: now - Duration::seconds((i * 13 % 900) as i64),
             reassign_count: (i % 11 == 0) as u32,
             paid: i % 3 == 0,
             boosted: false,
-            preferred_operator: (i % 4 == 0).then(|| format!("op_{:04}", i % 1000)),
-            excluded: if i % 17 == 0 { vec![format!("op_{:04}", (i + 1) % 1000)] } else { vec![] },
+            preferred_operator: (i % 4 == 0).then(|| OperatorId::new(format!("op_{:04}", i % 1000))),
+            excluded: if i % 17 == 0 { vec![OperatorId::new(format!("op_{:04}", (i + 1) % 1000))] } else { vec![] },
             style: Skills::style(STYLES[i % 5]),
             languages: Skills::languages([LANGS[i % 4]]),
         })

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
+use crate::domain::ids::PaymentRef;
 use crate::error::ApiError;
 use crate::queue::Trigger;
 use crate::services::{assignment, closing, jobs, payments};
@@ -150,7 +151,8 @@ pub struct ReconciledOne {
 pub async fn reconcile(app: App, invocation: Reconcile, now: DateTime<Utc>) -> Result<serde_json::Value, ApiError> {
     match invocation {
         Reconcile::One { reference, admin_id } => {
-            let settlement = payments::reconcile_one(&app, &reference, &admin_id, now).await?;
+            let settlement =
+                payments::reconcile_one(&app, &PaymentRef::new(reference.as_str()), &admin_id, now).await?;
             to_json(ReconciledOne { reference, settlement })
         }
         Reconcile::Scheduled(s) => scheduled("reconcile", app, s, now).await,

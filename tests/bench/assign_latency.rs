@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+use fantooo::domain::ids::{ChatId, OperatorId};
 use fantooo::domain::{ids, Operator};
 use fantooo_tests::{Member, Stack, StatusCode};
 use futures::future::join_all;
@@ -29,11 +30,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn present_operators(app: &fantooo::App) -> Result<Vec<String>> {
+async fn present_operators(app: &fantooo::App) -> Result<Vec<OperatorId>> {
     let now = Utc::now();
     let mut out = Vec::with_capacity(OPERATORS);
     for _ in 0..OPERATORS {
-        let id = ids::new_id("op_bench");
+        let id = OperatorId::new(ids::new_id("op_bench"));
         let op = Operator {
             max_concurrent_chats: CAPACITY,
             ..Operator::new_account(id.clone(), format!("{id}@bench.local"), "Bench Operator".into(), "!".into(), now)
@@ -46,7 +47,7 @@ async fn present_operators(app: &fantooo::App) -> Result<Vec<String>> {
     Ok(out)
 }
 
-async fn members_with_chats(stack: &Arc<Stack>) -> Result<Vec<(Member, String)>> {
+async fn members_with_chats(stack: &Arc<Stack>) -> Result<Vec<(Member, ChatId)>> {
     let mut out = Vec::with_capacity(CHATS);
     for chunk in 0..CHATS / 20 {
         let batch = (0..20).map(|i| {
@@ -116,7 +117,7 @@ async fn main() -> Result<()> {
             anyhow::Ok((chat.clone(), DateTime::parse_from_rfc3339(created)?.with_timezone(&Utc)))
         }
     });
-    let sent: Vec<(String, DateTime<Utc>)> = join_all(sends).await.into_iter().collect::<Result<_>>()?;
+    let sent: Vec<(ChatId, DateTime<Utc>)> = join_all(sends).await.into_iter().collect::<Result<_>>()?;
 
     // Wait for the last assignments to land, then read every chat's assigned_at.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

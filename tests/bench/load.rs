@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use fantooo::domain::ids::ChatId;
 use fantooo_tests::{Member, Stack, StatusCode, NOON_EAT};
 use futures::future::join_all;
 use serde_json::json;
@@ -38,7 +39,7 @@ async fn emulator_time(stack: &Stack) -> Result<(f64, f64)> {
     Ok((busy, stats["lock_wait_ms"].as_f64().unwrap_or(0.0)))
 }
 
-async fn setup(stack: &Arc<Stack>) -> Result<Vec<(Member, String)>> {
+async fn setup(stack: &Arc<Stack>) -> Result<Vec<(Member, ChatId)>> {
     let mut out = Vec::with_capacity(MEMBERS);
     for chunk in 0..MEMBERS / 20 {
         let batch = (0..20).map(|i| {
@@ -58,7 +59,7 @@ async fn setup(stack: &Arc<Stack>) -> Result<Vec<(Member, String)>> {
     Ok(out)
 }
 
-async fn round_trips(stack: &Stack, members: &[(Member, String)]) -> Result<f64> {
+async fn round_trips(stack: &Stack, members: &[(Member, ChatId)]) -> Result<f64> {
     let before = dynamo_calls(stack).await?;
     for (m, chat) in members.iter().take(ROUND_TRIP_SAMPLE) {
         let (s, b) = stack.send_at(m, chat, "counting round trips", NOON_EAT).await?;
@@ -69,7 +70,7 @@ async fn round_trips(stack: &Stack, members: &[(Member, String)]) -> Result<f64>
     Ok((after - before) as f64 / ROUND_TRIP_SAMPLE as f64)
 }
 
-async fn load(stack: &Arc<Stack>, members: Arc<Vec<(Member, String)>>) -> Result<(Vec<Duration>, Duration)> {
+async fn load(stack: &Arc<Stack>, members: Arc<Vec<(Member, ChatId)>>) -> Result<(Vec<Duration>, Duration)> {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers = (0..CLIENTS).map(|_| {

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
+use fantooo::domain::ids::{ChatId, MemberId};
 use fantooo::domain::Credits;
 use fantooo::store::Store;
 use serde_json::{json, Value};
@@ -59,7 +60,7 @@ pub fn unique_username(prefix: &str) -> String {
 
 #[derive(Clone, Debug)]
 pub struct Member {
-    pub id: String,
+    pub id: MemberId,
     pub username: String,
     pub token: String,
     pub refresh_token: String,
@@ -95,7 +96,7 @@ impl Stack {
         let body: Value = res.json().await?;
         anyhow::ensure!(status == StatusCode::CREATED, "register answered {status}: {body}");
         Ok(Member {
-            id: body["user"]["id"].as_str().context("user.id")?.to_string(),
+            id: MemberId::new(body["user"]["id"].as_str().context("user.id")?),
             username,
             token: body["token"].as_str().context("token")?.to_string(),
             refresh_token: body["refresh_token"].as_str().context("refresh_token")?.to_string(),
@@ -121,10 +122,10 @@ impl Stack {
     }
 
     /// Opens (or finds) the member's chat with a demo character.
-    pub async fn open_chat(&self, m: &Member, profile_id: &str) -> Result<String> {
+    pub async fn open_chat(&self, m: &Member, profile_id: &str) -> Result<ChatId> {
         let (status, body) = self.post(m, "/chats", json!({ "profile_id": profile_id })).await?;
         anyhow::ensure!(status.is_success(), "POST /chats answered {status}: {body}");
-        Ok(body["id"].as_str().context("chat id")?.to_string())
+        Ok(ChatId::new(body["id"].as_str().context("chat id")?))
     }
 
     /// Sends a member message at a pinned time.
@@ -234,12 +235,13 @@ impl Stack {
 pub mod seed {
     use anyhow::Result;
     use chrono::{DateTime, Utc};
-    use fantooo::domain::{ids, Character, Credits, Gender, LookingFor, Member, MemberStatus, Tier};
+    use fantooo::domain::ids::{self, CharacterId, MemberId};
+    use fantooo::domain::{Character, Credits, Gender, LookingFor, Member, MemberStatus, Tier};
     use fantooo::store::{NewMember, Store};
 
     /// An active member with no password (it cannot log in); returns its id.
-    pub async fn member(store: &Store, at: DateTime<Utc>) -> Result<String> {
-        let id = ids::new_id("m_t");
+    pub async fn member(store: &Store, at: DateTime<Utc>) -> Result<MemberId> {
+        let id = MemberId::new(ids::new_id("m_t"));
         let member = Member {
             id: id.clone(),
             username: format!("t{}", id.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "")),
@@ -268,8 +270,8 @@ pub mod seed {
     }
 
     /// An active character with three photos; returns its id.
-    pub async fn character(store: &Store, name: &str) -> Result<String> {
-        let id = ids::new_id("c_t");
+    pub async fn character(store: &Store, name: &str) -> Result<CharacterId> {
+        let id = CharacterId::new(ids::new_id("c_t"));
         let c = Character {
             id: id.clone(),
             name: name.into(),
@@ -293,7 +295,7 @@ pub mod seed {
     }
 
     /// Bans a member the way the back office will (status only; no route yet).
-    pub async fn ban(stack: &super::Stack, member_id: &str) -> Result<()> {
+    pub async fn ban(stack: &super::Stack, member_id: &MemberId) -> Result<()> {
         let v = aws_sdk_dynamodb::types::AttributeValue::S(MemberStatus::Banned.as_str().into());
         stack.set_attr(crate::Record::Member(member_id), "status", v).await
     }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Africa::Nairobi;
 
+use super::ids::{CharacterId, ChatId, MemberId, OperatorId};
 use super::money::Credits;
 
 /// Priority bands, highest first (ARCHITECTURE.md "Chats and assignments").
@@ -32,15 +33,15 @@ impl Band {
 /// A chat waiting for an operator, as its queue entry records it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueueEntry {
-    pub chat_id: String,
-    pub member_id: String,
-    pub character_id: String,
+    pub chat_id: ChatId,
+    pub member_id: MemberId,
+    pub character_id: CharacterId,
     pub waiting_since: DateTime<Utc>,
     pub member_credits_spent: Credits,
     pub paid: bool,
     pub reassign_count: u32,
-    pub preferred_operator: Option<String>,
-    pub excluded: Vec<String>,
+    pub preferred_operator: Option<OperatorId>,
+    pub excluded: Vec<OperatorId>,
     pub boosted: bool,
     pub response_style: Option<String>,
     pub languages: Vec<String>,
@@ -68,8 +69,8 @@ impl QueueEntry {
 /// What a queue entry knows about its chat when it is ranked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Waiting {
-    pub chat_id: String,
-    pub member_id: String,
+    pub chat_id: ChatId,
+    pub member_id: MemberId,
     /// Lifetime credits the member spent on messages.
     pub member_spent: Credits,
     pub waiting_since: DateTime<Utc>,
@@ -79,9 +80,9 @@ pub struct Waiting {
     /// Requeued after a suspension: at least high.
     pub boosted: bool,
     /// The chat's last operator (history with this member and character).
-    pub preferred_operator: Option<String>,
+    pub preferred_operator: Option<OperatorId>,
     /// Operators this chat must not go back to (idle reassignment).
-    pub excluded: Vec<String>,
+    pub excluded: Vec<OperatorId>,
     /// The character's response style, as a bit (see `Skills`).
     pub style: u32,
     /// Member and character languages, as bits.
@@ -118,7 +119,7 @@ pub fn rank(waiting: &mut [Waiting], now: DateTime<Utc>) {
 /// An operator as the matcher sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
-    pub id: String,
+    pub id: OperatorId,
     pub active_chats: u32,
     pub max_chats: u32,
     /// Response styles the operator writes best, as bits.
@@ -206,8 +207,8 @@ impl Candidate {
 /// A proposed assignment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proposal {
-    pub chat_id: String,
-    pub operator_id: String,
+    pub chat_id: ChatId,
+    pub operator_id: OperatorId,
 }
 
 /// Greedy matching: chats in rank order, each to the best-scoring operator with
@@ -224,7 +225,7 @@ pub fn match_chats(waiting: &[Waiting], operators: &[Candidate]) -> Vec<Proposal
         }
         let mut best: Option<(usize, f64)> = None;
         for (i, c) in operators.iter().enumerate() {
-            if active[i] >= c.max_chats || w.excluded.contains(&c.id) {
+            if active[i] >= c.max_chats || w.excluded.iter().any(|e| c.id == e.as_str()) {
                 continue;
             }
             let s = score(w, c, active[i], bases[i]);
@@ -404,8 +405,8 @@ mod tests {
 
     fn waiting(id: &str, spent: i64, waited_secs: i64) -> Waiting {
         Waiting {
-            chat_id: id.into(),
-            member_id: format!("m_{id}"),
+            chat_id: ChatId::new(id),
+            member_id: MemberId::new(format!("m_{id}")),
             member_spent: Credits::whole(spent),
             waiting_since: now() - Duration::seconds(waited_secs),
             reassign_count: 0,
@@ -418,9 +419,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_queue_entry_ranks_with_its_skills_as_bits() {
+        let entry = QueueEntry {
+            chat_id: ChatId::new("ch_1"),
+            member_id: MemberId::new("m_1"),
+            character_id: CharacterId::new("c_1"),
+            waiting_since: now(),
+            member_credits_spent: Credits::whole(12),
+            paid: true,
+            reassign_count: 2,
+            preferred_operator: Some(OperatorId::new("op_a")),
+            excluded: vec![OperatorId::new("op_b")],
+            boosted: true,
+            response_style: Some("romantic".into()),
+            languages: vec!["en".into(), "sw".into()],
+        };
+        let w = entry.waiting();
+        assert_eq!((w.chat_id.as_str(), w.member_id.as_str()), ("ch_1", "m_1"));
+        assert_eq!((w.member_spent, w.reassign_count, w.paid, w.boosted), (Credits::whole(12), 2, true, true));
+        assert_eq!(w.style, Skills::style("romantic"));
+        assert_eq!(w.languages, Skills::language("en") | Skills::language("sw"));
+        assert_eq!((&w.preferred_operator, &w.excluded), (&entry.preferred_operator, &entry.excluded));
+        let plain = QueueEntry { response_style: None, languages: vec![], ..entry }.waiting();
+        assert_eq!((plain.style, plain.languages), (0, 0));
+    }
+
     fn op(id: &str, active: u32, max: u32) -> Candidate {
         Candidate {
-            id: id.into(),
+            id: OperatorId::new(id),
             active_chats: active,
             max_chats: max,
             specializations: 0,
@@ -470,8 +497,8 @@ mod tests {
         let b = op("b", 0, 2);
         let w = vec![
             waiting("1", 0, 100),
-            Waiting { preferred_operator: Some("b".into()), ..waiting("2", 0, 90) },
-            Waiting { excluded: vec!["b".into()], ..waiting("3", 0, 80) },
+            Waiting { preferred_operator: Some(OperatorId::new("b")), ..waiting("2", 0, 90) },
+            Waiting { excluded: vec![OperatorId::new("b")], ..waiting("3", 0, 80) },
             waiting("4", 0, 70),
         ];
         let p = match_chats(&w, &[a, b]);
@@ -488,8 +515,13 @@ mod tests {
 
     #[test]
     fn quality_falls_with_idle_incidents_and_low_ratings() {
-        let mut o =
-            super::super::entities::Operator::new_account("o".into(), "o@x".into(), "O".into(), String::new(), now());
+        let mut o = super::super::entities::Operator::new_account(
+            OperatorId::new("o"),
+            "o@x".into(),
+            "O".into(),
+            String::new(),
+            now(),
+        );
         o.replies = 10;
         o.total_response_secs = 300;
         let fresh = quality_score(&o);

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ids::{CharacterId, ChatId, MemberId, OperatorId};
 use super::money::Credits;
 use super::pricing::FREE_MESSAGES_PER_CHAT;
 use super::tier::Tier;
@@ -54,7 +55,7 @@ string_enum!(Sender { Member => "member", Character => "character" });
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Member {
-    pub id: String,
+    pub id: MemberId,
     pub username: String,
     pub password_hash: String,
     pub display_name: Option<String>,
@@ -81,7 +82,7 @@ pub struct Member {
 /// `user` in API.md.
 #[derive(Clone, Debug, Serialize)]
 pub struct MemberView {
-    pub id: String,
+    pub id: MemberId,
     pub username: String,
     pub display_name: Option<String>,
     pub email: Option<String>,
@@ -119,7 +120,7 @@ impl From<&Member> for MemberView {
 /// A character profile, including the staff-only fields operators write with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Character {
-    pub id: String,
+    pub id: CharacterId,
     pub name: String,
     pub age: u8,
     pub gender: Gender,
@@ -143,7 +144,7 @@ pub struct Character {
 /// The member view of a character: `"kind": "character"` and nothing staff-only.
 #[derive(Clone, Debug, Serialize)]
 pub struct CharacterView {
-    pub id: String,
+    pub id: CharacterId,
     pub kind: &'static str,
     pub name: String,
     pub age: u8,
@@ -178,9 +179,9 @@ impl From<&Character> for CharacterView {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chat {
-    pub id: String,
-    pub member_id: String,
-    pub character_id: String,
+    pub id: ChatId,
+    pub member_id: MemberId,
+    pub character_id: CharacterId,
     pub status: ChatStatus,
     pub close_reason: Option<CloseReason>,
     /// Member messages in this chat (drives the free allowance).
@@ -191,8 +192,8 @@ pub struct Chat {
     pub created_at: DateTime<Utc>,
     pub last_message_at: Option<DateTime<Utc>>,
     /// The operator holding the chat now, if any (staff only).
-    pub operator_id: Option<String>,
-    pub last_operator_id: Option<String>,
+    pub operator_id: Option<OperatorId>,
+    pub last_operator_id: Option<OperatorId>,
     /// Returns to the queue that the operator did not end by answering.
     pub reassign_count: u32,
     /// The oldest member message no operator has answered yet.
@@ -201,7 +202,7 @@ pub struct Chat {
     pub last_operator_reply_at: Option<DateTime<Utc>>,
     pub idle_warned: bool,
     /// Operators this chat must not go back to (idle reassignments).
-    pub excluded_operators: Vec<String>,
+    pub excluded_operators: Vec<OperatorId>,
     /// Sort key of the open assignment record (staff only).
     pub assignment_sk: Option<String>,
     /// When the current (or last) operator claimed the chat.
@@ -213,14 +214,15 @@ pub struct Chat {
     pub prio_languages: Vec<String>,
     /// The member's rating of the chat, and the operator it was credited to.
     pub rating: Option<u8>,
-    pub rated_operator: Option<String>,
+    pub rated_operator: Option<OperatorId>,
 }
 
 impl Chat {
     /// A new, empty, active chat.
-    pub fn new(id: String, member_id: String, character_id: String, now: DateTime<Utc>) -> Chat {
+    /// A new, empty, active chat: its id is the pair's (`ids::chat_id`).
+    pub fn new(member_id: MemberId, character_id: CharacterId, now: DateTime<Utc>) -> Chat {
         Chat {
-            id,
+            id: super::ids::chat_id(&member_id, &character_id),
             member_id,
             character_id,
             status: ChatStatus::Active,
@@ -250,8 +252,8 @@ impl Chat {
 
     /// The operator a rating of the chat now belongs to: the one holding it, else
     /// the last one who did.
-    pub fn rateable_operator(&self) -> Option<&str> {
-        self.operator_id.as_deref().or(self.last_operator_id.as_deref())
+    pub fn rateable_operator(&self) -> Option<&OperatorId> {
+        self.operator_id.as_ref().or(self.last_operator_id.as_ref())
     }
 
     /// When the chat last saw a message (or was created): what auto-close reads.
@@ -310,8 +312,8 @@ impl Chat {
 /// `chat` in API.md: members never see `escalated` or assignment state.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatView {
-    pub id: String,
-    pub profile_id: String,
+    pub id: ChatId,
+    pub profile_id: CharacterId,
     pub status: &'static str,
     pub free_messages_left: u32,
     pub message_count: u32,
@@ -341,7 +343,7 @@ impl From<&Chat> for ChatView {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
     pub id: String,
-    pub chat_id: String,
+    pub chat_id: ChatId,
     pub sender: Sender,
     pub content: String,
     pub cost: Credits,
@@ -392,7 +394,7 @@ impl Message {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MessageView {
     pub id: String,
-    pub chat_id: String,
+    pub chat_id: ChatId,
     pub sender: Sender,
     pub content: String,
     pub cost: Credits,
@@ -433,7 +435,7 @@ pub struct CreditPackage {
 /// A member of the chat team. Staff only: nothing here reaches a member.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Operator {
-    pub id: String,
+    pub id: OperatorId,
     pub email: String,
     pub name: String,
     pub password_hash: String,
@@ -459,7 +461,7 @@ pub struct Operator {
 
 impl Operator {
     /// A new account: offline, no chats, no history.
-    pub fn new_account(id: String, email: String, name: String, password_hash: String, now: DateTime<Utc>) -> Self {
+    pub fn new_account(id: OperatorId, email: String, name: String, password_hash: String, now: DateTime<Utc>) -> Self {
         Operator {
             id,
             email,
@@ -538,7 +540,7 @@ mod tests {
         assert_eq!(super::super::ids::message_seq(&r.id), Some(3));
         assert_eq!((r.sender, r.cost, r.free), (Sender::Character, Credits::ZERO, true));
         assert_eq!(r.handled_by.as_deref(), Some("op_1"));
-        assert_eq!((r.chat_id.as_str(), r.created_at, r.edited), ("ch", at, false));
+        assert_eq!((r.chat_id.as_str(), r.created_at, r.edited), ("ch_m_1~c_1", at, false));
     }
 
     fn chat(status: ChatStatus, reason: Option<CloseReason>) -> Chat {
@@ -547,8 +549,8 @@ mod tests {
             close_reason: reason,
             member_messages: 1,
             message_count: 2,
-            operator_id: Some("op".into()),
-            ..Chat::new("ch".into(), "m".into(), "c".into(), Utc::now())
+            operator_id: Some(OperatorId::new("op")),
+            ..Chat::new(MemberId::new("m_1"), CharacterId::new("c_1"), Utc::now())
         }
     }
 

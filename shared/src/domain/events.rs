@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::entities::CloseReason;
+use super::ids::{CharacterId, ChatId, MemberId, OperatorId, PaymentRef};
 use super::money::Credits;
 use super::payment::RefundReason;
 use super::tier::Tier;
@@ -12,8 +13,8 @@ use super::tier::Tier;
 #[serde(untagged)]
 pub enum DomainEvent {
     PaymentSucceeded {
-        reference: String,
-        member_id: String,
+        reference: PaymentRef,
+        member_id: MemberId,
         /// KES cents.
         amount: i64,
         currency: String,
@@ -23,20 +24,20 @@ pub enum DomainEvent {
         tier: Tier,
     },
     ChatClosed {
-        chat_id: String,
-        member_id: String,
-        character_id: String,
+        chat_id: ChatId,
+        member_id: MemberId,
+        character_id: CharacterId,
         close_reason: CloseReason,
-        operator_id: Option<String>,
+        operator_id: Option<OperatorId>,
     },
     RefundProcessed {
         refund_id: String,
-        member_id: String,
+        member_id: MemberId,
         amount: Credits,
         reason: RefundReason,
     },
     MemberDeleted {
-        member_id: String,
+        member_id: MemberId,
         unused_credits: Credits,
         refund_due_cents: i64,
     },
@@ -61,9 +62,9 @@ mod tests {
     #[test]
     fn events_carry_their_fields_flat_with_domain_spellings() {
         let e = DomainEvent::ChatClosed {
-            chat_id: "ch_1".into(),
-            member_id: "m_1".into(),
-            character_id: "c_1".into(),
+            chat_id: ChatId::new("ch_1"),
+            member_id: MemberId::new("m_1"),
+            character_id: CharacterId::new("c_1"),
             close_reason: CloseReason::InactivityTimeout,
             operator_id: None,
         };
@@ -73,7 +74,7 @@ mod tests {
         assert!(v["operator_id"].is_null());
         let r = DomainEvent::RefundProcessed {
             refund_id: "r_1".into(),
-            member_id: "m_1".into(),
+            member_id: MemberId::new("m_1"),
             amount: Credits::from_hundredths(250),
             reason: RefundReason::SystemError,
         };

@@ -1,5 +1,111 @@
 //! Identifiers: opaque, time-sortable where order matters, derived where uniqueness must hold.
 
+/// An id of one kind of record. Ids of different kinds cannot be swapped: a
+/// function that takes a `&MemberId` and a `&ChatId` does not compile with the
+/// two exchanged. Read as `&str` (keys, logs) through `Deref`; made from a string
+/// only by naming the kind (`MemberId::new`), never by an implicit conversion.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(id: impl Into<String>) -> Self {
+                $name(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        /// Into a plain string (a key, an attribute); never into another kind of id.
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl From<&$name> for String {
+            fn from(id: &$name) -> String {
+                id.0.clone()
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<&$name> for $name {
+            fn eq(&self, other: &&$name) -> bool {
+                self.0 == other.0
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A member (`m_...`).
+    MemberId
+);
+id_type!(
+    /// A chat (`ch_<member>~<character>`, see `chat_id`).
+    ChatId
+);
+id_type!(
+    /// A character profile (`c_...`).
+    CharacterId
+);
+id_type!(
+    /// An operator (`op_...`).
+    OperatorId
+);
+id_type!(
+    /// A payment, by the reference Paystack knows it by (`pay_...`).
+    PaymentRef
+);
+
 /// A new random, time-sortable id with a kind prefix (`m_`, `c_`, ...).
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
@@ -10,16 +116,16 @@ const CHAT_SEPARATOR: char = '~';
 /// The one chat of a (member, character) pair: the key is derived from the pair,
 /// so two concurrent creates collide on the same item. The pair can be read back
 /// from the id, which lets send-message fetch member, chat and character at once.
-pub fn chat_id(member_id: &str, character_id: &str) -> String {
-    format!("ch_{member_id}{CHAT_SEPARATOR}{character_id}")
+pub fn chat_id(member_id: &MemberId, character_id: &CharacterId) -> ChatId {
+    ChatId(format!("ch_{member_id}{CHAT_SEPARATOR}{character_id}"))
 }
 
 /// (member id, character id) of a well-formed chat id.
-pub fn chat_parts(chat_id: &str) -> Option<(&str, &str)> {
+pub fn chat_parts(chat_id: &str) -> Option<(MemberId, CharacterId)> {
     let (member, character) = chat_id.strip_prefix("ch_")?.split_once(CHAT_SEPARATOR)?;
     let valid =
         |s: &str| (3..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    (valid(member) && valid(character)).then_some((member, character))
+    (valid(member) && valid(character)).then(|| (MemberId::new(member), CharacterId::new(character)))
 }
 
 /// A message id carries its position in the chat, so `after=<id>` is a key condition.
@@ -42,9 +148,10 @@ mod tests {
 
     #[test]
     fn chat_ids_are_stable_per_pair_and_read_back() {
-        assert_eq!(chat_id("m_1ab", "c_1ab"), chat_id("m_1ab", "c_1ab"));
-        assert_ne!(chat_id("m_1ab", "c_1ab"), chat_id("m_1ab", "c_2ab"));
-        assert_eq!(chat_parts(&chat_id("m_1ab", "c_2cd")), Some(("m_1ab", "c_2cd")));
+        let (m, c1, c2) = (MemberId::new("m_1ab"), CharacterId::new("c_1ab"), CharacterId::new("c_2cd"));
+        assert_eq!(chat_id(&m, &c1), chat_id(&m, &c1));
+        assert_ne!(chat_id(&m, &c1), chat_id(&m, &c2));
+        assert_eq!(chat_parts(&chat_id(&m, &c2)), Some((m.clone(), c2.clone())));
         assert_eq!(chat_parts("ch_m_1ab"), None);
         assert_eq!(chat_parts("xx_m_1ab~c_2cd"), None);
         assert_eq!(chat_parts("ch_m/1ab~c_2cd"), None);

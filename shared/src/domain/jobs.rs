@@ -7,15 +7,16 @@
 use chrono::Duration;
 
 use super::entities::CloseReason;
+use super::ids::MemberId;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Job {
     /// Close every open chat of a member for `reason` (a ban, from the back office).
-    CloseMemberChats { member_id: String, reason: CloseReason },
+    CloseMemberChats { member_id: MemberId, reason: CloseReason },
     /// A deleted member: close each chat (`member_deleted`) and erase what is
     /// readable of them (their messages, copies of their texts, notes about them,
     /// notifications, favorites), end pending checkouts, strip payments of the email.
-    EraseMember { member_id: String },
+    EraseMember { member_id: MemberId },
 }
 
 impl Job {
@@ -26,7 +27,7 @@ impl Job {
         }
     }
 
-    pub fn subject(&self) -> &str {
+    pub fn subject(&self) -> &MemberId {
         match self {
             Job::CloseMemberChats { member_id, .. } | Job::EraseMember { member_id } => member_id,
         }
@@ -41,7 +42,7 @@ impl Job {
 
     /// The job as stored: kind, subject and reason.
     pub fn parse(kind: &str, subject: &str, reason: Option<&str>) -> Option<Job> {
-        let member_id = subject.to_string();
+        let member_id = MemberId::new(subject);
         match kind {
             "close_member_chats" => Some(Job::CloseMemberChats { member_id, reason: CloseReason::parse(reason?)? }),
             "erase_member" => Some(Job::EraseMember { member_id }),
@@ -69,8 +70,8 @@ mod tests {
     #[test]
     fn jobs_round_trip_through_their_stored_form() {
         for job in [
-            Job::CloseMemberChats { member_id: "m_1".into(), reason: CloseReason::MemberBanned },
-            Job::EraseMember { member_id: "m_2".into() },
+            Job::CloseMemberChats { member_id: MemberId::new("m_1"), reason: CloseReason::MemberBanned },
+            Job::EraseMember { member_id: MemberId::new("m_2") },
         ] {
             let reason = job.reason().map(CloseReason::as_str);
             assert_eq!(Job::parse(job.kind(), job.subject(), reason), Some(job.clone()));

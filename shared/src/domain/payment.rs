@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::entities::{CreditPackage, Member};
 use super::events::DomainEvent;
+use super::ids::{MemberId, PaymentRef};
 use super::money::Credits;
 use super::tier::Tier;
 
@@ -97,8 +98,8 @@ impl PackageSnapshot {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Payment {
-    pub reference: String,
-    pub member_id: String,
+    pub reference: PaymentRef,
+    pub member_id: MemberId,
     pub status: PaymentStatus,
     pub snapshot: PackageSnapshot,
     pub email: String,
@@ -353,8 +354,8 @@ mod tests {
 
     fn payment(created_at: DateTime<Utc>) -> Payment {
         Payment {
-            reference: "pay_1".into(),
-            member_id: "m_1".into(),
+            reference: PaymentRef::new("pay_1"),
+            member_id: MemberId::new("m_1"),
             status: PaymentStatus::Pending,
             snapshot: snapshot(),
             email: "m@x".into(),
@@ -440,7 +441,7 @@ mod tests {
     fn a_credit_adds_purchase_and_bonus_and_raises_the_tier_by_lifetime_spend() {
         let now = Utc::now();
         let member = Member {
-            id: "m_1".into(),
+            id: MemberId::new("m_1"),
             username: "amani".into(),
             password_hash: String::new(),
             display_name: None,

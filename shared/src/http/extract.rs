@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
+use crate::domain::ids::{MemberId, OperatorId};
 use crate::domain::principal::PrincipalKind;
 use crate::domain::validation::FieldErrors;
 use crate::error::ApiError;
@@ -96,7 +97,7 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJson {
 
 /// A member's verified access token. Account status is checked by the service,
 /// which reads the member anyway.
-pub struct MemberAuth(pub String);
+pub struct MemberAuth(pub MemberId);
 
 impl FromRequestParts<App> for MemberAuth {
     type Rejection = ApiError;
@@ -106,20 +107,20 @@ impl FromRequestParts<App> for MemberAuth {
         if principal.kind != PrincipalKind::Member {
             return Err(ApiError::Forbidden);
         }
-        Ok(MemberAuth(principal.id))
+        Ok(MemberAuth(MemberId::new(principal.id)))
     }
 }
 
 /// A member's access token or, for a banned member, the restricted token: the
 /// routes of the rights a ban does not take away (DELETE /me, GET /me/export).
-pub struct MemberRightsAuth(pub String);
+pub struct MemberRightsAuth(pub MemberId);
 
 impl FromRequestParts<App> for MemberRightsAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        Ok(MemberRightsAuth(app.tokens.verify_member_rights(token)?.id))
+        Ok(MemberRightsAuth(MemberId::new(app.tokens.verify_member_rights(token)?.id)))
     }
 }
 
@@ -141,7 +142,7 @@ impl FromRequestParts<App> for SessionId {
 }
 
 /// An operator's verified access token.
-pub struct OperatorAuth(pub String);
+pub struct OperatorAuth(pub OperatorId);
 
 impl FromRequestParts<App> for OperatorAuth {
     type Rejection = ApiError;
@@ -151,7 +152,7 @@ impl FromRequestParts<App> for OperatorAuth {
         if principal.kind != PrincipalKind::Operator {
             return Err(ApiError::Forbidden);
         }
-        Ok(OperatorAuth(principal.id))
+        Ok(OperatorAuth(OperatorId::new(principal.id)))
     }
 }
 

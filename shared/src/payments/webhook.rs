@@ -7,6 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
+use crate::domain::ids::PaymentRef;
 use crate::domain::payment::{ChargeReport, ChargeStatus};
 
 /// A signed delivery, parsed.
@@ -16,7 +17,7 @@ pub struct WebhookEvent {
     pub name: String,
     pub kind: EventKind,
     /// The payment reference the event is about, if it names one (1-200 characters).
-    pub reference: Option<String>,
+    pub reference: Option<PaymentRef>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,8 +75,8 @@ fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Optio
     Ok(serde_json::from_value(value).ok())
 }
 
-fn usable(reference: Option<String>) -> Option<String> {
-    reference.filter(|r| !r.is_empty() && r.len() <= 200)
+fn usable(reference: Option<String>) -> Option<PaymentRef> {
+    reference.filter(|r| !r.is_empty() && r.len() <= 200).map(PaymentRef::new)
 }
 
 /// Parses a delivery whose signature was checked.
@@ -136,9 +137,12 @@ mod tests {
     #[test]
     fn disputes_name_their_charge_in_the_transaction() {
         let body = br#"{"event":"charge.dispute.create","data":{"id":1,"transaction":{"reference":"pay_1"}}}"#;
-        assert_eq!(parse(body).map(|e| (e.kind, e.reference)), Ok((EventKind::Dispute, Some("pay_1".into()))));
+        assert_eq!(
+            parse(body).map(|e| (e.kind, e.reference)),
+            Ok((EventKind::Dispute, Some(PaymentRef::new("pay_1"))))
+        );
         let body = br#"{"event":"charge.dispute.remind","data":{"transaction_reference":"pay_2"}}"#;
-        assert_eq!(parse(body).map(|e| e.reference), Ok(Some("pay_2".into())));
+        assert_eq!(parse(body).map(|e| e.reference), Ok(Some(PaymentRef::new("pay_2"))));
         let body = format!(r#"{{"event":"charge.dispute.create","data":{{"reference":"{}"}}}}"#, "x".repeat(201));
         assert_eq!(parse(body.as_bytes()).map(|e| e.reference), Ok(None));
     }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::auth::{password, RefreshToken};
+use crate::domain::ids::MemberId;
 use crate::domain::principal::{Principal, PrincipalKind};
 use crate::domain::validation::{self, max, FieldErrors, Password, Username};
 use crate::domain::{ids, Credits, Gender, LookingFor, Member, MemberStatus, MemberView, Tier};
@@ -65,7 +66,7 @@ fn validate_registration(r: RegisterRequest, now: DateTime<Utc>) -> Result<Valid
         return Err(ApiError::BadRequest("registration did not validate".into()));
     };
     let member = Member {
-        id: ids::new_id("m_"),
+        id: MemberId::new(ids::new_id("m_")),
         username: username.as_str().to_string(),
         password_hash: String::new(),
         display_name,
@@ -161,7 +162,11 @@ const REUSE_GRACE: chrono::Duration = chrono::Duration::seconds(60);
 pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result<Session, ApiError> {
     let old = RefreshToken::parse(&r.refresh_token).ok_or(ApiError::InvalidRefreshToken)?;
     if old.kind == PrincipalKind::Member {
-        let member = app.store.get_member(&old.principal_id).await?.ok_or(ApiError::InvalidRefreshToken)?;
+        let member = app
+            .store
+            .get_member(&MemberId::new(old.principal_id.as_str()))
+            .await?
+            .ok_or(ApiError::InvalidRefreshToken)?;
         match member.status {
             MemberStatus::Active => {}
             MemberStatus::Banned => return Err(ApiError::Banned),
@@ -193,7 +198,7 @@ pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result
 /// their session at its next refresh. The caller's own session (`session`) stays.
 pub async fn change_password(
     app: &App,
-    member_id: &str,
+    member_id: &MemberId,
     session: Option<&str>,
     current: String,
     new: &str,
@@ -204,7 +209,7 @@ pub async fn change_password(
         return Err(ApiError::Unauthorized);
     }
     app.store.revoke_refresh_tokens(PrincipalKind::Member, member_id, session).await?;
-    tracing::info!(member_id, "member password changed; other sessions ended");
+    tracing::info!(%member_id, "member password changed; other sessions ended");
     Ok(())
 }
 
@@ -222,14 +227,14 @@ pub async fn username_available(app: &App, username: &str, ip: &str, now: DateTi
     Ok(!app.store.username_taken(u.as_str()).await?)
 }
 
-pub async fn me(app: &App, member_id: &str) -> Result<MemberView, ApiError> {
+pub async fn me(app: &App, member_id: &MemberId) -> Result<MemberView, ApiError> {
     Ok(MemberView::from(&crate::services::active_member(app, member_id).await?))
 }
 
 /// PATCH /me: only the listed fields, each validated; `null` clears an optional one.
 pub async fn update_me(
     app: &App,
-    member_id: &str,
+    member_id: &MemberId,
     body: serde_json::Map<String, serde_json::Value>,
 ) -> Result<MemberView, ApiError> {
     use serde_json::Value;
@@ -294,7 +299,7 @@ pub async fn update_me(
 /// The member's notifications, newest first.
 pub async fn notifications(
     app: &App,
-    member_id: &str,
+    member_id: &MemberId,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<crate::store::Page<crate::store::Notification>, ApiError> {
@@ -303,7 +308,7 @@ pub async fn notifications(
 }
 
 /// Marks one of the member's notifications read; someone else's is a 404.
-pub async fn read_notification(app: &App, member_id: &str, id: &str) -> Result<(), ApiError> {
+pub async fn read_notification(app: &App, member_id: &MemberId, id: &str) -> Result<(), ApiError> {
     crate::services::active_member(app, member_id).await?;
     if app.store.mark_notification_read(member_id, id).await? {
         Ok(())

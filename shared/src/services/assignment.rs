@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::domain::assignment::{self, over_reassignment_limit, Candidate, Timers, QUALITY_THRESHOLD, SUSPENSION_DAYS};
+use crate::domain::ids::{ChatId, OperatorId};
 use crate::domain::{Chat, CloseReason};
 use crate::error::ApiError;
 use crate::services::closing;
@@ -159,8 +160,8 @@ pub async fn idle_watch(app: &App, timers: Timers, now: DateTime<Utc>) -> Result
 /// The one idle warning of a wait (4 min by default): operator and admins are told.
 async fn warn_idle(
     app: &App,
-    operator_id: &str,
-    chat_id: &str,
+    operator_id: &OperatorId,
+    chat_id: &ChatId,
     timers: Timers,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
@@ -175,7 +176,7 @@ async fn warn_idle(
 
 /// Suspends an operator whose quality fell below the threshold: 7 days, offline,
 /// chats requeued at high priority, admins told. Returns whether it happened.
-pub async fn review_quality(app: &App, operator_id: &str, now: DateTime<Utc>) -> Result<bool, ApiError> {
+pub async fn review_quality(app: &App, operator_id: &OperatorId, now: DateTime<Utc>) -> Result<bool, ApiError> {
     let Some(op) = app.store.get_operator(operator_id).await? else { return Ok(false) };
     let score = assignment::quality_score(&op);
     if op.is_suspended || score >= QUALITY_THRESHOLD {
@@ -197,7 +198,7 @@ pub async fn review_quality(app: &App, operator_id: &str, now: DateTime<Utc>) ->
         )
         .await?;
     app.queue.notify("pass").await;
-    tracing::warn!(operator_id, score, "operator suspended");
+    tracing::warn!(%operator_id, score, "operator suspended");
     Ok(true)
 }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::ids::{CharacterId, MemberId};
 use crate::domain::pricing::FREE_MESSAGES_PER_CHAT;
 use crate::domain::validation::max;
 use crate::domain::{CharacterView, Gender};
@@ -49,7 +50,7 @@ pub async fn list_profiles(
 }
 
 /// An active character's member view; removed and unknown characters are 404.
-pub async fn get_profile(app: &App, id: &str) -> Result<CharacterView, ApiError> {
+pub async fn get_profile(app: &App, id: &CharacterId) -> Result<CharacterView, ApiError> {
     match app.store.get_character(id).await? {
         Some(c) if c.is_active => Ok(CharacterView::from(&c)),
         _ => Err(ApiError::NotFound("profile")),
@@ -86,7 +87,7 @@ pub async fn packages(app: &App) -> Result<Vec<PackageView>, ApiError> {
 
 pub async fn favorites(
     app: &App,
-    member_id: &str,
+    member_id: &MemberId,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<CharacterView>, ApiError> {
@@ -97,13 +98,18 @@ pub async fn favorites(
     Ok(Page { items, next_cursor: ids.next_cursor })
 }
 
-pub async fn add_favorite(app: &App, member_id: &str, character_id: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+pub async fn add_favorite(
+    app: &App,
+    member_id: &MemberId,
+    character_id: &CharacterId,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     crate::services::active_member(app, member_id).await?;
     get_profile(app, character_id).await?;
     Ok(app.store.put_favorite(member_id, character_id, now).await?)
 }
 
-pub async fn remove_favorite(app: &App, member_id: &str, character_id: &str) -> Result<(), ApiError> {
+pub async fn remove_favorite(app: &App, member_id: &MemberId, character_id: &CharacterId) -> Result<(), ApiError> {
     crate::services::active_member(app, member_id).await?;
     Ok(app.store.delete_favorite(member_id, character_id).await?)
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::ids::{CharacterId, ChatId, MemberId};
 use crate::domain::{ids, Chat, ChatView, MessageView};
 use crate::error::ApiError;
 use crate::store::{MessageWindow, Page};
@@ -11,8 +12,8 @@ use crate::App;
 /// The bool says whether it was created (201) or found (200).
 pub async fn open_chat(
     app: &App,
-    member_id: &str,
-    profile_id: &str,
+    member_id: &MemberId,
+    profile_id: &CharacterId,
     now: DateTime<Utc>,
 ) -> Result<(ChatView, bool), ApiError> {
     crate::domain::validation::id(profile_id).map_err(|e| ApiError::invalid("profile_id", e))?;
@@ -25,7 +26,7 @@ pub async fn open_chat(
         Some(c) if c.is_active => {}
         _ => return Err(ApiError::NotFound("profile")),
     }
-    let chat = Chat::new(id, member_id.into(), profile_id.into(), now);
+    let chat = Chat::new(member_id.clone(), profile_id.clone(), now);
     match app.store.create_or_get_chat(&chat).await? {
         Some((chat, created)) => Ok((ChatView::from(&chat), created)),
         // Deleted or banned since the check above: answer as that state does.
@@ -35,7 +36,7 @@ pub async fn open_chat(
 
 pub async fn list_chats(
     app: &App,
-    member_id: &str,
+    member_id: &MemberId,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<ChatView>, ApiError> {
@@ -44,7 +45,7 @@ pub async fn list_chats(
 }
 
 /// The member's own chat, or 404 (someone else's chat is indistinguishable from none).
-pub async fn own_chat(app: &App, member_id: &str, chat_id: &str) -> Result<Chat, ApiError> {
+pub async fn own_chat(app: &App, member_id: &MemberId, chat_id: &ChatId) -> Result<Chat, ApiError> {
     match ids::chat_parts(chat_id) {
         Some((owner, _)) if owner == member_id => {}
         _ => return Err(ApiError::NotFound("chat")),
@@ -57,8 +58,8 @@ pub async fn own_chat(app: &App, member_id: &str, chat_id: &str) -> Result<Chat,
 
 pub async fn list_messages(
     app: &App,
-    member_id: &str,
-    chat_id: &str,
+    member_id: &MemberId,
+    chat_id: &ChatId,
     after: Option<&str>,
     cursor: Option<&str>,
     limit: usize,

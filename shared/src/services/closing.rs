@@ -6,6 +6,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::ids::{ChatId, MemberId};
 use crate::domain::jobs::{Job, INDEX_SETTLE, LEASE};
 use crate::domain::payment::PaymentStatus;
 use crate::domain::principal::Principal;
@@ -23,7 +24,7 @@ const CLOSE_ATTEMPTS: usize = 10;
 /// is already closed, gone, or no longer due.
 pub async fn close_chat(
     app: &App,
-    chat_id: &str,
+    chat_id: &ChatId,
     reason: CloseReason,
     now: DateTime<Utc>,
     still_due: impl Fn(&Chat) -> bool,
@@ -36,7 +37,7 @@ pub async fn close_chat(
         }
         match app.store.close_chat(&current, reason, now).await? {
             CloseOutcome::Closed => {
-                tracing::info!(chat_id, reason = reason.as_str(), "chat closed");
+                tracing::info!(%chat_id, reason = reason.as_str(), "chat closed");
                 return Ok(true);
             }
             CloseOutcome::AlreadyClosed => return Ok(false),
@@ -232,7 +233,7 @@ async fn finish(app: &App, job: &Job, now: DateTime<Utc>) -> Result<usize, ApiEr
 
 /// A deleted member's pending checkouts are abandoned. They stay on the reconcile
 /// schedule: a payment that completes anyway becomes a payout, never credits.
-async fn end_pending_checkouts(app: &App, member_id: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+async fn end_pending_checkouts(app: &App, member_id: &MemberId, now: DateTime<Utc>) -> Result<(), ApiError> {
     let mut cursor: Option<String> = None;
     loop {
         let page = app.store.member_payments(member_id, cursor.as_deref(), 50).await?;

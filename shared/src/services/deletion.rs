@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::ids::MemberId;
 use crate::domain::principal::PrincipalKind;
 use crate::domain::{ChatView, Credits, MemberStatus, MemberView, MessageView};
 use crate::error::ApiError;
@@ -23,7 +24,7 @@ pub struct DeletionView {
 /// their texts within a minute (`closing::run_jobs`).
 pub async fn delete_me(
     app: &App,
-    member_id: &str,
+    member_id: &MemberId,
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeletionView, ApiError> {
@@ -37,7 +38,7 @@ pub async fn delete_me(
         match outcome {
             BalanceOutcome::Done(_) => {
                 app.store.revoke_refresh_tokens(PrincipalKind::Member, member_id, None).await?;
-                tracing::info!(member_id, refund_due_cents = deletion.refund_due_cents, "member deleted");
+                tracing::info!(%member_id, refund_due_cents = deletion.refund_due_cents, "member deleted");
                 return Ok(DeletionView {
                     deleted: true,
                     unused_credits: deletion.unused_credits,
@@ -70,7 +71,7 @@ pub struct Export {
     pub favorites: Vec<String>,
 }
 
-pub async fn export(app: &App, member_id: &str) -> Result<Export, ApiError> {
+pub async fn export(app: &App, member_id: &MemberId) -> Result<Export, ApiError> {
     let member = member_with_rights(app, member_id).await?;
     let mut chats = Vec::new();
     let mut messages = Vec::new();

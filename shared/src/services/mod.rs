@@ -13,12 +13,13 @@ pub mod operators;
 pub mod payments;
 pub mod send_message;
 
+use crate::domain::ids::MemberId;
 use crate::domain::{Member, MemberStatus};
 use crate::error::ApiError;
 use crate::App;
 
 /// The calling member, if the account is still usable: banned is 403, deleted 401.
-pub async fn active_member(app: &App, member_id: &str) -> Result<Member, ApiError> {
+pub async fn active_member(app: &App, member_id: &MemberId) -> Result<Member, ApiError> {
     let member = app.store.get_member(member_id).await?.ok_or(ApiError::Unauthorized)?;
     check_status(&member)?;
     Ok(member)
@@ -26,7 +27,7 @@ pub async fn active_member(app: &App, member_id: &str) -> Result<Member, ApiErro
 
 /// The calling member for the rights a ban does not take away (erasure, export):
 /// active or banned; deleted is 401.
-pub async fn member_with_rights(app: &App, member_id: &str) -> Result<Member, ApiError> {
+pub async fn member_with_rights(app: &App, member_id: &MemberId) -> Result<Member, ApiError> {
     let member = app.store.get_member(member_id).await?.ok_or(ApiError::Unauthorized)?;
     match member.status {
         MemberStatus::Active | MemberStatus::Banned => Ok(member),

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::auth::{password, RefreshToken};
 use crate::domain::assignment::{self, Band};
+use crate::domain::ids::{CharacterId, ChatId, MemberId, OperatorId};
 use crate::domain::principal::{Principal, PrincipalKind};
 use crate::domain::validation;
 use crate::domain::{CharacterView, ChatStatus, Gender, Message, MessageView, Operator, Sender, Tier};
@@ -19,7 +20,7 @@ use crate::App;
 /// An operator as they see themselves.
 #[derive(Serialize)]
 pub struct OperatorView {
-    pub id: String,
+    pub id: OperatorId,
     pub email: String,
     pub name: String,
     pub languages: Vec<String>,
@@ -77,7 +78,7 @@ pub async fn login(
         return Err(ApiError::InvalidCredentials);
     }
     let op = op.ok_or(ApiError::InvalidCredentials)?;
-    let principal = Principal { kind: PrincipalKind::Operator, id: op.id.clone(), role: None };
+    let principal = Principal { kind: PrincipalKind::Operator, id: op.id.to_string(), role: None };
     let (refresh_token, parsed, expires_at) = RefreshToken::generate(PrincipalKind::Operator, &op.id, None, now);
     app.store.put_refresh_token(parsed.stored(), now, expires_at).await?;
     let token = app.tokens.issue_access(&principal, &parsed.family)?;
@@ -87,7 +88,7 @@ pub async fn login(
 /// The operator's other sessions end at their next refresh; the caller's (`session`) stays.
 pub async fn change_password(
     app: &App,
-    operator_id: &str,
+    operator_id: &OperatorId,
     session: Option<&str>,
     current: String,
     new: &str,
@@ -100,13 +101,13 @@ pub async fn change_password(
     Ok(())
 }
 
-async fn operator(app: &App, id: &str) -> Result<Operator, ApiError> {
+async fn operator(app: &App, id: &OperatorId) -> Result<Operator, ApiError> {
     app.store.get_operator(id).await?.ok_or(ApiError::Unauthorized)
 }
 
 pub async fn set_availability(
     app: &App,
-    operator_id: &str,
+    operator_id: &OperatorId,
     available: bool,
     now: DateTime<Utc>,
 ) -> Result<OperatorView, ApiError> {
@@ -123,15 +124,15 @@ pub async fn set_availability(
     }
 }
 
-pub async fn heartbeat(app: &App, operator_id: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
+pub async fn heartbeat(app: &App, operator_id: &OperatorId, now: DateTime<Utc>) -> Result<(), ApiError> {
     Ok(app.store.heartbeat(operator_id, now).await?)
 }
 
 #[derive(Serialize)]
 pub struct HeldChat {
-    pub id: String,
-    pub member_id: String,
-    pub character_id: String,
+    pub id: ChatId,
+    pub member_id: MemberId,
+    pub character_id: CharacterId,
     pub message_count: u32,
     pub last_message_at: Option<DateTime<Utc>>,
     pub awaiting_reply_since: Option<DateTime<Utc>>,
@@ -165,7 +166,7 @@ pub struct WaitingRoom {
     pub stats: OperatorStats,
 }
 
-pub async fn waiting_room(app: &App, operator_id: &str, now: DateTime<Utc>) -> Result<WaitingRoom, ApiError> {
+pub async fn waiting_room(app: &App, operator_id: &OperatorId, now: DateTime<Utc>) -> Result<WaitingRoom, ApiError> {
     let op = operator(app, operator_id).await?;
     let chats: Vec<HeldChat> = app
         .store
@@ -204,7 +205,7 @@ pub async fn waiting_room(app: &App, operator_id: &str, now: DateTime<Utc>) -> R
     Ok(WaitingRoom { chats, waiting, stats })
 }
 
-async fn held_chat(app: &App, operator_id: &str, chat_id: &str) -> Result<crate::domain::Chat, ApiError> {
+async fn held_chat(app: &App, operator_id: &OperatorId, chat_id: &ChatId) -> Result<crate::domain::Chat, ApiError> {
     match app.store.get_chat(chat_id).await? {
         Some(c) if c.operator_id.as_deref() == Some(operator_id) => Ok(c),
         _ => Err(ApiError::NotFound("chat")),
@@ -226,7 +227,7 @@ pub struct StaffMessage {
 /// The chat's own panel of the chat view.
 #[derive(Serialize)]
 pub struct ChatSummary {
-    pub id: String,
+    pub id: ChatId,
     pub status: ChatStatus,
     pub reassign_count: u32,
     pub message_count: u32,
@@ -235,7 +236,7 @@ pub struct ChatSummary {
 /// The member panel: the profile an operator writes to, with the team's notes.
 #[derive(Serialize)]
 pub struct MemberPanel {
-    pub id: String,
+    pub id: MemberId,
     pub username: String,
     pub display_name: Option<String>,
     pub age: u8,
@@ -269,7 +270,7 @@ pub struct ChatWorkspace {
     pub assignments: Vec<AssignmentRecord>,
 }
 
-pub async fn chat_view(app: &App, operator_id: &str, chat_id: &str) -> Result<ChatWorkspace, ApiError> {
+pub async fn chat_view(app: &App, operator_id: &OperatorId, chat_id: &ChatId) -> Result<ChatWorkspace, ApiError> {
     let chat = held_chat(app, operator_id, chat_id).await?;
     let member = app.store.get_member(&chat.member_id).await?.ok_or(ApiError::NotFound("member"))?;
     let character = app.store.get_character(&chat.character_id).await?.ok_or(ApiError::NotFound("character"))?;
@@ -322,8 +323,8 @@ pub async fn chat_view(app: &App, operator_id: &str, chat_id: &str) -> Result<Ch
 
 pub async fn save_notes(
     app: &App,
-    operator_id: &str,
-    chat_id: &str,
+    operator_id: &OperatorId,
+    chat_id: &ChatId,
     member_notes: Option<&str>,
     character_notes: Option<&str>,
     now: DateTime<Utc>,
@@ -343,8 +344,8 @@ pub async fn save_notes(
 /// Replies as the character: sender `character`, never charged, `handled_by` kept.
 pub async fn reply(
     app: &App,
-    operator_id: &str,
-    chat_id: &str,
+    operator_id: &OperatorId,
+    chat_id: &ChatId,
     content: String,
     now: DateTime<Utc>,
 ) -> Result<MessageView, ApiError> {
@@ -362,8 +363,8 @@ pub async fn reply(
 
 pub async fn release(
     app: &App,
-    operator_id: &str,
-    chat_id: &str,
+    operator_id: &OperatorId,
+    chat_id: &ChatId,
     note: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<&'static str, ApiError> {
@@ -384,7 +385,13 @@ pub async fn release(
 /// POST /chats/{id}/rating: the member's 1-5 for the chat, credited to the
 /// operator who holds it or held it last. A new rating replaces the member's
 /// earlier one, which is taken back from whichever operator it was credited to.
-pub async fn rate(app: &App, member_id: &str, chat_id: &str, rating: i64, now: DateTime<Utc>) -> Result<(), ApiError> {
+pub async fn rate(
+    app: &App,
+    member_id: &MemberId,
+    chat_id: &ChatId,
+    rating: i64,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     let r = u8::try_from(rating)
         .ok()
         .filter(|r| (1..=5).contains(r))
@@ -392,9 +399,9 @@ pub async fn rate(app: &App, member_id: &str, chat_id: &str, rating: i64, now: D
     crate::services::active_member(app, member_id).await?;
     for _ in 0..10 {
         let chat = crate::services::chats::own_chat(app, member_id, chat_id).await?;
-        let operator = chat.rateable_operator().map(str::to_string);
-        if app.store.rate_chat(&chat, r, operator.as_deref()).await? {
-            for op in [operator.as_deref(), chat.rated_operator.as_deref()].into_iter().flatten() {
+        let operator = chat.rateable_operator().cloned();
+        if app.store.rate_chat(&chat, r, operator.as_ref()).await? {
+            for op in [operator.as_ref(), chat.rated_operator.as_ref()].into_iter().flatten() {
                 crate::services::assignment::review_quality(app, op, now).await?;
             }
             return Ok(());

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::domain::ids::{MemberId, PaymentRef};
 use crate::domain::payment::{
     self, ChargeReport, ChargeStatus, Decision, PackageSnapshot, Payment, PaymentStatus, FIRST_CHECK_AFTER,
 };
@@ -51,7 +52,7 @@ impl From<&PackageSnapshot> for PackageView {
 /// A created checkout: what Paystack's popup needs (what a key's retry gets again).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Checkout {
-    pub reference: String,
+    pub reference: PaymentRef,
     pub amount: i64,
     pub currency: String,
     pub email: String,
@@ -62,7 +63,7 @@ pub struct Checkout {
 /// Creates a pending payment with the package's price locked, for Paystack's popup.
 pub async fn checkout(
     app: &App,
-    member_id: &str,
+    member_id: &MemberId,
     package_id: &str,
     idem: Option<Idempotency<'_>>,
     now: DateTime<Utc>,
@@ -83,7 +84,7 @@ pub async fn checkout(
     let snapshot = PackageSnapshot::from(&package);
     let email = member.email.clone().unwrap_or_else(|| format!("{}@{}", member.username, app.config.email_domain));
     let p = Payment {
-        reference: ids::new_id("pay_"),
+        reference: PaymentRef::new(ids::new_id("pay_")),
         member_id: member.id.clone(),
         status: PaymentStatus::Pending,
         snapshot,
@@ -120,7 +121,7 @@ pub async fn checkout(
 /// `GET /credits/transactions` item.
 #[derive(Serialize)]
 pub struct TransactionView {
-    pub reference: String,
+    pub reference: PaymentRef,
     pub status: PaymentStatus,
     pub amount: i64,
     pub currency: String,
@@ -151,7 +152,7 @@ impl From<&Payment> for TransactionView {
 
 pub async fn transactions(
     app: &App,
-    member_id: &str,
+    member_id: &MemberId,
     cursor: Option<&str>,
     limit: usize,
 ) -> Result<Page<TransactionView>, ApiError> {
@@ -209,7 +210,7 @@ async fn act_on_webhook(
     now: DateTime<Utc>,
 ) -> Result<Settlement, ApiError> {
     let kind = event.name.as_str();
-    let Some(reference) = event.reference.as_deref() else {
+    let Some(reference) = event.reference.as_ref() else {
         // A dispute names its charge; one that does not is for an admin to find.
         if event.kind != EventKind::Dispute {
             return Ok(Settlement::Ignored);
@@ -229,7 +230,7 @@ async fn act_on_webhook(
     };
     match &event.kind {
         EventKind::Dispute => Ok(if app.store.mark_disputed(reference, kind, now).await? {
-            tracing::warn!(reference, event = kind, "payment disputed");
+            tracing::warn!(%reference, event = kind, "payment disputed");
             Settlement::Disputed
         } else {
             Settlement::Ignored
@@ -359,12 +360,12 @@ pub async fn reconcile(app: &App, now: DateTime<Utc>) -> Result<ReconcileReport,
 /// One payment checked now, whatever its schedule (an admin asked).
 pub async fn reconcile_one(
     app: &App,
-    reference: &str,
+    reference: &PaymentRef,
     admin_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Settlement, ApiError> {
     let p = app.store.get_payment(reference).await?.ok_or(ApiError::NotFound("payment"))?;
-    tracing::info!(reference, admin_id, "manual reconcile");
+    tracing::info!(%reference, admin_id, "manual reconcile");
     let settlement = verify_and_settle(app, &p, now).await?;
     app.store.mark_reconciled_by(reference, admin_id, now).await?;
     Ok(settlement)

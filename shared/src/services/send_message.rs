@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 
+use crate::domain::ids::{ChatId, MemberId};
 use crate::domain::pricing::{self, FreeReason, PriceInputs};
 use crate::domain::validation;
 use crate::domain::{ids, Chat, ChatStatus, Credits, Member, Message, MessageView};
@@ -32,15 +33,15 @@ const MAX_ATTEMPTS: u32 = 60;
 
 pub async fn send_message(
     app: &App,
-    member_id: &str,
-    chat_id: &str,
+    member_id: &MemberId,
+    chat_id: &ChatId,
     content: String,
     idem: Option<Idempotency<'_>>,
     now: DateTime<Utc>,
 ) -> Result<Sent, ApiError> {
     let content = validation::message(content).map_err(|e| ApiError::invalid("content", e))?;
     let character_id = match ids::chat_parts(chat_id) {
-        Some((owner, character)) if owner == member_id => character.to_string(),
+        Some((owner, character)) if owner == member_id => character,
         _ => return Err(ApiError::NotFound("chat")),
     };
     let scope = crate::domain::principal::Principal::member(member_id).scope();
@@ -130,7 +131,7 @@ fn refreshed_member(current: Option<Member>) -> Result<Member, ApiError> {
     Ok(m)
 }
 
-fn refreshed_chat(current: Option<Chat>, member_id: &str) -> Result<Chat, ApiError> {
+fn refreshed_chat(current: Option<Chat>, member_id: &MemberId) -> Result<Chat, ApiError> {
     match current {
         Some(c) if c.member_id == member_id => Ok(c),
         _ => Err(ApiError::NotFound("chat")),

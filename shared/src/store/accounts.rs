@@ -14,13 +14,14 @@ use super::payouts::{payout_item, PayoutSource};
 use super::tx::put_new;
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::events::DomainEvent;
+use crate::domain::ids::MemberId;
 use crate::domain::jobs::Job;
 use crate::domain::payment::{deletion_refund_cents, RefundReason};
 use crate::domain::{ids, Credits, Member, MemberStatus};
 
 /// A refund of credits to a member, as an admin (or the system) decided it.
 pub struct Refund<'a> {
-    pub member_id: &'a str,
+    pub member_id: &'a MemberId,
     pub amount: Credits,
     pub reason: RefundReason,
     pub message_id: Option<&'a str>,
@@ -205,7 +206,7 @@ impl Store {
         segment: i32,
         total_segments: i32,
         start: Option<Item>,
-    ) -> Result<(Vec<(String, Credits)>, Option<Item>), StoreError> {
+    ) -> Result<(Vec<(MemberId, Credits)>, Option<Item>), StoreError> {
         let out = self
             .client
             .scan()
@@ -223,7 +224,9 @@ impl Store {
             .items
             .unwrap_or_default()
             .iter()
-            .filter_map(|i| Some((Reader(i).opt_str("id")?, Credits::from_hundredths(Reader(i).opt_i64("balance")?))))
+            .filter_map(|i| {
+                Some((MemberId::new(Reader(i).opt_str("id")?), Credits::from_hundredths(Reader(i).opt_i64("balance")?)))
+            })
             .collect();
         Ok((members, out.last_evaluated_key))
     }

@@ -13,6 +13,7 @@ use super::queue::queue_key;
 use super::tx::{applied, put_new, tx_update, update};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::assignment::{self, Return};
+use crate::domain::ids::{CharacterId, ChatId, MemberId, OperatorId};
 use crate::domain::{Chat, Message};
 
 pub use crate::domain::assignment::QueueEntry;
@@ -70,7 +71,7 @@ pub enum ReleaseOutcome {
 /// One assignment in a chat's history (staff only).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AssignmentRecord {
-    pub operator_id: String,
+    pub operator_id: OperatorId,
     pub assigned_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
@@ -78,7 +79,7 @@ pub struct AssignmentRecord {
 }
 
 impl Store {
-    pub async fn delete_queue_entry(&self, chat_id: &str) -> Result<(), StoreError> {
+    pub async fn delete_queue_entry(&self, chat_id: &ChatId) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -98,7 +99,7 @@ impl Store {
     pub async fn claim(
         &self,
         entry: &QueueEntry,
-        operator_id: &str,
+        operator_id: &OperatorId,
         now: DateTime<Utc>,
     ) -> Result<ClaimOutcome, StoreError> {
         let chat_id = entry.chat_id.as_str();
@@ -171,7 +172,7 @@ impl Store {
     pub async fn release(
         &self,
         chat: &Chat,
-        operator_id: &str,
+        operator_id: &OperatorId,
         kind: ReleaseKind,
         note: Option<&str>,
         now: DateTime<Utc>,
@@ -195,8 +196,8 @@ impl Store {
             None => u.condition_expression("operator_id = :op"),
         };
         let mut excluded = chat.excluded_operators.clone();
-        if kind == ReleaseKind::Idle && !excluded.iter().any(|e| e == operator_id) {
-            excluded.push(operator_id.to_string());
+        if kind == ReleaseKind::Idle && !excluded.iter().any(|e| operator_id == e.as_str()) {
+            excluded.push(operator_id.clone());
         }
         if counted.is_some() {
             set.push("reassign_count = :count");
@@ -268,7 +269,7 @@ impl Store {
         &self,
         chat: &Chat,
         reassign_count: u32,
-        excluded: &[String],
+        excluded: &[OperatorId],
         boosted: bool,
         now: DateTime<Utc>,
     ) -> Result<TransactWriteItem, StoreError> {
@@ -371,7 +372,7 @@ impl Store {
     }
 
     /// Marks an idle warning as sent (once per wait).
-    pub async fn mark_idle_warned(&self, chat_id: &str, operator_id: &str) -> Result<bool, StoreError> {
+    pub async fn mark_idle_warned(&self, chat_id: &ChatId, operator_id: &OperatorId) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -387,7 +388,7 @@ impl Store {
     }
 
     /// The chats an operator holds now.
-    pub async fn operator_chats(&self, operator_id: &str) -> Result<Vec<Chat>, StoreError> {
+    pub async fn operator_chats(&self, operator_id: &OperatorId) -> Result<Vec<Chat>, StoreError> {
         let out = self
             .client
             .query()
@@ -401,14 +402,14 @@ impl Store {
         out.items.unwrap_or_default().iter().map(chat_from).collect()
     }
 
-    pub async fn assignment_history(&self, chat_id: &str) -> Result<Vec<AssignmentRecord>, StoreError> {
+    pub async fn assignment_history(&self, chat_id: &ChatId) -> Result<Vec<AssignmentRecord>, StoreError> {
         self.query_all(&chat_pk(chat_id), "ASSIGN#")
             .await?
             .iter()
             .map(|i| {
                 let r = Reader(i);
                 Ok(AssignmentRecord {
-                    operator_id: r.str("operator_id")?,
+                    operator_id: OperatorId::new(r.str("operator_id")?),
                     assigned_at: r.time("assigned_at")?,
                     ended_at: r.opt_time("ended_at"),
                     end_reason: r.opt_str("end_reason"),
@@ -442,7 +443,7 @@ impl Store {
     /// transaction the earlier one is taken back from the operator it was credited
     /// to, so every operator's sum and count hold only ratings that stand.
     /// `Ok(false)`: the chat's rating changed since it was read (read and retry).
-    pub async fn rate_chat(&self, chat: &Chat, rating: u8, operator: Option<&str>) -> Result<bool, StoreError> {
+    pub async fn rate_chat(&self, chat: &Chat, rating: u8, operator: Option<&OperatorId>) -> Result<bool, StoreError> {
         let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT")).expression_attribute_values(":r", n(rating));
         let expr = match operator {
             Some(op) => {
@@ -477,8 +478,7 @@ impl Store {
         let r = i64::from(rating);
         // A rating stored before `rated_operator` existed was credited to the chat's
         // operator of the time: the chat's current or last operator is the best record.
-        let previous =
-            chat.rating.and_then(|p| Some((p, chat.rated_operator.as_deref().or(chat.rateable_operator())?)));
+        let previous = chat.rating.and_then(|p| Some((p, chat.rated_operator.as_ref().or(chat.rateable_operator())?)));
         match (previous, operator) {
             (Some((prev, prev_op)), Some(op)) if prev_op == op => items.push(counters(op, r - i64::from(prev), 0)?),
             (previous, op) => {
@@ -503,8 +503,8 @@ impl Store {
     /// Staff notes: about a member, and about a character (shared by operators).
     pub async fn notes(
         &self,
-        member_id: &str,
-        character_id: &str,
+        member_id: &MemberId,
+        character_id: &CharacterId,
     ) -> Result<(Option<String>, Option<String>), StoreError> {
         let get = |pk: String| async move {
             let out = self
@@ -522,8 +522,8 @@ impl Store {
 
     pub async fn save_notes(
         &self,
-        member_id: &str,
-        character_id: &str,
+        member_id: &MemberId,
+        character_id: &CharacterId,
         member_notes: Option<&str>,
         character_notes: Option<&str>,
         by: &str,

@@ -25,8 +25,8 @@ pub fn ts(t: DateTime<Utc>) -> AttributeValue {
     s(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
-pub fn list(v: &[String]) -> AttributeValue {
-    AttributeValue::L(v.iter().map(|x| s(x.clone())).collect())
+pub fn list<S: AsRef<str>>(v: &[S]) -> AttributeValue {
+    AttributeValue::L(v.iter().map(|x| s(x.as_ref())).collect())
 }
 
 /// Sets `name` to a string, or leaves it out when `None` (a put never stores nulls).

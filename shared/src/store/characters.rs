@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use super::attr::{b, key, list, n, put_opt, s, Item, Reader};
 use super::cursor::{self, Page};
 use super::{Store, StoreError};
+use crate::domain::ids::CharacterId;
 use crate::domain::{Character, CreditPackage, Gender};
 
 const CHAR_LIST: &str = "CHARS";
@@ -61,7 +62,7 @@ fn character_item(c: &Character) -> Item {
 pub(crate) fn character_from(item: &Item) -> Result<Character, StoreError> {
     let r = Reader(item);
     Ok(Character {
-        id: r.str("id")?,
+        id: CharacterId::new(r.str("id")?),
         name: r.str("name")?,
         age: u8::try_from(r.i64("age")?).map_err(|_| StoreError::Corrupt("age".into()))?,
         gender: r.parse("gender", Gender::parse)?,
@@ -115,7 +116,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn get_character(&self, id: &str) -> Result<Option<Character>, StoreError> {
+    pub async fn get_character(&self, id: &CharacterId) -> Result<Option<Character>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -198,7 +199,7 @@ impl Store {
                     .map_err(StoreError::sdk)?;
                 for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
                     let c = character_from(&item)?;
-                    by_id.insert(c.id.clone(), c);
+                    by_id.insert(c.id.to_string(), c);
                 }
                 pending =
                     out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();

@@ -8,6 +8,7 @@ use super::cursor::{self, Page, Partition};
 use super::members::member_pk;
 use super::tx::shard_of;
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::ids::{CharacterId, ChatId, MemberId, OperatorId};
 use crate::domain::{Chat, ChatStatus, CloseReason, Credits, MemberStatus, Message, Sender};
 
 pub(crate) fn chat_pk(id: &str) -> String {
@@ -31,9 +32,9 @@ pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
     let r = Reader(item);
     let count = |name: &str| r.i64(name).map(|v| u32::try_from(v).unwrap_or(0));
     Ok(Chat {
-        id: r.str("id")?,
-        member_id: r.str("member_id")?,
-        character_id: r.str("character_id")?,
+        id: ChatId::new(r.str("id")?),
+        member_id: MemberId::new(r.str("member_id")?),
+        character_id: CharacterId::new(r.str("character_id")?),
         status: r.parse("status", ChatStatus::parse)?,
         close_reason: r.opt_str("close_reason").and_then(|v| CloseReason::parse(&v)),
         member_messages: count("member_messages")?,
@@ -41,8 +42,8 @@ pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         paid_messages: count("paid_messages")?,
         created_at: r.time("created_at")?,
         last_message_at: r.opt_time("last_message_at"),
-        operator_id: r.opt_str("operator_id"),
-        last_operator_id: r.opt_str("last_operator_id"),
+        operator_id: r.opt_str("operator_id").map(OperatorId::new),
+        last_operator_id: r.opt_str("last_operator_id").map(OperatorId::new),
         reassign_count: count("reassign_count").unwrap_or(0),
         awaiting_reply_since: r.opt_time("awaiting_reply_since"),
         assigned_at: r.opt_time("assigned_at"),
@@ -52,10 +53,10 @@ pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         last_member_message_at: r.opt_time("last_member_message_at"),
         last_operator_reply_at: r.opt_time("last_operator_reply_at"),
         idle_warned: r.bool("idle_warned"),
-        excluded_operators: r.strings("excluded_operators"),
+        excluded_operators: r.strings("excluded_operators").into_iter().map(OperatorId::new).collect(),
         assignment_sk: r.opt_str("assignment_sk"),
         rating: r.opt_i64("rating").and_then(|v| u8::try_from(v).ok()),
-        rated_operator: r.opt_str("rated_operator"),
+        rated_operator: r.opt_str("rated_operator").map(OperatorId::new),
     })
 }
 
@@ -63,7 +64,7 @@ pub(crate) fn message_from(item: &Item) -> Result<Message, StoreError> {
     let r = Reader(item);
     Ok(Message {
         id: r.str("id")?,
-        chat_id: r.str("chat_id")?,
+        chat_id: ChatId::new(r.str("chat_id")?),
         sender: r.parse("sender", Sender::parse)?,
         content: r.str("content")?,
         cost: Credits::from_hundredths(r.i64("cost")?),
@@ -161,14 +162,14 @@ impl Store {
         }
     }
 
-    pub async fn get_chat(&self, id: &str) -> Result<Option<Chat>, StoreError> {
+    pub async fn get_chat(&self, id: &ChatId) -> Result<Option<Chat>, StoreError> {
         self.get_decoded(key(chat_pk(id), "CHAT"), chat_from).await
     }
 
     /// A member's chats, latest activity first.
     pub async fn list_member_chats(
         &self,
-        member_id: &str,
+        member_id: &MemberId,
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Chat>, StoreError> {
@@ -179,7 +180,7 @@ impl Store {
     /// that sees activity during the pass moves ahead of the cursor, not behind it.
     pub async fn member_chats_oldest_first(
         &self,
-        member_id: &str,
+        member_id: &MemberId,
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Chat>, StoreError> {
@@ -188,7 +189,7 @@ impl Store {
 
     async fn member_chats(
         &self,
-        member_id: &str,
+        member_id: &MemberId,
         oldest_first: bool,
         cursor: Option<&str>,
         limit: usize,
@@ -200,7 +201,7 @@ impl Store {
     /// Messages of a chat in time order.
     pub async fn list_messages(
         &self,
-        chat_id: &str,
+        chat_id: &ChatId,
         window: MessageWindow<'_>,
         limit: usize,
     ) -> Result<Page<Message>, StoreError> {
@@ -236,8 +237,8 @@ impl Store {
 
     pub async fn put_favorite(
         &self,
-        member_id: &str,
-        character_id: &str,
+        member_id: &MemberId,
+        character_id: &CharacterId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut item = key(member_pk(member_id), format!("FAV#{character_id}"));
@@ -247,7 +248,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_favorite(&self, member_id: &str, character_id: &str) -> Result<(), StoreError> {
+    pub async fn delete_favorite(&self, member_id: &MemberId, character_id: &CharacterId) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -261,7 +262,7 @@ impl Store {
     /// Character ids a member has favorited, a page at a time.
     pub async fn list_favorite_ids(
         &self,
-        member_id: &str,
+        member_id: &MemberId,
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<String>, StoreError> {

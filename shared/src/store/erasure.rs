@@ -8,12 +8,13 @@ use super::chats::chat_pk;
 use super::idempotency::idem_pk;
 use super::members::member_pk;
 use super::{Store, StoreError};
+use crate::domain::ids::{ChatId, MemberId};
 use crate::domain::jobs::ERASED_MESSAGE;
 use crate::domain::Sender;
 
 impl Store {
     /// Replaces the text of every member message in a chat; returns how many changed.
-    pub async fn erase_member_messages(&self, chat_id: &str) -> Result<usize, StoreError> {
+    pub async fn erase_member_messages(&self, chat_id: &ChatId) -> Result<usize, StoreError> {
         let mut erased = 0;
         let mut start: Option<Item> = None;
         loop {
@@ -56,7 +57,7 @@ impl Store {
 
     /// Removes the handoff notes operators left on a chat's assignment records (free
     /// text about the member); the records themselves stay as staff history.
-    pub async fn erase_assignment_notes(&self, chat_id: &str) -> Result<usize, StoreError> {
+    pub async fn erase_assignment_notes(&self, chat_id: &ChatId) -> Result<usize, StoreError> {
         let mut erased = 0;
         for item in self.query_all(&chat_pk(chat_id), "ASSIGN#").await? {
             if !item.contains_key("note") {
@@ -79,7 +80,7 @@ impl Store {
     /// Deletes what is the member's alone and readable: idempotency records (their
     /// replies hold the member's texts), notifications, favorites and the staff
     /// notes about them. Returns how many items went.
-    pub async fn erase_member_records(&self, member_id: &str, scope: &str) -> Result<usize, StoreError> {
+    pub async fn erase_member_records(&self, member_id: &MemberId, scope: &str) -> Result<usize, StoreError> {
         let member = member_pk(member_id);
         let mut keys = self.query_keys(&idem_pk(scope), "").await?;
         keys.extend(self.query_keys(&member, "NOTIF#").await?);
@@ -98,7 +99,7 @@ impl Store {
     }
 
     /// Removes the email (the one personal field) from each of the member's payments.
-    pub async fn pseudonymise_payments(&self, member_id: &str) -> Result<usize, StoreError> {
+    pub async fn pseudonymise_payments(&self, member_id: &MemberId) -> Result<usize, StoreError> {
         let mut done = 0;
         let mut cursor: Option<String> = None;
         loop {

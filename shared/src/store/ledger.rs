@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{key, n, s, ts, Item, Reader};
 use super::members::member_pk;
 use super::{Store, StoreError};
+use crate::domain::ids::MemberId;
 use crate::domain::Credits;
 
 pub(crate) fn ledger_item(
@@ -31,7 +32,7 @@ pub(crate) fn ledger_item(
 
 impl Store {
     /// Every ledger entry of a member: (signed amount, balance after, cause).
-    pub async fn ledger(&self, member_id: &str) -> Result<Vec<(Credits, Credits, String)>, StoreError> {
+    pub async fn ledger(&self, member_id: &MemberId) -> Result<Vec<(Credits, Credits, String)>, StoreError> {
         let items = self.query_all(&member_pk(member_id), "LEDGER#").await?;
         items
             .iter()

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{key, n, put_opt, s, ts, Item, Reader};
 use super::tx::{applied, is_condition_failed, put_new};
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::ids::MemberId;
 use crate::domain::{Credits, Gender, LookingFor, Member, MemberStatus, Tier};
 
 pub(crate) fn member_pk(id: &str) -> String {
@@ -38,7 +39,7 @@ pub struct ProfileChanges {
 pub(crate) fn member_from(item: &Item) -> Result<Member, StoreError> {
     let r = Reader(item);
     Ok(Member {
-        id: r.str("id")?,
+        id: MemberId::new(r.str("id")?),
         // Erasure removes the username and location from a deleted member's item.
         username: r.opt_str("username").unwrap_or_default(),
         password_hash: r.str("password_hash")?,
@@ -119,7 +120,7 @@ impl Store {
         }
     }
 
-    pub async fn get_member(&self, id: &str) -> Result<Option<Member>, StoreError> {
+    pub async fn get_member(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
         self.get_decoded(key(member_pk(id), "PROFILE"), member_from).await
     }
 
@@ -141,13 +142,13 @@ impl Store {
 
     pub async fn member_by_username(&self, username: &str) -> Result<Option<Member>, StoreError> {
         match self.member_id_for_username(username).await? {
-            Some(id) => self.get_member(&id).await,
+            Some(id) => self.get_member(&MemberId::new(id)).await,
             None => Ok(None),
         }
     }
 
     /// Applies a profile edit to an active member; `None` if there is no such active member.
-    pub async fn update_profile(&self, id: &str, ch: &ProfileChanges) -> Result<Option<Member>, StoreError> {
+    pub async fn update_profile(&self, id: &MemberId, ch: &ProfileChanges) -> Result<Option<Member>, StoreError> {
         let mut sets = Vec::new();
         let mut removes = Vec::new();
         let mut req = self

@@ -9,6 +9,7 @@ use super::members::member_pk;
 use super::tx::applied;
 use super::{Store, StoreError};
 use crate::domain::ids;
+use crate::domain::ids::{MemberId, OperatorId};
 
 const ADMIN_NOTIFICATIONS: &str = "ADMIN_NOTIFICATIONS";
 
@@ -126,7 +127,7 @@ impl Store {
     /// A member's notifications, newest first.
     pub async fn member_notifications(
         &self,
-        member_id: &str,
+        member_id: &MemberId,
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Notification>, StoreError> {
@@ -146,7 +147,7 @@ impl Store {
     }
 
     /// Marks one of the member's notifications read; `false` if there is none with that id.
-    pub async fn mark_notification_read(&self, member_id: &str, id: &str) -> Result<bool, StoreError> {
+    pub async fn mark_notification_read(&self, member_id: &MemberId, id: &str) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -164,7 +165,7 @@ impl Store {
     /// A notification for an operator (idle warnings, suspension).
     pub async fn put_operator_notification(
         &self,
-        operator_id: &str,
+        operator_id: &OperatorId,
         kind: &str,
         body: &str,
         now: DateTime<Utc>,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, list, n, s, ts, Item, Reader};
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::ids::OperatorId;
 use crate::domain::Operator;
 
 /// GSI1 partition listing available operators (few: hundreds at most).
@@ -56,7 +57,7 @@ pub(crate) fn operator_from(item: &Item) -> Result<Operator, StoreError> {
         _ => None,
     };
     Ok(Operator {
-        id: r.str("id")?,
+        id: OperatorId::new(r.str("id")?),
         email: r.str("email")?,
         name: r.str("name")?,
         password_hash: r.str("password_hash")?,
@@ -111,7 +112,7 @@ impl Store {
         }
     }
 
-    pub async fn get_operator(&self, id: &str) -> Result<Option<Operator>, StoreError> {
+    pub async fn get_operator(&self, id: &OperatorId) -> Result<Option<Operator>, StoreError> {
         self.get_decoded(key(operator_pk(id), "PROFILE"), operator_from).await
     }
 
@@ -125,7 +126,7 @@ impl Store {
             .await
             .map_err(StoreError::sdk)?;
         match out.item.as_ref().and_then(|i| Reader(i).opt_str("operator_id")) {
-            Some(id) => self.get_operator(&id).await,
+            Some(id) => self.get_operator(&OperatorId::new(id)).await,
             None => Ok(None),
         }
     }

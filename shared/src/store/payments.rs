@@ -14,6 +14,7 @@ use super::outbox::outbox_item;
 use super::payouts::{payout_item, PayoutSource};
 use super::tx::{is_condition_failed, put_new, shard_of};
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::ids::{MemberId, PaymentRef};
 use crate::domain::payment::{PackageSnapshot, Payment, PaymentStatus};
 use crate::domain::{Credits, Member};
 
@@ -76,8 +77,8 @@ fn payment_item(p: &Payment) -> Item {
 pub(crate) fn payment_from(item: &Item) -> Result<Payment, StoreError> {
     let r = Reader(item);
     Ok(Payment {
-        reference: r.str("reference")?,
-        member_id: r.str("member_id")?,
+        reference: PaymentRef::new(r.str("reference")?),
+        member_id: MemberId::new(r.str("member_id")?),
         status: r.parse("status", PaymentStatus::parse)?,
         snapshot: PackageSnapshot {
             package_id: r.str("package_id")?,
@@ -150,14 +151,14 @@ impl Store {
         }
     }
 
-    pub async fn get_payment(&self, reference: &str) -> Result<Option<Payment>, StoreError> {
+    pub async fn get_payment(&self, reference: &PaymentRef) -> Result<Option<Payment>, StoreError> {
         self.get_decoded(key(payment_pk(reference), "PAYMENT"), payment_from).await
     }
 
     /// A member's payments, newest first.
     pub async fn member_payments(
         &self,
-        member_id: &str,
+        member_id: &MemberId,
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Payment>, StoreError> {
@@ -201,7 +202,11 @@ impl Store {
     }
 
     /// Counts a webhook on its payment; `None` if the reference is unknown.
-    pub async fn note_webhook(&self, reference: &str, now: DateTime<Utc>) -> Result<Option<Payment>, StoreError> {
+    pub async fn note_webhook(
+        &self,
+        reference: &PaymentRef,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Payment>, StoreError> {
         let result = self
             .client
             .update_item()
@@ -225,7 +230,7 @@ impl Store {
     /// (`Ok(false)` then). Nothing here is final: a later success still credits.
     pub async fn record_unsuccessful(
         &self,
-        reference: &str,
+        reference: &PaymentRef,
         u: &Unsuccessful<'_>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -378,7 +383,7 @@ impl Store {
     /// Records which admin last ran a manual reconcile of the payment.
     pub async fn mark_reconciled_by(
         &self,
-        reference: &str,
+        reference: &PaymentRef,
         admin_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -438,7 +443,12 @@ impl Store {
     /// `disputed` (whatever it was; a credited one keeps its credit until an admin
     /// acts) and tells the admins, in one transaction; it never credits again.
     /// `Ok(false)`: the payment was already disputed (the event is only recorded).
-    pub async fn mark_disputed(&self, reference: &str, event: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn mark_disputed(
+        &self,
+        reference: &PaymentRef,
+        event: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let payment = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(payment_pk(reference), "PAYMENT")))

@@ -5,6 +5,7 @@ use super::attr::{key, Item, Reader};
 use super::tx::shard_of;
 use super::{Store, StoreError};
 use crate::domain::assignment::QueueEntry;
+use crate::domain::ids::{CharacterId, ChatId, MemberId, OperatorId};
 use crate::domain::Credits;
 
 /// Queue shards: spreads the platform's enqueue rate over several partitions.
@@ -21,15 +22,15 @@ pub(crate) fn queue_key(chat_id: &str) -> Item {
 fn entry_from(item: &Item) -> Result<QueueEntry, StoreError> {
     let r = Reader(item);
     Ok(QueueEntry {
-        chat_id: r.str("chat_id")?,
-        member_id: r.str("member_id")?,
-        character_id: r.str("character_id")?,
+        chat_id: ChatId::new(r.str("chat_id")?),
+        member_id: MemberId::new(r.str("member_id")?),
+        character_id: CharacterId::new(r.str("character_id")?),
         waiting_since: r.time("waiting_since")?,
         member_credits_spent: Credits::from_hundredths(r.opt_i64("member_credits_spent").unwrap_or(0)),
         paid: r.bool("paid"),
         reassign_count: u32::try_from(r.opt_i64("reassign_count").unwrap_or(0)).unwrap_or(0),
-        preferred_operator: r.opt_str("preferred_operator"),
-        excluded: r.strings("excluded"),
+        preferred_operator: r.opt_str("preferred_operator").map(OperatorId::new),
+        excluded: r.strings("excluded").into_iter().map(OperatorId::new).collect(),
         boosted: r.bool("boosted"),
         response_style: r.opt_str("response_style"),
         languages: r.strings("languages"),

@@ -14,6 +14,7 @@ use super::members::{member_from, member_pk};
 use super::queue::queue_shard;
 use super::tx::{put_new, update};
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::ids::{CharacterId, ChatId, MemberId};
 use crate::domain::{Admission, Character, Chat, ChatStatus, Credits, Member, Message};
 
 /// Everything a send depends on, read in one consistent BatchGetItem.
@@ -57,9 +58,9 @@ pub enum SendOutcome {
 impl Store {
     pub async fn load_send_inputs(
         &self,
-        member_id: &str,
-        chat_id: &str,
-        character_id: &str,
+        member_id: &MemberId,
+        chat_id: &ChatId,
+        character_id: &CharacterId,
         idempotency: Option<IdemRef<'_>>,
         now: DateTime<Utc>,
     ) -> Result<SendInputs, StoreError> {

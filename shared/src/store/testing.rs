@@ -17,6 +17,7 @@ use super::queue::queue_key;
 use super::tx::{put_new, tx_update, update};
 use super::TransactFailure;
 use super::{Store, StoreError};
+use crate::domain::ids::{ChatId, MemberId};
 use crate::domain::{Chat, Credits};
 
 /// One record, by what it is.
@@ -114,7 +115,7 @@ impl Store {
     /// The condition keeps the balance from going below zero.
     pub async fn adjust_balance(
         &self,
-        member_id: &str,
+        member_id: &MemberId,
         amount: Credits,
         cause: &str,
         reference: &str,
@@ -159,7 +160,7 @@ impl Store {
     }
 
     /// Pending queue entries of one shard: (chat id, waiting since).
-    pub async fn queue_entries(&self, shard: u32) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    pub async fn queue_entries(&self, shard: u32) -> Result<Vec<(ChatId, DateTime<Utc>)>, StoreError> {
         let out = self
             .client
             .query()
@@ -175,7 +176,7 @@ impl Store {
             .iter()
             .map(|i| {
                 let r = Reader(i);
-                Ok((r.str("chat_id")?, r.time("waiting_since")?))
+                Ok((ChatId::new(r.str("chat_id")?), r.time("waiting_since")?))
             })
             .collect()
     }

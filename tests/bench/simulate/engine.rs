@@ -12,6 +12,7 @@ use fantooo::domain::assignment::{
     band, counted_return, match_chats, on_shift, quality_score, rank, Band, Candidate, Return, Skills, Waiting,
     QUALITY_THRESHOLD, SUSPENSION_DAYS,
 };
+use fantooo::domain::ids::{ChatId, OperatorId};
 use fantooo::domain::{Credits, Operator};
 
 use crate::model::{self, eat_hour, Character, Draws, Member, Ms, Params, DAY, HOUR, MINUTE, SECOND};
@@ -110,7 +111,7 @@ struct Entry {
 
 /// A member's chat with their favourite character (one per member), and their session.
 pub struct Chat {
-    id: String,
+    id: ChatId,
     member: usize,
     pub operator: Option<usize>,
     last_operator: Option<usize>,
@@ -162,8 +163,8 @@ pub struct Sim {
     characters: Vec<Character>,
     pub chats: Vec<Chat>,
     ops: Vec<Op>,
-    op_index: HashMap<String, usize>,
-    chat_index: HashMap<String, usize>,
+    op_index: HashMap<OperatorId, usize>,
+    chat_index: HashMap<ChatId, usize>,
     timers: [Ms; 3],
     heap: BinaryHeap<Scheduled>,
     seq: u64,
@@ -186,7 +187,7 @@ impl Sim {
             .iter()
             .enumerate()
             .map(|(i, m)| Chat {
-                id: format!("ch_{}~{}", m.id, Character::id(m.character)),
+                id: ChatId::new(format!("ch_{}~{}", m.id, Character::id(m.character))),
                 member: i,
                 operator: None,
                 last_operator: None,

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use fantooo::domain::assignment::Skills;
+use fantooo::domain::ids::{MemberId, OperatorId};
 use fantooo::domain::{Credits, Operator};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -103,7 +104,7 @@ impl Default for Params {
 }
 
 pub struct Member {
-    pub id: String,
+    pub id: MemberId,
     pub spent: Credits,
     pub language: &'static str,
     pub character: usize,
@@ -218,7 +219,7 @@ impl Draws {
 pub fn members(n: usize, characters: usize, draws: &mut Draws) -> Vec<Member> {
     (0..n)
         .map(|i| Member {
-            id: format!("m_{i:05}"),
+            id: MemberId::new(format!("m_{i:05}")),
             spent: draws.spend(),
             language: draws.language(),
             character: draws.index(characters),
@@ -242,7 +243,13 @@ pub fn operators(p: &Params, draws: &mut Draws) -> Vec<Operator> {
         for _ in 0..size {
             let i = out.len();
             let id = format!("op_{:03}", i + 1);
-            let mut op = Operator::new_account(id.clone(), format!("{id}@fantooo.test"), id, String::new(), start());
+            let mut op = Operator::new_account(
+                OperatorId::new(id.as_str()),
+                format!("{id}@fantooo.test"),
+                id,
+                String::new(),
+                start(),
+            );
             let first = draws.index(STYLES.len());
             let second = (first + 1 + draws.index(STYLES.len() - 1)) % STYLES.len();
             op.specializations = vec![STYLES[first].into(), STYLES[second].into()];

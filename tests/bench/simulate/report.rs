@@ -219,7 +219,7 @@ impl Spread {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Suspension {
     pub at_eat: String,
-    pub operator: String,
+    pub operator: fantooo::domain::ids::OperatorId,
     pub quality: f64,
     pub idle_incidents: u32,
     pub avg_response_secs: f64,

@@ -6,6 +6,7 @@ use axum::routing::{delete, get, patch, post, put};
 
 use super::Function::*;
 use super::{idempotency, route, Answer, PasswordChange, Route};
+use crate::domain::ids::{CharacterId, ChatId};
 use crate::error::ApiError;
 use crate::http::{IdempotencyKey, JsonBody, ListParams, MemberAuth, MemberRightsAuth, Now, Path, RawJson, SessionId};
 use crate::services::{accounts, catalog, chats, deletion, operators, payments};
@@ -49,7 +50,7 @@ async fn member_password(
 
 #[derive(serde::Deserialize)]
 struct OpenChat {
-    profile_id: String,
+    profile_id: CharacterId,
 }
 
 async fn open_chat(
@@ -69,7 +70,7 @@ async fn list_chats(State(app): State<App>, MemberAuth(id): MemberAuth, p: ListP
 async fn list_messages(
     State(app): State<App>,
     MemberAuth(id): MemberAuth,
-    Path(chat): Path<String>,
+    Path(chat): Path<ChatId>,
     p: ListParams,
 ) -> Answer {
     http::list(&chats::list_messages(&app, &id, &chat, p.get("after"), p.cursor.as_deref(), p.limit).await?)
@@ -83,7 +84,7 @@ async fn add_favorite(
     State(app): State<App>,
     MemberAuth(id): MemberAuth,
     Now(now): Now,
-    Path(profile): Path<String>,
+    Path(profile): Path<CharacterId>,
 ) -> Result<StatusCode, ApiError> {
     catalog::add_favorite(&app, &id, &profile, now).await?;
     Ok(http::empty())
@@ -92,7 +93,7 @@ async fn add_favorite(
 async fn remove_favorite(
     State(app): State<App>,
     MemberAuth(id): MemberAuth,
-    Path(profile): Path<String>,
+    Path(profile): Path<CharacterId>,
 ) -> Result<StatusCode, ApiError> {
     catalog::remove_favorite(&app, &id, &profile).await?;
     Ok(http::empty())
@@ -145,7 +146,7 @@ async fn rate_chat(
     State(app): State<App>,
     MemberAuth(id): MemberAuth,
     Now(now): Now,
-    Path(chat): Path<String>,
+    Path(chat): Path<ChatId>,
     JsonBody(r): JsonBody<RatingBody>,
 ) -> Answer {
     operators::rate(&app, &id, &chat, r.rating, now).await?;

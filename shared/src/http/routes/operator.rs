@@ -6,6 +6,7 @@ use axum::routing::{get, post, put};
 
 use super::Function::*;
 use super::{route, Answer, MessageBody, PasswordChange, Route};
+use crate::domain::ids::ChatId;
 use crate::error::ApiError;
 use crate::http::{ClientIp, JsonBody, Now, OperatorAuth, OptionalJson, Path, SessionId};
 use crate::services::operators;
@@ -76,7 +77,7 @@ async fn operator_assignments(State(app): State<App>, OperatorAuth(id): Operator
     http::json(StatusCode::OK, &operators::waiting_room(&app, &id, now).await?)
 }
 
-async fn operator_chat(State(app): State<App>, OperatorAuth(id): OperatorAuth, Path(chat): Path<String>) -> Answer {
+async fn operator_chat(State(app): State<App>, OperatorAuth(id): OperatorAuth, Path(chat): Path<ChatId>) -> Answer {
     http::json(StatusCode::OK, &operators::chat_view(&app, &id, &chat).await?)
 }
 
@@ -90,7 +91,7 @@ async fn operator_notes(
     State(app): State<App>,
     OperatorAuth(id): OperatorAuth,
     Now(now): Now,
-    Path(chat): Path<String>,
+    Path(chat): Path<ChatId>,
     JsonBody(r): JsonBody<Notes>,
 ) -> Answer {
     operators::save_notes(&app, &id, &chat, r.member_notes.as_deref(), r.character_notes.as_deref(), now).await?;
@@ -101,7 +102,7 @@ async fn operator_reply(
     State(app): State<App>,
     OperatorAuth(id): OperatorAuth,
     Now(now): Now,
-    Path(chat): Path<String>,
+    Path(chat): Path<ChatId>,
     JsonBody(r): JsonBody<MessageBody>,
 ) -> Answer {
     http::json(StatusCode::CREATED, &operators::reply(&app, &id, &chat, r.content, now).await?)
@@ -116,7 +117,7 @@ async fn operator_release(
     State(app): State<App>,
     OperatorAuth(id): OperatorAuth,
     Now(now): Now,
-    Path(chat): Path<String>,
+    Path(chat): Path<ChatId>,
     OptionalJson(body): OptionalJson,
 ) -> Answer {
     let Release { note } = match body {

@@ -6,6 +6,7 @@ use axum::routing::get;
 
 use super::Function::*;
 use super::{route, Answer, Route};
+use crate::domain::ids::CharacterId;
 use crate::error::ApiError;
 use crate::http::{ClientIp, ListParams, Now, Path};
 use crate::services::{accounts, catalog};
@@ -40,7 +41,7 @@ async fn list_profiles(State(app): State<App>, p: ListParams) -> Answer {
     http::list(&page)
 }
 
-async fn get_profile(State(app): State<App>, Path(id): Path<String>) -> Answer {
+async fn get_profile(State(app): State<App>, Path(id): Path<CharacterId>) -> Answer {
     http::json(StatusCode::OK, &catalog::get_profile(&app, &id).await?)
 }
 

@@ -6,6 +6,7 @@ use axum::routing::post;
 
 use super::Function::*;
 use super::{idempotency, route, Answer, MessageBody, Route};
+use crate::domain::ids::ChatId;
 use crate::http::{IdempotencyKey, MemberAuth, Now, Path, RawJson};
 use crate::services::send_message;
 use crate::{http, App};
@@ -16,7 +17,7 @@ async fn send(
     State(app): State<App>,
     MemberAuth(id): MemberAuth,
     Now(now): Now,
-    Path(chat): Path<String>,
+    Path(chat): Path<ChatId>,
     IdempotencyKey(key): IdempotencyKey,
     RawJson(body, bytes): RawJson,
 ) -> Answer {
