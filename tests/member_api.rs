@@ -462,3 +462,61 @@ async fn a_message_to_a_chat_without_an_operator_queues_it() {
     let entry = entries.iter().find(|(id, _)| *id == chat).unwrap();
     assert_eq!(entry.1.to_rfc3339(), "2026-11-25T09:00:00+00:00", "a second message keeps the first wait start");
 }
+
+/// Records written before outcomes were recorded (an HTTP status and body, kept
+/// 24 h) still work after the deploy: a 201 replays its body; a 402 is decided
+/// afresh (it changed nothing) instead of blocking the key.
+#[tokio::test]
+async fn idempotency_records_from_before_outcomes_replay_or_are_decided_afresh() {
+    use sha2::{Digest, Sha256};
+    let stack = stack().await;
+    let (m, chat) = paying_member(&stack, "c_demo04", 5).await;
+    let send = |key: &'static str, content: &'static str| {
+        stack
+            .http
+            .post(stack.url(&format!("/chats/{chat}/messages")))
+            .bearer_auth(&m.token)
+            .header("x-fantooo-now", NOON_EAT)
+            .header("idempotency-key", key)
+            .json(&json!({ "content": content }))
+            .send()
+    };
+    let scope = format!("member:{}", m.id);
+    let route = fantooo::services::send_message::ROUTE;
+    let expires = chrono::Utc::now() + chrono::Duration::hours(23);
+    let refused = json!({ "error": { "code": "insufficient_credits", "message": "old" } }).to_string();
+    stack.store.put_legacy_idempotency_record((&scope, route, "old-402"), "any", 402, &refused, expires).await.unwrap();
+    let (s, first) = Stack::answer(send("old-402", "now I can pay").await.unwrap()).await.unwrap();
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(4));
+    let (s, again) = Stack::answer(send("old-402", "now I can pay").await.unwrap()).await.unwrap();
+    assert_eq!((s, &again), (StatusCode::CREATED, &first), "the new record replays");
+
+    let body = serde_json::to_vec(&json!({ "content": "sent before the deploy" })).unwrap();
+    let hash = hex::encode(Sha256::digest([chat.as_bytes(), b"\n", &body].concat()));
+    let stored = json!({
+        "message": { "id": "msg_0000000009_abcdefgh", "chat_id": chat, "sender": "member",
+                     "content": "sent before the deploy", "cost": "1.00", "free": false,
+                     "created_at": "2026-11-25T09:00:00Z", "edited": false },
+        "balance": "3.00",
+    });
+    stack
+        .store
+        .put_legacy_idempotency_record((&scope, route, "old-201"), &hash, 201, &stored.to_string(), expires)
+        .await
+        .unwrap();
+    let res = stack
+        .http
+        .post(stack.url(&format!("/chats/{chat}/messages")))
+        .bearer_auth(&m.token)
+        .header("x-fantooo-now", NOON_EAT)
+        .header("idempotency-key", "old-201")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let (s, replay) = Stack::answer(res).await.unwrap();
+    assert_eq!((s, replay), (StatusCode::CREATED, stored), "an old 201 replays its body");
+    assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(4), "and charges nothing");
+}

@@ -39,7 +39,7 @@ pub struct Malformed;
 #[derive(Deserialize)]
 struct Envelope {
     event: String,
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default, deserialize_with = "lenient_object")]
     data: Option<Data>,
 }
 
@@ -56,7 +56,7 @@ struct Data {
     #[serde(default, deserialize_with = "lenient")]
     gateway_response: Option<String>,
     /// Dispute events name their charge here ...
-    #[serde(default, deserialize_with = "lenient")]
+    #[serde(default, deserialize_with = "lenient_object")]
     transaction: Option<TransactionRef>,
     /// ... or here.
     #[serde(default, deserialize_with = "lenient")]
@@ -75,13 +75,26 @@ fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Optio
     Ok(serde_json::from_value(value).ok())
 }
 
+/// An object of the expected shape, or `None` for anything else (an array is not
+/// read field by field).
+fn lenient_object<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(if value.is_object() { serde_json::from_value(value).ok() } else { None })
+}
+
 fn usable(reference: Option<String>) -> Option<PaymentRef> {
     reference.filter(|r| !r.is_empty() && r.len() <= 200).map(PaymentRef::new)
 }
 
-/// Parses a delivery whose signature was checked.
+/// Parses a delivery whose signature was checked. The body is read as a JSON
+/// object first (an array is not an event; a repeated key keeps its last value),
+/// then its fields.
 pub fn parse(body: &[u8]) -> Result<WebhookEvent, Malformed> {
-    let Envelope { event: name, data } = serde_json::from_slice(body).map_err(|_| Malformed)?;
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| Malformed)?;
+    if !value.is_object() {
+        return Err(Malformed);
+    }
+    let Envelope { event: name, data } = serde_json::from_value(value).map_err(|_| Malformed)?;
     let data = data.unwrap_or_default();
     let direct = usable(data.reference);
     if name.starts_with("charge.dispute.") {
@@ -154,5 +167,10 @@ mod tests {
         assert_eq!(parse(b"not json"), Err(Malformed));
         assert_eq!(parse(br#"{"data":{}}"#), Err(Malformed));
         assert_eq!(parse(br#"{"event":7}"#), Err(Malformed));
+        assert_eq!(parse(br#"["charge.success",["pay_1","success",10000,"KES"]]"#), Err(Malformed));
+        let e = parse(br#"{"event":"charge.success","data":["pay_1","success",10000,"KES"]}"#).expect("an event");
+        assert_eq!(e.reference, None, "an array is no data");
+        let e = parse(br#"{"event":"charge.failed","event":"charge.success","data":{"reference":"pay_3"}}"#);
+        assert_eq!(e.map(|e| e.name), Ok("charge.success".into()), "a repeated key keeps its last value");
     }
 }

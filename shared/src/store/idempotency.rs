@@ -14,6 +14,13 @@ use super::StoreError;
 /// How long a key answers with its first outcome.
 const KEPT: chrono::Duration = chrono::Duration::hours(24);
 
+/// A record may be written over when it has expired, or when it is a refusal
+/// recorded before outcomes were (`status` 402, no `outcome`; at most 24 h old at
+/// the deploy): such a request is decided afresh, since a refusal changed nothing.
+const LEGACY_REFUSED: i64 = 402;
+const REPLACEABLE: &str =
+    "attribute_not_exists(PK) OR expires_at < :now OR (attribute_not_exists(outcome) AND #status = :legacy_refused)";
+
 /// One partition per principal, so erasing a member's records (which hold their
 /// texts in the results) is one query.
 pub(crate) fn idem_pk(scope: &str) -> String {
@@ -83,8 +90,10 @@ pub(crate) fn record_put(
     let put = aws_sdk_dynamodb::types::Put::builder()
         .table_name(table)
         .set_item(Some(record_item(record.at, &response, now)))
-        .condition_expression("attribute_not_exists(PK) OR expires_at < :now")
+        .condition_expression(REPLACEABLE)
+        .expression_attribute_names("#status", "status")
         .expression_attribute_values(":now", n(now.timestamp()))
+        .expression_attribute_values(":legacy_refused", n(LEGACY_REFUSED))
         .build()
         .map_err(StoreError::dynamo)?;
     Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build())
@@ -92,8 +101,8 @@ pub(crate) fn record_put(
 
 /// The record's outcome, unless it has expired (TTL deletes lazily). A record
 /// written before outcomes were recorded (`status` 201, at most 24 h old at the
-/// deploy) reads as done; a refused one of that age is ignored, so the request is
-/// decided afresh (a refusal changed nothing).
+/// deploy) reads as done; a refused one of that age is ignored and may be written
+/// over (`REPLACEABLE`), so the request is decided afresh (a refusal changed nothing).
 pub(crate) fn stored_response(item: &Item, now: DateTime<Utc>) -> Option<StoredResponse> {
     let r = Reader(item);
     let live = r.opt_i64("expires_at").is_some_and(|e| e > now.timestamp());
@@ -134,8 +143,10 @@ impl super::Store {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(record_item(at, response, now)))
-            .condition_expression("attribute_not_exists(PK) OR expires_at < :now")
+            .condition_expression(REPLACEABLE)
+            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":legacy_refused", n(LEGACY_REFUSED))
             .send()
             .await;
         match result {

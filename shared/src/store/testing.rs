@@ -182,6 +182,27 @@ impl Store {
     }
 }
 
+impl Store {
+    /// An idempotency record as the code before outcomes wrote it: the HTTP
+    /// status and body of the first response (what a deploy finds for 24 h).
+    pub async fn put_legacy_idempotency_record(
+        &self,
+        (scope, route, k): super::IdemRef<'_>,
+        request_hash: &str,
+        status: u16,
+        body: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut item = super::idempotency::idem_key(scope, route, k);
+        item.insert("request_hash".into(), s(request_hash));
+        item.insert("status".into(), n(status));
+        item.insert("body".into(), s(body));
+        item.insert("expires_at".into(), n(expires_at.timestamp()));
+        self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
+        Ok(())
+    }
+}
+
 /// A string attribute value (what most staged states need).
 pub fn text(v: impl Into<String>) -> AttributeValue {
     s(v)
