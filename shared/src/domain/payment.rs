@@ -119,6 +119,35 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// A new checkout: pending, at the snapshot's price, first verified
+    /// `FIRST_CHECK_AFTER` from now unless a webhook settles it first.
+    pub fn pending(
+        reference: PaymentRef,
+        member_id: MemberId,
+        snapshot: PackageSnapshot,
+        email: String,
+        now: DateTime<Utc>,
+    ) -> Payment {
+        Payment {
+            reference,
+            member_id,
+            status: PaymentStatus::Pending,
+            snapshot,
+            email,
+            created_at: now,
+            credited_at: None,
+            payout_id: None,
+            disputed_at: None,
+            failure_reason: None,
+            review_reason: None,
+            needs_review: false,
+            webhook_received_count: 0,
+            last_webhook_at: None,
+            verify_attempts: 0,
+            next_check_at: Some(now + FIRST_CHECK_AFTER),
+        }
+    }
+
     /// Credited, owed as a payout, or disputed: whichever, it adds nothing again.
     pub fn is_settled(&self) -> bool {
         self.credited_at.is_some() || self.payout_id.is_some() || self.disputed_at.is_some()
@@ -353,24 +382,9 @@ mod tests {
     }
 
     fn payment(created_at: DateTime<Utc>) -> Payment {
-        Payment {
-            reference: PaymentRef::new("pay_1"),
-            member_id: MemberId::new("m_1"),
-            status: PaymentStatus::Pending,
-            snapshot: snapshot(),
-            email: "m@x".into(),
-            created_at,
-            credited_at: None,
-            payout_id: None,
-            disputed_at: None,
-            failure_reason: None,
-            review_reason: None,
-            needs_review: false,
-            webhook_received_count: 0,
-            last_webhook_at: None,
-            verify_attempts: 0,
-            next_check_at: None,
-        }
+        let p = Payment::pending(PaymentRef::new("pay_1"), MemberId::new("m_1"), snapshot(), "m@x".into(), created_at);
+        assert_eq!((p.status, p.next_check_at), (PaymentStatus::Pending, Some(created_at + FIRST_CHECK_AFTER)));
+        Payment { next_check_at: None, ..p }
     }
 
     fn report(status: ChargeStatus, amount: i64, currency: &str) -> ChargeReport {

@@ -6,9 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::ids::{MemberId, PaymentRef};
-use crate::domain::payment::{
-    self, ChargeReport, ChargeStatus, Decision, PackageSnapshot, Payment, PaymentStatus, FIRST_CHECK_AFTER,
-};
+use crate::domain::payment::{self, ChargeReport, ChargeStatus, Decision, PackageSnapshot, Payment, PaymentStatus};
 use crate::domain::principal::Principal;
 use crate::domain::{ids, Credits, MemberStatus};
 use crate::error::ApiError;
@@ -83,24 +81,7 @@ pub async fn checkout(
     };
     let snapshot = PackageSnapshot::from(&package);
     let email = member.email.clone().unwrap_or_else(|| format!("{}@{}", member.username, app.config.email_domain));
-    let p = Payment {
-        reference: PaymentRef::new(ids::new_id("pay_")),
-        member_id: member.id.clone(),
-        status: PaymentStatus::Pending,
-        snapshot,
-        email,
-        created_at: now,
-        credited_at: None,
-        payout_id: None,
-        disputed_at: None,
-        failure_reason: None,
-        review_reason: None,
-        needs_review: false,
-        webhook_received_count: 0,
-        last_webhook_at: None,
-        verify_attempts: 0,
-        next_check_at: Some(now + FIRST_CHECK_AFTER),
-    };
+    let p = Payment::pending(PaymentRef::new(ids::new_id("pay_")), member.id.clone(), snapshot, email, now);
     let checkout = Checkout {
         reference: p.reference.clone(),
         amount: p.snapshot.price,

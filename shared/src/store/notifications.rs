@@ -96,19 +96,8 @@ impl Store {
 
     /// Newest first.
     pub async fn admin_notifications(&self, limit: i32) -> Result<Vec<AdminNotification>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(ADMIN_NOTIFICATIONS))
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.items
-            .unwrap_or_default()
+        self.first_page(ADMIN_NOTIFICATIONS, true, Some(limit), false)
+            .await?
             .iter()
             .map(|i| {
                 let r = Reader(i);

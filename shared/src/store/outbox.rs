@@ -42,18 +42,8 @@ pub(crate) fn outbox_item(event: &DomainEvent, now: DateTime<Utc>) -> Result<Ite
 impl Store {
     /// The oldest events of one outbox shard.
     pub async fn outbox(&self, shard: u32, limit: i32) -> Result<Vec<OutboxEvent>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(outbox_pk(shard)))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.items
-            .unwrap_or_default()
+        self.first_page(&outbox_pk(shard), false, Some(limit), false)
+            .await?
             .iter()
             .map(|i| {
                 let r = Reader(i);

@@ -15,8 +15,12 @@ pub fn queue_shard(chat_id: &str) -> u32 {
     shard_of(chat_id, QUEUE_SHARDS)
 }
 
+pub(crate) fn queue_pk(shard: u32) -> String {
+    format!("QUEUE#{shard}")
+}
+
 pub(crate) fn queue_key(chat_id: &str) -> Item {
-    key(format!("QUEUE#{}", queue_shard(chat_id)), format!("CHAT#{chat_id}"))
+    key(queue_pk(queue_shard(chat_id)), format!("CHAT#{chat_id}"))
 }
 
 fn entry_from(item: &Item) -> Result<QueueEntry, StoreError> {
@@ -42,7 +46,7 @@ impl Store {
     pub async fn waiting_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
         let mut entries = Vec::new();
         for shard in 0..QUEUE_SHARDS {
-            let items = self.query_all(&format!("QUEUE#{shard}"), "CHAT#").await?;
+            let items = self.query_all(&queue_pk(shard), "CHAT#").await?;
             for item in &items {
                 entries.push(entry_from(item)?);
             }

@@ -11,7 +11,7 @@ use super::chats::{activity_sort, chat_from, chat_pk, message_item};
 use super::idempotency::{idem_key, record_put, stored_response, DoneRecord, IdemRef, StoredResponse};
 use super::ledger::ledger_item;
 use super::members::{member_from, member_pk};
-use super::queue::queue_shard;
+use super::queue::queue_key;
 use super::tx::{put_new, update};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::ids::{CharacterId, ChatId, MemberId};
@@ -211,13 +211,12 @@ impl Store {
 
     /// Upserts the chat's queue entry with its priority inputs; the first wait start wins.
     fn queue_entry(&self, c: &SendCommit<'_>) -> Result<TransactWriteItem, StoreError> {
-        let shard = queue_shard(&c.chat.id);
         let mut set = String::from(
             "SET entity = :entity, chat_id = :chat, member_id = :member, character_id = :character, \
              waiting_since = if_not_exists(waiting_since, :now), member_credits_spent = :spent, tier = :tier, \
              paid = :paid, reassign_count = if_not_exists(reassign_count, :count)",
         );
-        let mut u = update(&self.table, key(format!("QUEUE#{shard}"), format!("CHAT#{}", c.chat.id)))
+        let mut u = update(&self.table, queue_key(&c.chat.id))
             .expression_attribute_values(":entity", s("queue_entry"))
             .expression_attribute_values(":chat", s(&c.chat.id))
             .expression_attribute_values(":member", s(&c.member.id))

@@ -161,18 +161,8 @@ impl Store {
 
     /// Pending queue entries of one shard: (chat id, waiting since).
     pub async fn queue_entries(&self, shard: u32) -> Result<Vec<(ChatId, DateTime<Utc>)>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("PK = :pk")
-            .expression_attribute_values(":pk", s(format!("QUEUE#{shard}")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.items
-            .unwrap_or_default()
+        self.first_page(&super::queue::queue_pk(shard), false, None, true)
+            .await?
             .iter()
             .map(|i| {
                 let r = Reader(i);

@@ -82,6 +82,30 @@ impl Store {
         out.item.as_ref().map(decode).transpose()
     }
 
+    /// The first `limit` items of a partition, in sort-key order or (`newest_first`)
+    /// the reverse; strongly consistent when `consistent`.
+    pub(crate) async fn first_page(
+        &self,
+        pk: &str,
+        newest_first: bool,
+        limit: Option<i32>,
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .scan_index_forward(!newest_first)
+            .set_limit(limit)
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out.items.unwrap_or_default())
+    }
+
     /// Every item a query matches, all pages.
     pub(crate) async fn all_pages(&self, query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
