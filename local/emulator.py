@@ -18,7 +18,12 @@ signing service). Around moto's WSGI app sits a middleware that:
 * injects faults into EventBridge ``AWSEvents.PutEvents``: at ``events_fail_rate``
   the call answers HTTP 500 ``InternalException`` and delivers nothing (so the
   outbox's "a send may fail" path runs in tests);
-* counts requests per ``X-Amz-Target``.
+* counts requests per ``X-Amz-Target``;
+* bills every DynamoDB request as DynamoDB would (``local/meter.py`` over
+  ``local/capacity.py``): write units from the item before and after, doubled in
+  a transaction, plus each index the item is projected into; read units from
+  the items read. Each answer carries ``x-fantooo-consumed: {"wru", "rru", ...}``
+  and ``GET /_fantooo/capacity`` sums them per operation.
 
 Control endpoints (plain HTTP, no signing):
 
@@ -31,7 +36,9 @@ Control endpoints (plain HTTP, no signing):
                                      "transact_answer_delay_ms": 2500 (commit, then answer late),
                                      "events_fail_rate": 0.5}
                                     (every key optional; "interleave": bool also accepted)
-  POST /_fantooo/reset-counters  -> zeroes the counters (rates stay)
+  GET  /_fantooo/capacity        -> {"by_operation": {op: {"calls", "wru", "wru_table",
+                                     "wru_index": {index: n}, "rru"}}, "recent": [...]}
+  POST /_fantooo/reset-counters  -> zeroes the counters and the capacity report (rates stay)
 
 Environment: FANTOOO_FAULT_CONFLICT_RATE, FANTOOO_FAULT_THROTTLE_RATE,
 FANTOOO_FAULT_EVENTS_FAIL_RATE (default 0),
@@ -287,8 +294,11 @@ THROTTLE_PAYLOAD = {
 
 class FantoooMiddleware:
     def __init__(self, app: Callable, state: FaultState) -> None:
+        from meter import Meter
+
         self.app = app
         self.state = state
+        self.meter = Meter()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -317,11 +327,20 @@ class FantoooMiddleware:
                             [("x-amzn-RequestId", str(uuid.uuid4()))])
 
         if target.startswith(DYNAMODB_PREFIX) and not self.state.interleave:
+            body = _read_body(environ)
+            operation = target.split(".")[-1]
+            started: list[Any] = []
+
+            def deferred(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+                started.extend([status, headers])
+                return lambda _data: None
+
             asked = time.perf_counter()
             with self.state.dynamodb_lock:
                 entered = time.perf_counter()
+                metering = self.meter.before(environ, operation, body)
                 # Drain the response inside the lock, so the whole call is one step.
-                result = self.app(environ, start_response)
+                result = self.app(environ, deferred)
                 try:
                     answer = [b"".join(result)]
                 finally:
@@ -329,6 +348,11 @@ class FantoooMiddleware:
                     if close:
                         close()
                     self.state.record_time(target, entered - asked, time.perf_counter() - entered)
+                status, headers = (started + ["500 Internal Server Error", []])[:2]
+                cost = self.meter.after(metering, status.startswith("200"), answer[0])
+            if cost is not None:
+                headers = list(headers) + [("x-fantooo-consumed", json.dumps(cost, separators=(",", ":")))]
+            start_response(status, headers)
             delay = self.state.transact_answer_delay_ms if target == TRANSACT_WRITE else 0
             if delay:
                 time.sleep(delay / 1000.0)  # committed; the answer is late (outside the lock)
@@ -353,8 +377,11 @@ class FantoooMiddleware:
             except ValueError as err:
                 return _json(start_response, "400 Bad Request", {"error": str(err)})
             return _json(start_response, "200 OK", self.state.snapshot())
+        if name == "capacity" and method == "GET":
+            return _json(start_response, "200 OK", self.meter.report())
         if name == "reset-counters" and method == "POST":
             self.state.reset_counters()
+            self.meter.reset()
             return _json(start_response, "200 OK", self.state.snapshot())
         return _json(start_response, "404 Not Found", {"error": f"no {method} {path}"})
 
