@@ -1,0 +1,208 @@
+//! What each operation costs on DynamoDB, counted by the emulator's meter
+//! (local/meter.py over local/capacity.py: item sizes before and after, the
+//! transaction doubling, every index written). Run by `local/bench` against a
+//! release build with the consumer and schedules off, so every unit counted is the
+//! operation's own. Prints one JSON object: per operation, the write units (table
+//! and per index), the read units and the dollars per 1M at on-demand list prices,
+//! and the DynamoDB cost of 1M member messages under the mix below.
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use fantooo::domain::ids::{ChatId, OperatorId};
+use fantooo::domain::Operator;
+use fantooo_tests::{charge_event, Member, Stack, StatusCode, NOON_EAT};
+use serde_json::{json, Map, Value};
+
+/// us-east-1 on-demand list prices, checked 2026-11-30 (docs/benchmarks.md).
+const DOLLARS_PER_MILLION_WRU: f64 = 0.625;
+const DOLLARS_PER_MILLION_RRU: f64 = 0.125;
+
+/// Per member message: the send itself (90 % to a chat an operator holds, 10 %
+/// to a waiting chat), the character's reply, a claim for every waiting send,
+/// and heartbeats (2,000 operators every 30 s against 2,000 sends a second).
+const MIX: &[(&str, f64)] = &[
+    ("send_paid_held", 0.9),
+    ("send_paid_waiting", 0.1),
+    ("operator_reply", 1.0),
+    ("assignment_claim", 0.1),
+    ("heartbeat", 2000.0 / 30.0 / 2000.0),
+];
+
+struct Meter<'a> {
+    stack: &'a Stack,
+    emulator: String,
+}
+
+impl Meter<'_> {
+    async fn reset(&self) -> Result<()> {
+        self.stack.http.post(format!("{}/_fantooo/reset-counters", self.emulator)).send().await?;
+        Ok(())
+    }
+
+    /// The units counted since the last reset: (wru total, wru per index, rru, per DynamoDB call).
+    async fn read(&self) -> Result<Value> {
+        let report: Value =
+            self.stack.http.get(format!("{}/_fantooo/capacity", self.emulator)).send().await?.json().await?;
+        let ops = report["by_operation"].as_object().context("by_operation")?;
+        let (mut wru, mut wru_table, mut rru) = (0.0, 0.0, 0.0);
+        let mut by_index = Map::new();
+        let mut calls = Map::new();
+        for (op, t) in ops {
+            wru += t["wru"].as_f64().unwrap_or(0.0);
+            wru_table += t["wru_table"].as_f64().unwrap_or(0.0);
+            rru += t["rru"].as_f64().unwrap_or(0.0);
+            for (index, n) in t["wru_index"].as_object().into_iter().flatten() {
+                let sum = by_index.get(index).and_then(Value::as_f64).unwrap_or(0.0) + n.as_f64().unwrap_or(0.0);
+                by_index.insert(index.clone(), json!(sum));
+            }
+            calls.insert(op.clone(), t["calls"].clone());
+        }
+        let dollars = wru * DOLLARS_PER_MILLION_WRU + rru * DOLLARS_PER_MILLION_RRU;
+        Ok(json!({
+            "wru": wru, "wru_table": wru_table, "wru_index": by_index, "rru": rru,
+            "dollars_per_million": (dollars * 1000.0).round() / 1000.0, "calls": calls,
+        }))
+    }
+}
+
+async fn operator(stack: &Stack, app: &fantooo::App) -> Result<(OperatorId, String)> {
+    let now = Utc::now();
+    let id = OperatorId::new(fantooo::domain::ids::new_id("op_cap"));
+    let email = format!("{id}@bench.local");
+    let hash = fantooo::auth::password::hash("operator-pass-1".into()).await?;
+    let op = Operator {
+        max_concurrent_chats: 50,
+        ..Operator::new_account(id.clone(), email.clone(), "Cap".into(), hash, now)
+    };
+    anyhow::ensure!(app.store.create_operator(&op, now).await?, "operator exists");
+    let body = json!({ "email": email, "password": "operator-pass-1" });
+    let (s, session) = Stack::answer(stack.http.post(stack.url("/operator/login")).json(&body).send().await?).await?;
+    anyhow::ensure!(s == StatusCode::OK, "operator login: {session}");
+    let token = session["token"].as_str().context("token")?.to_string();
+    let (s, b) = Stack::answer(
+        stack
+            .http
+            .post(stack.url("/operator/availability"))
+            .bearer_auth(&token)
+            .json(&json!({ "available": true }))
+            .send()
+            .await?,
+    )
+    .await?;
+    anyhow::ensure!(s == StatusCode::OK, "available: {b}");
+    Ok((id, token))
+}
+
+/// A member past the free messages of a chat, with credits.
+async fn paying(stack: &Stack, character: &str) -> Result<(Member, ChatId)> {
+    let m = stack.register("cap").await?;
+    let chat = stack.open_chat(&m, character).await?;
+    for i in 0..3 {
+        let (s, b) = stack.send_at(&m, &chat, &format!("free {i}"), NOON_EAT).await?;
+        anyhow::ensure!(s == StatusCode::CREATED, "free send: {b}");
+    }
+    stack.grant(&m, 100).await?;
+    Ok((m, chat))
+}
+
+/// A 100-character message, as the goals are stated.
+fn text() -> String {
+    "x".repeat(100)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let stack = Stack::connect().await?;
+    let app = stack.app().await?;
+    let emulator = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL")?;
+    let meter = Meter { stack: &stack, emulator };
+    let mut results = Map::new();
+    let now = || Utc::now();
+
+    // A free send: the chat's first message.
+    let m = stack.register("cap").await?;
+    let chat = stack.open_chat(&m, "c_demo01").await?;
+    meter.reset().await?;
+    let (s, b) = stack.send_at(&m, &chat, &text(), NOON_EAT).await?;
+    anyhow::ensure!(s == StatusCode::CREATED, "{b}");
+    results.insert("send_free".into(), meter.read().await?);
+
+    // A paid send to a waiting chat (it is queued), then one with an Idempotency-Key.
+    let (m, chat) = paying(&stack, "c_demo02").await?;
+    meter.reset().await?;
+    let (s, b) = stack.send_at(&m, &chat, &text(), NOON_EAT).await?;
+    anyhow::ensure!(s == StatusCode::CREATED, "{b}");
+    results.insert("send_paid_waiting".into(), meter.read().await?);
+    meter.reset().await?;
+    let res = stack
+        .http
+        .post(stack.url(&format!("/chats/{chat}/messages")))
+        .bearer_auth(&m.token)
+        .header("x-fantooo-now", NOON_EAT)
+        .header("idempotency-key", "cap-1")
+        .json(&json!({ "content": text() }))
+        .send()
+        .await?;
+    let (s, b) = Stack::answer(res).await?;
+    anyhow::ensure!(s == StatusCode::CREATED, "{b}");
+    results.insert("send_paid_waiting_with_idempotency_key".into(), meter.read().await?);
+
+    // An assignment pass that claims the waiting chats (the two above) for the one
+    // available operator; "assignment_claim" is the pass's cost per chat claimed.
+    let (_op, token) = operator(&stack, &app).await?;
+    meter.reset().await?;
+    let report = fantooo::services::assignment::assign_pass(&app, now()).await?;
+    anyhow::ensure!(report.assigned >= 1, "the pass assigned nothing: {report:?}");
+    let mut pass = meter.read().await?;
+    pass["claims"] = json!(report.assigned);
+    let per_claim = pass["dollars_per_million"].as_f64().unwrap_or(0.0) / report.assigned as f64;
+    results.insert("assignment_claim".into(), json!({ "dollars_per_million": (per_claim * 1000.0).round() / 1000.0 }));
+    results.insert("assignment_pass".into(), pass);
+
+    // A paid send to the chat the operator now holds; the operator's reply; a heartbeat.
+    meter.reset().await?;
+    let (s, b) = stack.send_at(&m, &chat, &text(), NOON_EAT).await?;
+    anyhow::ensure!(s == StatusCode::CREATED, "{b}");
+    results.insert("send_paid_held".into(), meter.read().await?);
+    let operator_post =
+        |path: String, body: Value| stack.http.post(stack.url(&path)).bearer_auth(&token).json(&body).send();
+    meter.reset().await?;
+    let (s, b) =
+        Stack::answer(operator_post(format!("/operator/chats/{chat}/messages"), json!({ "content": text() })).await?)
+            .await?;
+    anyhow::ensure!(s == StatusCode::CREATED, "reply: {b}");
+    results.insert("operator_reply".into(), meter.read().await?);
+    meter.reset().await?;
+    let (s, b) = Stack::answer(operator_post("/operator/heartbeat".into(), json!({})).await?).await?;
+    anyhow::ensure!(s.is_success(), "heartbeat: {b}");
+    results.insert("heartbeat".into(), meter.read().await?);
+    meter.reset().await?;
+    let (s, b) = Stack::answer(operator_post(format!("/operator/chats/{chat}/release"), json!({})).await?).await?;
+    anyhow::ensure!(s.is_success(), "release: {b}");
+    results.insert("release".into(), meter.read().await?);
+
+    // A checkout, and the webhook that credits it.
+    meter.reset().await?;
+    let (s, checkout) = stack.post(&m, "/credits/checkout", json!({ "package_id": "pkg_starter" })).await?;
+    anyhow::ensure!(s == StatusCode::CREATED, "{checkout}");
+    results.insert("checkout".into(), meter.read().await?);
+    let reference = checkout["reference"].as_str().context("reference")?;
+    meter.reset().await?;
+    let (s, b) = stack.webhook(&charge_event("charge.success", reference, "success", 10000, "KES")).await?;
+    anyhow::ensure!(s == StatusCode::OK, "{b}");
+    results.insert("webhook_credit".into(), meter.read().await?);
+
+    let per_message: f64 = MIX
+        .iter()
+        .map(|(op, share)| share * results.get(*op).and_then(|r| r["dollars_per_million"].as_f64()).unwrap_or(0.0))
+        .sum();
+    let mix: Map<String, Value> = MIX.iter().map(|(op, share)| ((*op).to_string(), json!(share))).collect();
+    let out = json!({
+        "operations": results,
+        "prices": { "wru_per_million": DOLLARS_PER_MILLION_WRU, "rru_per_million": DOLLARS_PER_MILLION_RRU, "checked": "2026-11-30" },
+        "mix_per_member_message": mix,
+        "dynamodb_dollars_per_million_member_messages": (per_message * 100.0).round() / 100.0,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
