@@ -17,6 +17,23 @@ use serde_json::{json, Map, Value};
 const DOLLARS_PER_MILLION_WRU: f64 = 0.625;
 const DOLLARS_PER_MILLION_RRU: f64 = 0.125;
 
+/// The rest of the platform, us-east-1 list prices checked 2026-11-30: API Gateway
+/// HTTP API, Lambda arm64 (requests and GB-seconds) and SQS requests.
+const API_GATEWAY_PER_MILLION: f64 = 1.00;
+const LAMBDA_REQUESTS_PER_MILLION: f64 = 0.20;
+const LAMBDA_PER_GB_SECOND: f64 = 0.000_013_333_4;
+/// infra/template.yaml Globals: MemorySize 256.
+const LAMBDA_MEMORY_GB: f64 = 0.25;
+/// An assumption, not a measurement: billed milliseconds per invocation (the
+/// request path is two DynamoDB round trips). At 256 MB each 10 ms is $0.033 per 1M.
+const ASSUMED_BILLED_SECONDS: f64 = 0.05;
+const SQS_PER_MILLION: f64 = 0.40;
+/// Per member message: HTTP requests (each a Lambda invocation): the send, the
+/// reply, heartbeats; and per waiting send, one assignment trigger (SQS send,
+/// receive, delete) and one assign-chats invocation (an upper bound: batches share).
+const HTTP_PER_MESSAGE: f64 = 1.0 + 1.0 + 2000.0 / 30.0 / 2000.0;
+const TRIGGERS_PER_MESSAGE: f64 = 0.1;
+
 /// Per member message: the send itself (90 % to a chat an operator holds, 10 %
 /// to a waiting chat), the character's reply, a claim for every waiting send,
 /// and heartbeats (2,000 operators every 30 s against 2,000 sends a second).
@@ -197,11 +214,32 @@ async fn main() -> Result<()> {
         .map(|(op, share)| share * results.get(*op).and_then(|r| r["dollars_per_million"].as_f64()).unwrap_or(0.0))
         .sum();
     let mix: Map<String, Value> = MIX.iter().map(|(op, share)| ((*op).to_string(), json!(share))).collect();
+    let api_gateway = HTTP_PER_MESSAGE * API_GATEWAY_PER_MILLION;
+    let invocations = HTTP_PER_MESSAGE + TRIGGERS_PER_MESSAGE;
+    let per_invocation = LAMBDA_REQUESTS_PER_MILLION + LAMBDA_MEMORY_GB * ASSUMED_BILLED_SECONDS * LAMBDA_PER_GB_SECOND * 1e6;
+    let lambda = invocations * per_invocation;
+    let sqs = TRIGGERS_PER_MESSAGE * 3.0 * SQS_PER_MILLION;
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    let platform = json!({
+        "dynamodb": round(per_message),
+        "api_gateway": round(api_gateway),
+        "lambda": round(lambda),
+        "sqs": round(sqs),
+        "total": round(per_message + api_gateway + lambda + sqs),
+        "assumptions": {
+            "http_requests_per_message": HTTP_PER_MESSAGE,
+            "lambda_invocations_per_message": invocations,
+            "lambda_memory_gb": LAMBDA_MEMORY_GB,
+            "lambda_billed_seconds_assumed": ASSUMED_BILLED_SECONDS,
+            "sqs_requests_per_message": TRIGGERS_PER_MESSAGE * 3.0,
+        },
+    });
     let out = json!({
         "operations": results,
         "prices": { "wru_per_million": DOLLARS_PER_MILLION_WRU, "rru_per_million": DOLLARS_PER_MILLION_RRU, "checked": "2026-11-30" },
         "mix_per_member_message": mix,
-        "dynamodb_dollars_per_million_member_messages": (per_message * 100.0).round() / 100.0,
+        "dynamodb_dollars_per_million_member_messages": round(per_message),
+        "platform_dollars_per_million_member_messages": platform,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
