@@ -163,6 +163,28 @@ def index_writes(before: dict | None, after: dict | None, table_keys: Iterable[s
     return out
 
 
+def index_key_writes(before: dict | None, after: dict | None, table_keys: Iterable[str],
+                     indexes: Iterable[Index]) -> list[tuple[str, str, int]]:
+    """Where index writes land: (index, partition key value, WRU). A moved key
+    deletes under the old partition key and puts under the new one."""
+    table_keys = tuple(table_keys)
+    out: list[tuple[str, str, int]] = []
+
+    def pk(index: Index, item: dict | None) -> str:
+        (_, v), = item[index.keys[0]].items()
+        return str(v)
+
+    for index in indexes:
+        old, new = index.entry(before, table_keys), index.entry(after, table_keys)
+        if old is None and new is None:
+            continue
+        if old is not None and (new is None or index.key_of(before) != index.key_of(after)):
+            out.append((index.name, pk(index, before), write_units(item_size(old) + INDEX_OVERHEAD)))
+        if new is not None and (old is None or index.key_of(before) != index.key_of(after) or old != new):
+            out.append((index.name, pk(index, after), write_units(item_size(new) + INDEX_OVERHEAD)))
+    return out
+
+
 def write_cost(before: dict | None, after: dict | None, table_keys: Iterable[str],
                indexes: Iterable[Index], transactional: bool = False, applied: bool = True) -> WriteCost:
     """What one write action bills: the table (doubled in a transaction) and each
@@ -237,6 +259,18 @@ class CapacityTest(unittest.TestCase):
         big = dict(base, blob=_s(1000))
         self.assertEqual(write_cost(None, big, ["PK", "SK"], [everything]).indexes, {"GSI2": 2},
                          "the 100-byte entry overhead counts")
+
+    def test_index_writes_land_on_the_old_and_the_new_partition(self) -> None:
+        gsi = Index("G", ("GPK", "GSK"), "ALL")
+        before = {"PK": _s(3), "GPK": {"S": "A"}, "GSK": {"S": "1"}}
+        moved = dict(before, GPK={"S": "B"})
+        self.assertEqual(index_key_writes(before, moved, ["PK"], [gsi]), [("G", "A", 1), ("G", "B", 1)])
+        sorted_only = dict(before, GSK={"S": "2"})
+        self.assertEqual(index_key_writes(before, sorted_only, ["PK"], [gsi]), [("G", "A", 1), ("G", "A", 1)])
+        self.assertEqual(index_key_writes(before, dict(before, x=_s(1)), ["PK"], [gsi]), [("G", "A", 1)])
+        self.assertEqual(index_key_writes(before, before, ["PK"], [gsi]), [])
+        self.assertEqual(sum(u for *_, u in index_key_writes(before, moved, ["PK"], [gsi])),
+                         index_writes(before, moved, ["PK"], [gsi])["G"])
 
     def test_include_projects_named_attributes_only(self) -> None:
         gsi = Index("G", ("GPK",), "INCLUDE", ("shown",))

@@ -111,27 +111,39 @@ class Meter:
         wru_table = 0
         wru_index: dict[str, int] = {}
         rru = 0.0
+        # Where the units land: [where ("table" or an index), partition key, wru, rru].
+        partitions: list[list[Any]] = []
         if state["writes"]:
             for w in state["writes"]:
                 table = w["table"]
                 keys, indexes = self._shape(table)
+                after = w["before"]
                 if w["kind"] == "ConditionCheck":
                     cost = capacity.condition_check_cost(w["before"])
                 else:
                     after = self._item(table, w["key"]) if ok else w["before"]
                     cost = capacity.write_cost(w["before"], after, keys, indexes, w["transactional"], applied=ok)
                 wru_table += cost.table
+                partitions.append(["table", _plain(w["key"].get(table.hash_key_attr)), cost.table, 0.0])
                 for name, units in cost.indexes.items():
                     wru_index[name] = wru_index.get(name, 0) + units
+                if ok and w["kind"] != "ConditionCheck":
+                    for name, pk, units in capacity.index_key_writes(w["before"], after, keys, indexes):
+                        partitions.append([name, pk, units, 0.0])
         elif operation in ("GetItem", "BatchGetItem", "Query", "Scan"):
             rru = self._read_cost(operation, state, ok, response)
+            partitions.extend(self._read_partitions(operation, state["request"], rru))
         else:
             return None
         cost = {"operation": operation, "wru": wru_table + sum(wru_index.values()), "wru_table": wru_table,
-                "wru_index": wru_index, "rru": rru}
+                "wru_index": wru_index, "rru": rru, "partitions": partitions}
         with self._mutex:
             totals = self.by_operation.setdefault(
-                operation, {"calls": 0, "wru": 0, "wru_table": 0, "wru_index": {}, "rru": 0.0})
+                operation, {"calls": 0, "wru": 0, "wru_table": 0, "wru_index": {}, "rru": 0.0, "partitions": {}})
+            for where, pk, w_units, r_units in partitions:
+                slot = totals["partitions"].setdefault(f"{where} {pk}", {"wru": 0, "rru": 0.0})
+                slot["wru"] += w_units
+                slot["rru"] += r_units
             totals["calls"] += 1
             totals["wru"] += cost["wru"]
             totals["wru_table"] += wru_table
@@ -155,6 +167,21 @@ class Meter:
             return units
         return capacity.query_cost(answer.get("Items") or [], bool(request.get("ConsistentRead")))
 
+    @staticmethod
+    def _read_partitions(operation: str, request: dict[str, Any], rru: float) -> list[list[Any]]:
+        """Where a read's units land: the partition it queried or the keys it got
+        (a batch's units are split evenly over its keys)."""
+        if operation == "Query":
+            pk = (request.get("ExpressionAttributeValues") or {}).get(":pk")
+            return [[request.get("IndexName") or "table", _plain(pk), 0, rru]]
+        if operation == "GetItem":
+            key = request.get("Key") or {}
+            return [["table", _plain(key.get("PK")), 0, rru]]
+        if operation == "BatchGetItem":
+            keys = [k for t in (request.get("RequestItems") or {}).values() for k in (t.get("Keys") or [])]
+            return [["table", _plain(k.get("PK")), 0, rru / len(keys)] for k in keys] if keys else []
+        return [["table", "(scan)", 0, rru]]
+
     def report(self) -> dict[str, Any]:
         with self._mutex:
             return {
@@ -162,6 +189,13 @@ class Meter:
                 "recent": list(self.recent),
                 "note": "writes exact; Query/Scan billed from the items returned (a filter or projection reads low)",
             }
+
+
+def _plain(value: Any) -> str:
+    """A key value as text ({"S": "MEMBER#m_1"} -> "MEMBER#m_1")."""
+    if isinstance(value, dict) and len(value) == 1:
+        return str(next(iter(value.values())))
+    return "?"
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -64,7 +64,14 @@ impl Meter<'_> {
         let (mut wru, mut wru_table, mut rru) = (0.0, 0.0, 0.0);
         let mut by_index = Map::new();
         let mut calls = Map::new();
+        let mut partitions = Map::new();
         for (op, t) in ops {
+            for (key, units) in t["partitions"].as_object().into_iter().flatten() {
+                let slot = partitions.entry(key.clone()).or_insert_with(|| json!({ "wru": 0.0, "rru": 0.0 }));
+                for unit in ["wru", "rru"] {
+                    slot[unit] = json!(slot[unit].as_f64().unwrap_or(0.0) + units[unit].as_f64().unwrap_or(0.0));
+                }
+            }
             wru += t["wru"].as_f64().unwrap_or(0.0);
             wru_table += t["wru_table"].as_f64().unwrap_or(0.0);
             rru += t["rru"].as_f64().unwrap_or(0.0);
@@ -78,6 +85,7 @@ impl Meter<'_> {
         Ok(json!({
             "wru": wru, "wru_table": wru_table, "wru_index": by_index, "rru": rru,
             "dollars_per_million": (dollars * 1000.0).round() / 1000.0, "calls": calls,
+            "partitions": partitions,
         }))
     }
 }
@@ -216,7 +224,8 @@ async fn main() -> Result<()> {
     let mix: Map<String, Value> = MIX.iter().map(|(op, share)| ((*op).to_string(), json!(share))).collect();
     let api_gateway = HTTP_PER_MESSAGE * API_GATEWAY_PER_MILLION;
     let invocations = HTTP_PER_MESSAGE + TRIGGERS_PER_MESSAGE;
-    let per_invocation = LAMBDA_REQUESTS_PER_MILLION + LAMBDA_MEMORY_GB * ASSUMED_BILLED_SECONDS * LAMBDA_PER_GB_SECOND * 1e6;
+    let per_invocation =
+        LAMBDA_REQUESTS_PER_MILLION + LAMBDA_MEMORY_GB * ASSUMED_BILLED_SECONDS * LAMBDA_PER_GB_SECOND * 1e6;
     let lambda = invocations * per_invocation;
     let sqs = TRIGGERS_PER_MESSAGE * 3.0 * SQS_PER_MILLION;
     let round = |x: f64| (x * 100.0).round() / 100.0;
@@ -240,6 +249,7 @@ async fn main() -> Result<()> {
         "mix_per_member_message": mix,
         "dynamodb_dollars_per_million_member_messages": round(per_message),
         "platform_dollars_per_million_member_messages": platform,
+        "sharded_keys": fantooo::store::SHARDED_KEYS.iter().map(|(k, n)| ((*k).to_string(), json!(n))).collect::<Map<_, _>>(),
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

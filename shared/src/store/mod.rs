@@ -50,6 +50,15 @@ pub use outbox::{OutboxEvent, OUTBOX_SHARDS};
 pub use payments::{CreditOutcome, Unsuccessful};
 pub use payouts::{Payout, PayoutSource};
 pub use queue::{queue_shard, QUEUE_SHARDS};
+
+/// Every key spread over shards: (the key's prefix before `#<shard>`, shards).
+/// The partition model (local/partition_model.py) divides their load by it.
+pub const SHARDED_KEYS: &[(&str, u32)] = &[
+    ("QUEUE", QUEUE_SHARDS),
+    ("OUTBOX", OUTBOX_SHARDS),
+    ("OPENCHATS", chats::OPEN_CHAT_SHARDS),
+    ("RECONCILE", payments::RECONCILE_SHARDS),
+];
 pub use send::{SendCommit, SendInputs, SendOutcome};
 pub use settings::AssignmentSettings;
 pub use tokens::TokenRef;

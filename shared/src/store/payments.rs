@@ -18,7 +18,7 @@ use crate::domain::ids::{MemberId, PaymentRef};
 use crate::domain::payment::{PackageSnapshot, Payment, PaymentStatus};
 use crate::domain::{Credits, Member};
 
-const RECONCILE_SHARDS: u32 = 4;
+pub(crate) const RECONCILE_SHARDS: u32 = 4;
 
 /// The guard of "adds credits at most once": neither credited, nor owed as a
 /// payout, nor disputed (a disputed charge never credits afterwards, and nothing
