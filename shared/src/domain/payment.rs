@@ -75,6 +75,38 @@ impl From<&CreditPackage> for PackageSnapshot {
     }
 }
 
+/// A credit package as the member sees it: in the catalogue, and as a checkout locked it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackageView {
+    pub id: String,
+    pub name: String,
+    pub credits: i64,
+    pub bonus_credits: i64,
+    pub price: i64,
+    pub currency: String,
+    pub badge: Option<String>,
+}
+
+impl From<&PackageSnapshot> for PackageView {
+    fn from(s: &PackageSnapshot) -> Self {
+        PackageView {
+            id: s.package_id.clone(),
+            name: s.name.clone(),
+            credits: s.credits,
+            bonus_credits: s.bonus_credits,
+            price: s.price,
+            currency: s.currency.clone(),
+            badge: s.badge.clone(),
+        }
+    }
+}
+
+impl From<&CreditPackage> for PackageView {
+    fn from(p: &CreditPackage) -> Self {
+        PackageView::from(&PackageSnapshot::from(p))
+    }
+}
+
 impl PackageSnapshot {
     pub fn purchased(&self) -> Credits {
         Credits::whole(self.credits)

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::ids::{CharacterId, MemberId};
+use crate::domain::payment::PackageView;
 use crate::domain::pricing::FREE_MESSAGES_PER_CHAT;
 use crate::domain::validation::max;
 use crate::domain::{CharacterView, Gender};
@@ -57,32 +58,9 @@ pub async fn get_profile(app: &App, id: &CharacterId) -> Result<CharacterView, A
     }
 }
 
-#[derive(Serialize)]
-pub struct PackageView {
-    pub id: String,
-    pub name: String,
-    pub credits: i64,
-    pub bonus_credits: i64,
-    pub price: i64,
-    pub currency: String,
-    pub badge: Option<String>,
-}
-
 pub async fn packages(app: &App) -> Result<Vec<PackageView>, ApiError> {
     let packages = app.store.list_packages().await?;
-    Ok(packages
-        .into_iter()
-        .filter(|p| p.is_active)
-        .map(|p| PackageView {
-            id: p.id,
-            name: p.name,
-            credits: p.credits,
-            bonus_credits: p.bonus_credits,
-            price: p.price,
-            currency: p.currency,
-            badge: p.badge,
-        })
-        .collect())
+    Ok(packages.into_iter().filter(|p| p.is_active).map(|p| PackageView::from(&p)).collect())
 }
 
 pub async fn favorites(

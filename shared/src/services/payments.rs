@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::ids::{MemberId, PaymentRef};
-use crate::domain::payment::{self, ChargeReport, ChargeStatus, Decision, PackageSnapshot, Payment, PaymentStatus};
+use crate::domain::payment::{
+    self, ChargeReport, ChargeStatus, Decision, PackageSnapshot, PackageView, Payment, PaymentStatus,
+};
 use crate::domain::principal::Principal;
 use crate::domain::{ids, Credits, MemberStatus};
 use crate::error::ApiError;
@@ -20,32 +22,6 @@ use crate::App;
 pub const CHECKOUT_ROUTE: &str = "POST /credits/checkout";
 /// Re-reads of the member when a concurrent balance change beat a credit.
 const CREDIT_ATTEMPTS: u32 = 30;
-
-/// The package a checkout locked, as the member sees it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct PackageView {
-    pub id: String,
-    pub name: String,
-    pub credits: i64,
-    pub bonus_credits: i64,
-    pub price: i64,
-    pub currency: String,
-    pub badge: Option<String>,
-}
-
-impl From<&PackageSnapshot> for PackageView {
-    fn from(s: &PackageSnapshot) -> Self {
-        PackageView {
-            id: s.package_id.clone(),
-            name: s.name.clone(),
-            credits: s.credits,
-            bonus_credits: s.bonus_credits,
-            price: s.price,
-            currency: s.currency.clone(),
-            badge: s.badge.clone(),
-        }
-    }
-}
 
 /// A created checkout: what Paystack's popup needs (what a key's retry gets again).
 #[derive(Debug, Serialize, Deserialize)]
