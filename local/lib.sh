@@ -9,6 +9,14 @@ mkdir -p "$STATE"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# build_workspace [cargo flags]: the one debug build every script asks for. Cargo
+# unifies features over the packages it is asked to build, so `-p fantooo-local`
+# and `--workspace --all-targets` compile the AWS SDK twice, in time and disk (the
+# second copy took 50 crates and gigabytes). Every script builds this selection.
+build_workspace() {
+  if [ -t 2 ]; then cargo build --workspace --all-targets "$@"; else cargo build --workspace --all-targets --quiet "$@"; fi
+}
+
 # Creates ./.venv with the pinned tools if it is missing or out of date.
 ensure_venv() {
   local stamp="$VENV/.requirements"
