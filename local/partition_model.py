@@ -34,10 +34,15 @@ WCU_LIMIT, RRU_LIMIT, SHARE = 1000.0, 3000.0, 0.30
 # chats), 2,000 operator replies, 2,000 operators heartbeating every 30 s, 200
 # assignment passes.
 PEAK = {
-    "send_paid_held": 1800.0,
+    # One member message in ten taken as the first of its chat in a new hour (it
+    # moves the open-chats entry); a conversation of ten messages an hour or more.
+    "send_paid_held": 1620.0,
+    "send_paid_held_new_hour": 180.0,
     "send_paid_waiting": 200.0,
     "operator_reply": 2000.0,
-    "heartbeat": 2000.0 / 30.0,
+    # Every heartbeat modelled as one that also rewrites the listing's response
+    # time (the worst case; most find it unchanged and write half as much).
+    "heartbeat_after_reply": 2000.0 / 30.0,
     "assignment_pass": 200.0,
 }
 

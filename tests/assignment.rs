@@ -556,3 +556,86 @@ async fn the_idle_watch_job_takes_its_thresholds_from_the_settings_item() {
     retire(&stack, &[op]).await;
     app.store.delete_queue_entry(&chat).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_available_listing_holds_only_what_routing_reads_and_follows_replies_at_heartbeats() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let at = epoch(200);
+    let op = operators(&app, 1, 5, at).await.remove(0);
+
+    let entry = stack.store.raw_listing_entry(&op).await.unwrap().expect("an online operator is listed");
+    for staff_only in ["email", "password_hash", "name", "replies", "total_response_secs", "idle_incidents"] {
+        assert!(!entry.contains_key(staff_only), "the listing projects {staff_only}");
+    }
+    let listed = |ops: Vec<fantooo::domain::assignment::OnlineOperator>| ops.into_iter().find(|o| o.id == op);
+    let before = listed(app.store.available_operators().await.unwrap()).unwrap();
+    assert_eq!(before.response_secs, 60, "no reply yet: the unmeasured figure");
+
+    // Replies write only the counters; the listing follows at the next heartbeat.
+    stack.set_attr(Record::Operator(&op), "replies", AttributeValue::N("4".into())).await.unwrap();
+    stack.set_attr(Record::Operator(&op), "total_response_secs", AttributeValue::N("10".into())).await.unwrap();
+    assert_eq!(listed(app.store.available_operators().await.unwrap()).unwrap().response_secs, 60);
+    app.store.heartbeat(&op, at + Duration::seconds(30)).await.unwrap();
+    let after = listed(app.store.available_operators().await.unwrap()).unwrap();
+    let beat = (at + Duration::seconds(30)).timestamp_millis();
+    let stamped = after.last_heartbeat_at.map(|t| t.timestamp_millis());
+    assert_eq!((after.response_secs, stamped), (3, Some(beat)), "10 s / 4 rounds to 3");
+
+    app.store.set_availability(&op, false, at).await.unwrap();
+    assert!(stack.store.raw_listing_entry(&op).await.unwrap().is_none(), "offline is unlisted");
+    app.store.heartbeat(&op, at + Duration::seconds(60)).await.unwrap();
+    assert!(
+        stack.store.raw_listing_entry(&op).await.unwrap().is_none(),
+        "a heartbeat does not list an offline operator"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_listed_the_old_way_is_moved_to_the_slim_listing_by_their_next_heartbeat() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let at = epoch(201);
+    let op = operators(&app, 1, 5, at).await.remove(0);
+    stack.store.stage_legacy_listing(&op).await.unwrap();
+    assert!(!app.store.available_operators().await.unwrap().iter().any(|o| o.id == op));
+
+    app.store.heartbeat(&op, at).await.unwrap();
+    assert!(app.store.available_operators().await.unwrap().iter().any(|o| o.id == op));
+    let raw = stack.store.raw_item(Record::Operator(&op)).await.unwrap().unwrap();
+    assert!(!raw.contains_key("GSI1PK"), "the old entry is gone");
+    retire(&stack, &[op]).await;
+}
+
+/// The heartbeat's second write (the listing's response time) is conditioned on the
+/// operator still being online: racing "go offline", it never lists them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn going_offline_races_heartbeats_and_never_stays_listed() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    for round in 0..fantooo_tests::rounds(5) as i64 {
+        let at = epoch(210 + round);
+        let op = operators(&app, 1, 5, at).await.remove(0);
+        // Each heartbeat finds the response time moved, so each one rewrites the listing.
+        let beats = (1..=6).map(|i| {
+            let (app, op, stack) = (&app, &op, &stack);
+            async move {
+                let n = AttributeValue::N((i * 7).to_string());
+                stack.set_attr(Record::Operator(op), "total_response_secs", n).await.unwrap();
+                stack.set_attr(Record::Operator(op), "replies", AttributeValue::N("1".into())).await.unwrap();
+                app.store.heartbeat(op, at + Duration::seconds(i)).await.unwrap();
+            }
+        });
+        let (_, off) = tokio::join!(join_all(beats), async {
+            tokio::time::sleep(std::time::Duration::from_millis(5 * round as u64 % 30)).await;
+            app.store.set_availability(&op, false, at).await
+        });
+        assert!(matches!(off.unwrap(), fantooo::store::AvailabilityOutcome::Changed(_)), "round {round}");
+        let o = app.store.get_operator(&op).await.unwrap().unwrap();
+        assert!(!o.is_available, "round {round}");
+        assert!(stack.store.raw_listing_entry(&op).await.unwrap().is_none(), "round {round}: offline but listed");
+    }
+}

@@ -38,11 +38,14 @@ const TRIGGERS_PER_MESSAGE: f64 = 0.1;
 /// to a waiting chat), the character's reply, a claim for every waiting send,
 /// and heartbeats (2,000 operators every 30 s against 2,000 sends a second).
 const MIX: &[(&str, f64)] = &[
-    ("send_paid_held", 0.9),
+    ("send_paid_held", 0.81),
+    // One member message in ten is the first of its chat in a new hour.
+    ("send_paid_held_new_hour", 0.09),
     ("send_paid_waiting", 0.1),
     ("operator_reply", 1.0),
     ("assignment_claim", 0.1),
-    ("heartbeat", 2000.0 / 30.0 / 2000.0),
+    // Each heartbeat counted as one that also refreshes the listing (the worst case).
+    ("heartbeat_after_reply", 2000.0 / 30.0 / 2000.0),
 ];
 
 struct Meter<'a> {
@@ -135,6 +138,14 @@ fn text() -> String {
     "x".repeat(100)
 }
 
+/// `secs` after NOON_EAT. Every measured message has its own time, as real ones
+/// do (two messages at one pinned instant would leave the member's chat list
+/// entry where it was, and undercount); those after the claim come an hour later.
+fn at(secs: i64) -> String {
+    let noon = chrono::DateTime::parse_from_rfc3339(NOON_EAT).expect("NOON_EAT is RFC 3339");
+    (noon + chrono::Duration::seconds(secs)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let stack = Stack::connect().await?;
@@ -148,14 +159,14 @@ async fn main() -> Result<()> {
     let m = stack.register("cap").await?;
     let chat = stack.open_chat(&m, "c_demo01").await?;
     meter.reset().await?;
-    let (s, b) = stack.send_at(&m, &chat, &text(), NOON_EAT).await?;
+    let (s, b) = stack.send_at(&m, &chat, &text(), &at(10)).await?;
     anyhow::ensure!(s == StatusCode::CREATED, "{b}");
     results.insert("send_free".into(), meter.read().await?);
 
     // A paid send to a waiting chat (it is queued), then one with an Idempotency-Key.
     let (m, chat) = paying(&stack, "c_demo02").await?;
     meter.reset().await?;
-    let (s, b) = stack.send_at(&m, &chat, &text(), NOON_EAT).await?;
+    let (s, b) = stack.send_at(&m, &chat, &text(), &at(20)).await?;
     anyhow::ensure!(s == StatusCode::CREATED, "{b}");
     results.insert("send_paid_waiting".into(), meter.read().await?);
     meter.reset().await?;
@@ -163,7 +174,7 @@ async fn main() -> Result<()> {
         .http
         .post(stack.url(&format!("/chats/{chat}/messages")))
         .bearer_auth(&m.token)
-        .header("x-fantooo-now", NOON_EAT)
+        .header("x-fantooo-now", at(30))
         .header("idempotency-key", "cap-1")
         .json(&json!({ "content": text() }))
         .send()
@@ -184,25 +195,38 @@ async fn main() -> Result<()> {
     results.insert("assignment_claim".into(), json!({ "dollars_per_million": (per_claim * 1000.0).round() / 1000.0 }));
     results.insert("assignment_pass".into(), pass);
 
-    // A paid send to the chat the operator now holds; the operator's reply; a heartbeat.
+    // Paid sends to the chat the operator now holds: the first an hour after the
+    // chat's last message (it moves the chat's open-chats entry, which keeps hours),
+    // the second in the same hour (the usual case); the operator's reply; a heartbeat.
+    for (name, secs) in [("send_paid_held_new_hour", 3600), ("send_paid_held", 3610)] {
+        meter.reset().await?;
+        let (s, b) = stack.send_at(&m, &chat, &text(), &at(secs)).await?;
+        anyhow::ensure!(s == StatusCode::CREATED, "{b}");
+        results.insert(name.into(), meter.read().await?);
+    }
+    // At the member's last pinned time: a reply within the hour of the chat's last
+    // message, the usual case (the open-chats entry moves once an hour at most).
+    let operator_post = |path: String, body: Value, secs: i64| {
+        stack.http.post(stack.url(&path)).bearer_auth(&token).header("x-fantooo-now", at(secs)).json(&body).send()
+    };
     meter.reset().await?;
-    let (s, b) = stack.send_at(&m, &chat, &text(), NOON_EAT).await?;
-    anyhow::ensure!(s == StatusCode::CREATED, "{b}");
-    results.insert("send_paid_held".into(), meter.read().await?);
-    let operator_post =
-        |path: String, body: Value| stack.http.post(stack.url(&path)).bearer_auth(&token).json(&body).send();
-    meter.reset().await?;
-    let (s, b) =
-        Stack::answer(operator_post(format!("/operator/chats/{chat}/messages"), json!({ "content": text() })).await?)
-            .await?;
+    let (s, b) = Stack::answer(
+        operator_post(format!("/operator/chats/{chat}/messages"), json!({ "content": text() }), 3620).await?,
+    )
+    .await?;
     anyhow::ensure!(s == StatusCode::CREATED, "reply: {b}");
     results.insert("operator_reply".into(), meter.read().await?);
+    // The first heartbeat after the reply finds the response time moved and
+    // rewrites the listing's copy; the next one is the usual heartbeat.
+    for (name, secs) in [("heartbeat_after_reply", 3630), ("heartbeat", 3660)] {
+        meter.reset().await?;
+        let (s, b) = Stack::answer(operator_post("/operator/heartbeat".into(), json!({}), secs).await?).await?;
+        anyhow::ensure!(s.is_success(), "heartbeat: {b}");
+        results.insert(name.into(), meter.read().await?);
+    }
     meter.reset().await?;
-    let (s, b) = Stack::answer(operator_post("/operator/heartbeat".into(), json!({})).await?).await?;
-    anyhow::ensure!(s.is_success(), "heartbeat: {b}");
-    results.insert("heartbeat".into(), meter.read().await?);
-    meter.reset().await?;
-    let (s, b) = Stack::answer(operator_post(format!("/operator/chats/{chat}/release"), json!({})).await?).await?;
+    let (s, b) =
+        Stack::answer(operator_post(format!("/operator/chats/{chat}/release"), json!({}), 3670).await?).await?;
     anyhow::ensure!(s.is_success(), "release: {b}");
     results.insert("release".into(), meter.read().await?);
 

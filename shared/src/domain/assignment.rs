@@ -188,17 +188,67 @@ pub fn on_shift(working_hours: Option<(u8, u8)>, now: DateTime<Utc>) -> bool {
     }
 }
 
+/// Seen within this many seconds of now: only such operators get new chats.
+pub const PRESENCE_WINDOW_SECS: i64 = 60;
+
+/// The response time of an operator who has not replied yet.
+pub const UNMEASURED_RESPONSE_SECS: f64 = 60.0;
+
+/// Seen within [`PRESENCE_WINDOW_SECS`] of `now`. Symmetric, so a heartbeat
+/// stamped by a pinned clock never counts at another time.
+pub fn is_present(last_heartbeat_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    last_heartbeat_at.is_some_and(|t| (now - t).num_seconds().abs() <= PRESENCE_WINDOW_SECS)
+}
+
+/// Average member rating 1-5; 0 when unrated.
+pub fn average_rating(sum: u32, count: u32) -> f64 {
+    if count == 0 {
+        0.0
+    } else {
+        f64::from(sum) / f64::from(count)
+    }
+}
+
+/// An online operator as the available-operators listing holds them: only what
+/// routing reads, so replies and their counters never rewrite the listing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnlineOperator {
+    pub id: OperatorId,
+    pub is_suspended: bool,
+    pub active_chats: u32,
+    pub max_concurrent_chats: u32,
+    pub languages: Vec<String>,
+    pub specializations: Vec<String>,
+    pub working_hours: Option<(u8, u8)>,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    /// Average seconds to first reply, whole seconds, as of the last heartbeat.
+    pub response_secs: u32,
+    pub rating_sum: u32,
+    pub rating_count: u32,
+}
+
+impl OnlineOperator {
+    pub fn is_present(&self, now: DateTime<Utc>) -> bool {
+        is_present(self.last_heartbeat_at, now)
+    }
+
+    /// May take a new chat now: not suspended, present, and below their maximum.
+    pub fn can_take_chat(&self, now: DateTime<Utc>) -> bool {
+        !self.is_suspended && self.is_present(now) && self.active_chats < self.max_concurrent_chats
+    }
+}
+
 impl Candidate {
     /// An operator as the matcher sees them at `now`.
-    pub fn of(op: &super::entities::Operator, now: DateTime<Utc>) -> Candidate {
+    pub fn of(op: &OnlineOperator, now: DateTime<Utc>) -> Candidate {
         Candidate {
             id: op.id.clone(),
             active_chats: op.active_chats,
             max_chats: op.max_concurrent_chats,
             specializations: Skills::styles(op.specializations.iter().map(String::as_str)),
             languages: Skills::languages(op.languages.iter().map(String::as_str)),
-            avg_response_secs: op.avg_response_secs(),
-            rating: op.rating(),
+            avg_response_secs: f64::from(op.response_secs),
+            rating: average_rating(op.rating_sum, op.rating_count),
             on_shift: on_shift(op.working_hours, now),
         }
     }
@@ -401,6 +451,49 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn operator() -> super::super::Operator {
+        let id = OperatorId::new("op_1");
+        super::super::Operator::new_account(id, "a@b.c".into(), "A".into(), "!".into(), now())
+    }
+
+    #[test]
+    fn presence_is_sixty_seconds_either_side_of_now() {
+        for (offset, present) in [(0, true), (60, true), (-60, true), (61, false), (-61, false)] {
+            assert_eq!(is_present(Some(now() + Duration::seconds(offset)), now()), present, "{offset} s");
+        }
+        assert!(!is_present(None, now()), "never seen is absent");
+    }
+
+    #[test]
+    fn an_online_operator_takes_a_chat_only_present_unsuspended_and_below_their_maximum() {
+        let mut op = operator();
+        op.last_heartbeat_at = Some(now());
+        op.max_concurrent_chats = 2;
+        op.active_chats = 1;
+        assert!(op.online().can_take_chat(now()));
+        op.active_chats = 2;
+        assert!(!op.online().can_take_chat(now()), "full");
+        op.active_chats = 0;
+        op.is_suspended = true;
+        assert!(!op.online().can_take_chat(now()), "suspended");
+        op.is_suspended = false;
+        assert!(!op.online().can_take_chat(now() + Duration::seconds(61)), "not seen for a minute");
+    }
+
+    #[test]
+    fn the_listing_rounds_response_time_to_whole_seconds_and_the_matcher_reads_it() {
+        let mut op = operator();
+        assert_eq!(op.listed_response_secs(), 60, "unmeasured");
+        (op.replies, op.total_response_secs) = (4, 10);
+        assert_eq!(op.listed_response_secs(), 3, "2.5 rounds up");
+        (op.replies, op.total_response_secs) = (3, 10);
+        assert_eq!(op.listed_response_secs(), 3);
+        (op.rating_sum, op.rating_count) = (9, 2);
+        let c = Candidate::of(&op.online(), now());
+        assert_eq!((c.avg_response_secs, c.rating), (3.0, 4.5));
+        assert_eq!(average_rating(0, 0), 0.0, "unrated");
     }
 
     fn waiting(id: &str, spent: i64, waited_secs: i64) -> Waiting {

@@ -488,24 +488,42 @@ impl Operator {
 
     pub fn avg_response_secs(&self) -> f64 {
         if self.replies == 0 {
-            60.0
+            super::assignment::UNMEASURED_RESPONSE_SECS
         } else {
             self.total_response_secs as f64 / f64::from(self.replies)
         }
     }
 
     pub fn rating(&self) -> f64 {
-        if self.rating_count == 0 {
-            0.0
-        } else {
-            f64::from(self.rating_sum) / f64::from(self.rating_count)
+        super::assignment::average_rating(self.rating_sum, self.rating_count)
+    }
+
+    pub fn is_present(&self, now: DateTime<Utc>) -> bool {
+        super::assignment::is_present(self.last_heartbeat_at, now)
+    }
+
+    /// The operator as the available-operators listing holds them, with the
+    /// response time rounded as the listing stores it.
+    pub fn online(&self) -> super::assignment::OnlineOperator {
+        super::assignment::OnlineOperator {
+            id: self.id.clone(),
+            is_suspended: self.is_suspended,
+            active_chats: self.active_chats,
+            max_concurrent_chats: self.max_concurrent_chats,
+            languages: self.languages.clone(),
+            specializations: self.specializations.clone(),
+            working_hours: self.working_hours,
+            last_heartbeat_at: self.last_heartbeat_at,
+            response_secs: self.listed_response_secs(),
+            rating_sum: self.rating_sum,
+            rating_count: self.rating_count,
         }
     }
 
-    /// Seen within 60 s of `now`: only such operators get new chats. (Symmetric, so
-    /// a heartbeat stamped by a pinned clock never counts at another time.)
-    pub fn is_present(&self, now: DateTime<Utc>) -> bool {
-        self.last_heartbeat_at.is_some_and(|t| (now - t).num_seconds().abs() <= 60)
+    /// The response time the listing carries: whole seconds, so the listing is
+    /// rewritten only when the figure moves by a second, not on every reply.
+    pub fn listed_response_secs(&self) -> u32 {
+        self.avg_response_secs().round().clamp(0.0, f64::from(u32::MAX)) as u32
     }
 }
 

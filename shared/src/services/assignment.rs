@@ -49,7 +49,7 @@ pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, Ap
             .available_operators()
             .await?
             .iter()
-            .filter(|o| !o.is_suspended && o.is_present(now) && o.active_chats < o.max_concurrent_chats)
+            .filter(|o| o.can_take_chat(now))
             .map(|o| Candidate::of(o, now))
             .collect();
         if waiting.is_empty() || operators.is_empty() {
@@ -215,9 +215,9 @@ pub async fn end_suspensions(app: &App, now: DateTime<Utc>) -> Result<usize, Api
 /// unless a message arrives before the close commits.
 pub async fn auto_close(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError> {
     let mut closed = 0;
-    for chat in app.store.chats_inactive_since(Chat::inactivity_cutoff(now)).await? {
+    for chat_id in app.store.chats_inactive_since(Chat::inactivity_cutoff(now)).await? {
         let due = |c: &Chat| c.is_inactive(now);
-        closed += usize::from(closing::close_chat(app, &chat.id, CloseReason::InactivityTimeout, now, due).await?);
+        closed += usize::from(closing::close_chat(app, &chat_id, CloseReason::InactivityTimeout, now, due).await?);
     }
     Ok(closed)
 }

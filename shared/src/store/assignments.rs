@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::types::{Delete, ReturnValuesOnConditionCheckFailure, Trans
 use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, list, n, s, ts, Reader};
-use super::chats::{activity_sort, chat_from, chat_pk, message_item, OPEN_CHAT_SHARDS};
+use super::chats::{
+    activity_hour, activity_sort, chat_from, chat_pk, message_item, open_entry_moves, open_sort, OPEN_CHAT_SHARDS,
+};
 use super::notifications::admin_notification_item;
 use super::operators::operator_pk;
 use super::queue::queue_key;
@@ -343,11 +345,17 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let op = message.handled_by.as_deref().unwrap_or_default();
-        let u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
-            .update_expression(
-                "SET message_count = message_count + :one, last_message_at = :now, last_operator_reply_at = :now, \
-                 GSI1SK = :sort, GSI3SK = :sort REMOVE awaiting_reply_since, idle_warned",
-            )
+        let mut set = String::from(
+            "SET message_count = message_count + :one, last_message_at = :now, last_operator_reply_at = :now, \
+             GSI1SK = :sort",
+        );
+        let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"));
+        if open_entry_moves(chat, now) {
+            set.push_str(", GSI3SK = :open_sort");
+            u = u.expression_attribute_values(":open_sort", s(open_sort(now, &chat.id)));
+        }
+        let u = u
+            .update_expression(format!("{set} REMOVE awaiting_reply_since, idle_warned"))
             .condition_expression("operator_id = :op AND message_count = :mc")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", ts(now))
@@ -419,8 +427,12 @@ impl Store {
             .collect()
     }
 
-    /// Open chats whose last activity is before `cutoff`.
-    pub async fn chats_inactive_since(&self, cutoff: DateTime<Utc>) -> Result<Vec<Chat>, StoreError> {
+    /// Open chats whose last activity may be before `cutoff`: every chat whose
+    /// activity hour is at most `cutoff`'s (the listing keeps hours). So it holds
+    /// every chat inactive since `cutoff`, and some active later in that hour; the
+    /// caller decides on the chat itself.
+    pub async fn chats_inactive_since(&self, cutoff: DateTime<Utc>) -> Result<Vec<ChatId>, StoreError> {
+        let upto = activity_hour(cutoff + chrono::Duration::hours(1));
         let mut chats = Vec::new();
         for shard in 0..OPEN_CHAT_SHARDS {
             let query = self
@@ -428,11 +440,11 @@ impl Store {
                 .query()
                 .table_name(&self.table)
                 .index_name("GSI3")
-                .key_condition_expression("GSI3PK = :pk AND GSI3SK < :cutoff")
+                .key_condition_expression("GSI3PK = :pk AND GSI3SK < :upto")
                 .expression_attribute_values(":pk", s(format!("OPENCHATS#{shard}")))
-                .expression_attribute_values(":cutoff", s(cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
+                .expression_attribute_values(":upto", s(&upto));
             for item in self.all_pages(query).await? {
-                chats.push(chat_from(&item)?);
+                chats.push(ChatId::new(Reader(&item).str("id")?));
             }
         }
         Ok(chats)

@@ -24,6 +24,25 @@ pub(crate) fn activity_sort(at: DateTime<Utc>, chat_id: &str) -> String {
     format!("{}#{chat_id}", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
+/// The hour of `at`, as the open-chats listing sorts (`2026-11-30T13`).
+pub(crate) fn activity_hour(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H").to_string()
+}
+
+/// Sort key of an open chat in the open-chats listing: the hour of its last
+/// activity, then its id. Auto-close works in hours, so the entry moves once an
+/// hour at most, not on every message. (Entries written before this layout hold
+/// the full time; they sort the same way against an hour.)
+pub(crate) fn open_sort(at: DateTime<Utc>, chat_id: &str) -> String {
+    format!("{}#{chat_id}", activity_hour(at))
+}
+
+/// Whether a message at `now` moves the chat's open-chats entry: its hour changed.
+/// The writers pin the chat they read (message_count), so `chat` is the stored one.
+pub(crate) fn open_entry_moves(chat: &Chat, now: DateTime<Utc>) -> bool {
+    activity_hour(chat.last_activity()) != activity_hour(now)
+}
+
 pub(crate) fn message_sk(seq: u32) -> String {
     format!("MSG#{seq:010}")
 }
@@ -107,7 +126,7 @@ fn new_chat_item(c: &Chat) -> Item {
     item.insert("reassign_count".into(), n(0));
     item.insert("created_at".into(), ts(c.created_at));
     item.insert("GSI3PK".into(), s(open_chats_pk(&c.id)));
-    item.insert("GSI3SK".into(), s(activity_sort(c.created_at, &c.id)));
+    item.insert("GSI3SK".into(), s(open_sort(c.created_at, &c.id)));
     item
 }
 
@@ -269,5 +288,39 @@ impl Store {
         let pk = member_pk(member_id);
         let page = self.page(Partition::Prefix { pk: &pk, prefix: "FAV#" }, true, cursor, limit).await?;
         page.try_map(|i| Reader(i).str("character_id"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{CharacterId, MemberId};
+
+    fn at(t: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_open_chats_entry_sorts_by_hour_and_moves_only_when_the_hour_changes() {
+        let mut chat = Chat::new(MemberId::new("m_1"), CharacterId::new("c_1"), at("2026-11-30T10:05:00Z"));
+        assert_eq!(open_sort(at("2026-11-30T10:59:59.999Z"), "x"), "2026-11-30T10#x");
+        assert!(!open_entry_moves(&chat, at("2026-11-30T10:59:59Z")), "created this hour");
+        assert!(open_entry_moves(&chat, at("2026-11-30T11:00:00Z")));
+        chat.last_message_at = Some(at("2026-11-30T11:00:01Z"));
+        assert!(!open_entry_moves(&chat, at("2026-11-30T11:40:00Z")), "the last message's hour");
+        assert!(open_entry_moves(&chat, at("2026-12-01T11:40:00Z")), "same hour, another day");
+    }
+
+    #[test]
+    fn auto_close_reads_every_hour_up_to_the_cutoffs_including_entries_of_the_old_layout() {
+        let upto = activity_hour(at("2026-11-29T12:30:00Z") + chrono::Duration::hours(1));
+        for (entry, read) in [
+            (open_sort(at("2026-11-29T12:59:00Z"), "c"), true),
+            (open_sort(at("2026-11-29T13:00:00Z"), "c"), false),
+            (activity_sort(at("2026-11-29T12:59:59.999Z"), "c"), true),
+            (activity_sort(at("2026-11-29T13:00:00Z"), "c"), false),
+        ] {
+            assert_eq!(entry.as_str() < upto.as_str(), read, "{entry}");
+        }
     }
 }

@@ -58,6 +58,7 @@ pub const SHARDED_KEYS: &[(&str, u32)] = &[
     ("OUTBOX", OUTBOX_SHARDS),
     ("OPENCHATS", chats::OPEN_CHAT_SHARDS),
     ("RECONCILE", payments::RECONCILE_SHARDS),
+    ("OPS_AVAILABLE", operators::AVAILABLE_SHARDS),
 ];
 pub use send::{SendCommit, SendInputs, SendOutcome};
 pub use settings::AssignmentSettings;

@@ -5,12 +5,20 @@ use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFail
 use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, list, n, s, ts, Item, Reader};
+use super::tx::{applied, shard_of};
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::assignment::{OnlineOperator, UNMEASURED_RESPONSE_SECS};
 use crate::domain::ids::OperatorId;
 use crate::domain::Operator;
 
-/// GSI1 partition listing available operators (few: hundreds at most).
-const AVAILABLE: &str = "OPS_AVAILABLE";
+/// Shards of the available-operators listing (GSI3 `OPS_AVAILABLE#<shard>`):
+/// claims, releases and heartbeats write it, about 400 WCU/s at peak in all.
+pub(crate) const AVAILABLE_SHARDS: u32 = 4;
+
+/// GSI3 partition of an available operator's listing entry.
+pub(crate) fn available_pk(id: &str) -> String {
+    format!("OPS_AVAILABLE#{}", shard_of(id, AVAILABLE_SHARDS))
+}
 /// GSI2 partition listing suspended operators by suspension end.
 const SUSPENDED: &str = "OPS_SUSPENDED";
 
@@ -49,13 +57,43 @@ fn operator_item(op: &Operator) -> Item {
     item
 }
 
-pub(crate) fn operator_from(item: &Item) -> Result<Operator, StoreError> {
-    let r = Reader(item);
-    let count = |name: &str| u32::try_from(r.opt_i64(name).unwrap_or(0)).unwrap_or(0);
-    let hours = match (r.opt_i64("shift_start"), r.opt_i64("shift_end")) {
+fn count(r: &Reader, name: &str) -> u32 {
+    u32::try_from(r.opt_i64(name).unwrap_or(0)).unwrap_or(0)
+}
+
+fn working_hours(r: &Reader) -> Option<(u8, u8)> {
+    match (r.opt_i64("shift_start"), r.opt_i64("shift_end")) {
         (Some(a), Some(e)) => Some((u8::try_from(a).unwrap_or(0), u8::try_from(e).unwrap_or(24))),
         _ => None,
-    };
+    }
+}
+
+/// An entry of the available-operators listing: the operator item's attributes
+/// projected into GSI3 (infra/template.yaml names them; nothing else is there).
+fn online_from(item: &Item) -> Result<OnlineOperator, StoreError> {
+    let r = Reader(item);
+    Ok(OnlineOperator {
+        id: OperatorId::new(r.str("id")?),
+        is_suspended: r.bool("is_suspended"),
+        active_chats: count(&r, "active_chats"),
+        max_concurrent_chats: count(&r, "max_concurrent_chats"),
+        languages: r.strings("languages"),
+        specializations: r.strings("specializations"),
+        working_hours: working_hours(&r),
+        last_heartbeat_at: r.opt_time("last_heartbeat_at"),
+        response_secs: r
+            .opt_i64("response_secs")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(UNMEASURED_RESPONSE_SECS as u32),
+        rating_sum: count(&r, "rating_sum"),
+        rating_count: count(&r, "rating_count"),
+    })
+}
+
+pub(crate) fn operator_from(item: &Item) -> Result<Operator, StoreError> {
+    let r = Reader(item);
+    let count = |name: &str| count(&r, name);
+    let hours = working_hours(&r);
     Ok(Operator {
         id: OperatorId::new(r.str("id")?),
         email: r.str("email")?,
@@ -150,20 +188,25 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let req = if available {
-            req.update_expression("SET is_available = :avail, last_heartbeat_at = :now, GSI1PK = :list, GSI1SK = :id")
-                .condition_expression("attribute_exists(PK) AND is_suspended = :f")
-                .expression_attribute_values(":now", ts(now))
-                .expression_attribute_values(":list", s(AVAILABLE))
-                .expression_attribute_values(":id", s(id))
-                .expression_attribute_values(":f", b(false))
+            req.update_expression(
+                "SET is_available = :avail, last_heartbeat_at = :now, GSI3PK = :list, GSI3SK = :id REMOVE GSI1PK, GSI1SK",
+            )
+            .condition_expression("attribute_exists(PK) AND is_suspended = :f")
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":list", s(available_pk(id)))
+            .expression_attribute_values(":id", s(id))
+            .expression_attribute_values(":f", b(false))
         } else {
-            req.update_expression("SET is_available = :avail REMOVE GSI1PK, GSI1SK")
+            req.update_expression("SET is_available = :avail REMOVE GSI3PK, GSI3SK, GSI1PK, GSI1SK")
                 .condition_expression("attribute_exists(PK) AND active_chats = :zero")
                 .expression_attribute_values(":zero", n(0))
         };
         match req.send().await {
-            Ok(out) => match out.attributes.as_ref().map(operator_from).transpose()? {
-                Some(op) => Ok(AvailabilityOutcome::Changed(Box::new(op))),
+            Ok(out) => match out.attributes.as_ref() {
+                Some(item) => {
+                    self.refresh_listing(item).await?;
+                    Ok(AvailabilityOutcome::Changed(Box::new(operator_from(item)?)))
+                }
                 None => Ok(AvailabilityOutcome::NotFound),
             },
             Err(e) => match e.as_service_error() {
@@ -182,18 +225,55 @@ impl Store {
         }
     }
 
+    /// Stamps the operator present, then keeps their listing entry current.
     pub async fn heartbeat(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.client
+        let out = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(operator_pk(id), "PROFILE")))
             .update_expression("SET last_heartbeat_at = :now")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":now", ts(now))
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(StoreError::sdk)?;
-        Ok(())
+        match out.attributes {
+            Some(item) => self.refresh_listing(&item).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The listing's response time follows the reply counters, which replies
+    /// write without touching the listing: an online operator's entry is
+    /// rewritten here when the whole-second figure has moved (at most once a
+    /// heartbeat). An entry still under the old GSI1 key moves to GSI3 here too.
+    /// Conditioned on still being online, so it never lists an operator who has
+    /// just gone offline or been suspended.
+    async fn refresh_listing(&self, item: &Item) -> Result<(), StoreError> {
+        let op = operator_from(item)?;
+        let r = Reader(item);
+        let secs = op.listed_response_secs();
+        let listed = r.opt_str("GSI3PK").is_some() && r.opt_str("GSI1PK").is_none();
+        if !op.is_available || op.is_suspended || listed && r.opt_i64("response_secs") == Some(i64::from(secs)) {
+            return Ok(());
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(operator_pk(&op.id), "PROFILE")))
+            .update_expression("SET response_secs = :secs, GSI3PK = :list, GSI3SK = :id REMOVE GSI1PK, GSI1SK")
+            .condition_expression("is_available = :t AND is_suspended = :f")
+            .expression_attribute_values(":secs", n(secs))
+            .expression_attribute_values(":list", s(available_pk(&op.id)))
+            .expression_attribute_values(":id", s(op.id.as_str()))
+            .expression_attribute_values(":t", b(true))
+            .expression_attribute_values(":f", b(false))
+            .send()
+            .await;
+        applied(result).map(|_| ())
     }
 
     pub async fn set_operator_password(&self, id: &str, hash: &str) -> Result<(), StoreError> {
@@ -210,16 +290,23 @@ impl Store {
         Ok(())
     }
 
-    /// Operators who are online (heartbeat freshness is the caller's check).
-    pub async fn available_operators(&self) -> Result<Vec<Operator>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(AVAILABLE));
-        self.all_pages(query).await?.iter().map(operator_from).collect()
+    /// Operators who are online, from the slim listing (heartbeat freshness and
+    /// room are the caller's check: [`OnlineOperator::can_take_chat`]).
+    pub async fn available_operators(&self) -> Result<Vec<OnlineOperator>, StoreError> {
+        let mut all = Vec::new();
+        for shard in 0..AVAILABLE_SHARDS {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI3")
+                .key_condition_expression("GSI3PK = :pk")
+                .expression_attribute_values(":pk", s(format!("OPS_AVAILABLE#{shard}")));
+            for item in self.all_pages(query).await? {
+                all.push(online_from(&item)?);
+            }
+        }
+        Ok(all)
     }
 
     /// Suspends (with an end) or reinstates an operator. Suspension also takes
@@ -230,7 +317,7 @@ impl Store {
             Some(t) => req
                 .update_expression(
                     "SET is_suspended = :t, suspended_until = :until, is_available = :f, GSI2PK = :susp, GSI2SK = :sk \
-                     REMOVE GSI1PK, GSI1SK",
+                     REMOVE GSI3PK, GSI3SK, GSI1PK, GSI1SK",
                 )
                 .expression_attribute_values(":t", b(true))
                 .expression_attribute_values(":f", b(false))

@@ -101,8 +101,38 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Record::Operator(id).key()))
-            .update_expression("SET is_available = :f REMOVE GSI1PK, GSI1SK")
+            .update_expression("SET is_available = :f REMOVE GSI3PK, GSI3SK, GSI1PK, GSI1SK")
             .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    /// An operator's entry in the available-operators listing, as the index holds
+    /// it (only the projected attributes), if they are listed.
+    pub async fn raw_listing_entry(&self, id: &str) -> Result<Option<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI3")
+            .key_condition_expression("GSI3PK = :pk AND GSI3SK = :id")
+            .expression_attribute_values(":pk", s(super::operators::available_pk(id)))
+            .expression_attribute_values(":id", s(id));
+        Ok(self.all_pages(query).await?.into_iter().next())
+    }
+
+    /// Lists an online operator the way the store did before the slim listing
+    /// (GSI1 `OPS_AVAILABLE`, every attribute), as a deploy finds them.
+    pub async fn stage_legacy_listing(&self, id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Record::Operator(id).key()))
+            .update_expression("SET GSI1PK = :list, GSI1SK = :id REMOVE GSI3PK, GSI3SK, response_secs")
+            .expression_attribute_values(":list", s("OPS_AVAILABLE"))
+            .expression_attribute_values(":id", s(id))
             .send()
             .await
             .map_err(StoreError::sdk)?;

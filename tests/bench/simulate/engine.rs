@@ -535,10 +535,10 @@ impl Sim {
             .ops
             .iter()
             .map(|o| &o.account)
-            .filter(|o| {
-                o.is_available && !o.is_suspended && o.is_present(now) && o.active_chats < o.max_concurrent_chats
-            })
-            .map(|o| Candidate::of(o, now))
+            .filter(|o| o.is_available)
+            .map(|o| o.online())
+            .filter(|o| o.can_take_chat(now))
+            .map(|o| Candidate::of(&o, now))
             .collect();
         if operators.is_empty() {
             return;
