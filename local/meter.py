@@ -113,6 +113,8 @@ class Meter:
         rru = 0.0
         # Where the units land: [where ("table" or an index), partition key, wru, rru].
         partitions: list[list[Any]] = []
+        # The size of every item written, after the write (what an index entry carries).
+        item_bytes: dict[str, int] = {}
         if state["writes"]:
             for w in state["writes"]:
                 table = w["table"]
@@ -125,6 +127,9 @@ class Meter:
                     cost = capacity.write_cost(w["before"], after, keys, indexes, w["transactional"], applied=ok)
                 wru_table += cost.table
                 partitions.append(["table", _plain(w["key"].get(table.hash_key_attr)), cost.table, 0.0])
+                if after is not None:
+                    item_bytes[_plain(w["key"].get(table.hash_key_attr)) + " " + _plain(
+                        w["key"].get(table.range_key_attr))] = capacity.item_size(after)
                 for name, units in cost.indexes.items():
                     wru_index[name] = wru_index.get(name, 0) + units
                 if ok and w["kind"] != "ConditionCheck":
@@ -136,10 +141,12 @@ class Meter:
         else:
             return None
         cost = {"operation": operation, "wru": wru_table + sum(wru_index.values()), "wru_table": wru_table,
-                "wru_index": wru_index, "rru": rru, "partitions": partitions}
+                "wru_index": wru_index, "rru": rru, "partitions": partitions, "item_bytes": item_bytes}
         with self._mutex:
             totals = self.by_operation.setdefault(
-                operation, {"calls": 0, "wru": 0, "wru_table": 0, "wru_index": {}, "rru": 0.0, "partitions": {}})
+                operation, {"calls": 0, "wru": 0, "wru_table": 0, "wru_index": {}, "rru": 0.0, "partitions": {},
+                            "item_bytes": {}})
+            totals["item_bytes"].update(item_bytes)
             for where, pk, w_units, r_units in partitions:
                 slot = totals["partitions"].setdefault(f"{where} {pk}", {"wru": 0, "rru": 0.0})
                 slot["wru"] += w_units

@@ -68,7 +68,11 @@ impl Meter<'_> {
         let mut by_index = Map::new();
         let mut calls = Map::new();
         let mut partitions = Map::new();
+        let mut item_bytes = Map::new();
         for (op, t) in ops {
+            for (key, size) in t["item_bytes"].as_object().into_iter().flatten() {
+                item_bytes.insert(key.clone(), size.clone());
+            }
             for (key, units) in t["partitions"].as_object().into_iter().flatten() {
                 let slot = partitions.entry(key.clone()).or_insert_with(|| json!({ "wru": 0.0, "rru": 0.0 }));
                 for unit in ["wru", "rru"] {
@@ -88,7 +92,7 @@ impl Meter<'_> {
         Ok(json!({
             "wru": wru, "wru_table": wru_table, "wru_index": by_index, "rru": rru,
             "dollars_per_million": (dollars * 1000.0).round() / 1000.0, "calls": calls,
-            "partitions": partitions,
+            "partitions": partitions, "item_bytes": item_bytes,
         }))
     }
 }
@@ -157,14 +161,18 @@ async fn main() -> Result<()> {
 
     // A free send: the chat's first message.
     let m = stack.register("cap").await?;
-    let chat = stack.open_chat(&m, "c_demo01").await?;
+    // Characters with production-length ids (a 26-character ULID), as members' are:
+    // the chat's key repeats both.
+    let first = fantooo_tests::seed::character(&stack.store, "Capacity One").await?;
+    let second = fantooo_tests::seed::character(&stack.store, "Capacity Two").await?;
+    let chat = stack.open_chat(&m, &first).await?;
     meter.reset().await?;
     let (s, b) = stack.send_at(&m, &chat, &text(), &at(10)).await?;
     anyhow::ensure!(s == StatusCode::CREATED, "{b}");
     results.insert("send_free".into(), meter.read().await?);
 
     // A paid send to a waiting chat (it is queued), then one with an Idempotency-Key.
-    let (m, chat) = paying(&stack, "c_demo02").await?;
+    let (m, chat) = paying(&stack, &second).await?;
     meter.reset().await?;
     let (s, b) = stack.send_at(&m, &chat, &text(), &at(20)).await?;
     anyhow::ensure!(s == StatusCode::CREATED, "{b}");

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, list, n, s, ts, Reader};
 use super::chats::{
-    activity_hour, activity_sort, chat_from, chat_pk, message_item, open_entry_moves, open_sort, OPEN_CHAT_SHARDS,
+    activity_hour, activity_sort, assignment_record_sk, chat_from, chat_id_of, chat_pk, message_item, open_entry_moves,
+    open_sort, OPEN_CHAT_SHARDS,
 };
 use super::notifications::admin_notification_item;
 use super::operators::operator_pk;
@@ -105,9 +106,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ClaimOutcome, StoreError> {
         let chat_id = entry.chat_id.as_str();
-        let record_sk = format!("ASSIGN#{}#{operator_id}", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        let record_sk = assignment_record_sk(now, operator_id);
         let mut set = String::from(
-            "SET operator_id = :op, last_operator_id = :op, assigned_at = :now, assignment_sk = :rec, \
+            "SET operator_id = :op, last_operator_id = :op, assigned_at = :now, \
              GSI2PK = :opchats, GSI2SK = :chat, prio_spent = :spent, prio_languages = :langs",
         );
         let mut chat = update(&self.table, key(chat_pk(chat_id), "CHAT"))
@@ -123,7 +124,6 @@ impl Store {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":op", s(operator_id))
             .expression_attribute_values(":now", ts(now))
-            .expression_attribute_values(":rec", s(&record_sk))
             .expression_attribute_values(":opchats", s(format!("OPCHATS#{operator_id}")))
             .expression_attribute_values(":chat", s(chat_id))
             .expression_attribute_values(":active", s("active"));
@@ -191,10 +191,10 @@ impl Store {
         // a new claim in between, make this release a no-op (NotHeld).
         let mut u =
             update(&self.table, key(chat_pk(&chat.id), "CHAT")).expression_attribute_values(":op", s(operator_id));
-        u = match &chat.assignment_sk {
-            Some(sk) => u
-                .condition_expression("operator_id = :op AND assignment_sk = :asg")
-                .expression_attribute_values(":asg", s(sk)),
+        u = match chat.assigned_at {
+            Some(at) => u
+                .condition_expression("operator_id = :op AND assigned_at = :assigned")
+                .expression_attribute_values(":assigned", ts(at)),
             None => u.condition_expression("operator_id = :op"),
         };
         let mut excluded = chat.excluded_operators.clone();
@@ -444,7 +444,7 @@ impl Store {
                 .expression_attribute_values(":pk", s(format!("OPENCHATS#{shard}")))
                 .expression_attribute_values(":upto", s(&upto));
             for item in self.all_pages(query).await? {
-                chats.push(ChatId::new(Reader(&item).str("id")?));
+                chats.push(chat_id_of(&item)?);
             }
         }
         Ok(chats)

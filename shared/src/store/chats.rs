@@ -8,7 +8,7 @@ use super::cursor::{self, Page, Partition};
 use super::members::member_pk;
 use super::tx::shard_of;
 use super::{Store, StoreError, TransactFailure};
-use crate::domain::ids::{CharacterId, ChatId, MemberId, OperatorId};
+use crate::domain::ids::{chat_parts, CharacterId, ChatId, MemberId, OperatorId};
 use crate::domain::{Chat, ChatStatus, CloseReason, Credits, MemberStatus, Message, Sender};
 
 pub(crate) fn chat_pk(id: &str) -> String {
@@ -47,13 +47,50 @@ pub(crate) fn message_sk(seq: u32) -> String {
     format!("MSG#{seq:010}")
 }
 
+/// The chat's id, member and character. A chat's key is derived from its pair
+/// (`ids::chat_id`), so the item does not repeat them (a chat item written before
+/// this layout still carries `id`, `member_id` and `character_id`; they agree).
+fn chat_identity(r: &Reader) -> Result<(ChatId, MemberId, CharacterId), StoreError> {
+    let id = match r.opt_str("id") {
+        Some(id) => id,
+        None => r
+            .str("PK")?
+            .strip_prefix("CHAT#")
+            .map(str::to_string)
+            .ok_or_else(|| StoreError::Corrupt("a chat item whose key is not CHAT#<id>".into()))?,
+    };
+    let (member, character) = match (r.opt_str("member_id"), r.opt_str("character_id")) {
+        (Some(m), Some(c)) => (MemberId::new(m), CharacterId::new(c)),
+        _ => chat_parts(&id).ok_or_else(|| StoreError::Corrupt(format!("chat id {id} does not name its pair")))?,
+    };
+    Ok((ChatId::new(id), member, character))
+}
+
+/// The id of a chat item or of its entry in an index (the table's keys are in every index).
+pub(crate) fn chat_id_of(item: &Item) -> Result<ChatId, StoreError> {
+    chat_identity(&Reader(item)).map(|(id, _, _)| id)
+}
+
+/// The assignment record of a chat held since `assigned_at` by `operator`: its
+/// sort key is derived from the pair, so the chat item does not carry it.
+pub(crate) fn assignment_record_sk(assigned_at: DateTime<Utc>, operator: &str) -> String {
+    format!("ASSIGN#{}#{operator}", assigned_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
     let r = Reader(item);
     let count = |name: &str| r.i64(name).map(|v| u32::try_from(v).unwrap_or(0));
+    let (id, member_id, character_id) = chat_identity(&r)?;
+    let operator_id = r.opt_str("operator_id");
+    let assigned_at = r.opt_time("assigned_at");
+    let assignment_sk = r.opt_str("assignment_sk").or_else(|| match (&operator_id, assigned_at) {
+        (Some(op), Some(at)) => Some(assignment_record_sk(at, op)),
+        _ => None,
+    });
     Ok(Chat {
-        id: ChatId::new(r.str("id")?),
-        member_id: MemberId::new(r.str("member_id")?),
-        character_id: CharacterId::new(r.str("character_id")?),
+        id,
+        member_id,
+        character_id,
         status: r.parse("status", ChatStatus::parse)?,
         close_reason: r.opt_str("close_reason").and_then(|v| CloseReason::parse(&v)),
         member_messages: count("member_messages")?,
@@ -61,11 +98,11 @@ pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         paid_messages: count("paid_messages")?,
         created_at: r.time("created_at")?,
         last_message_at: r.opt_time("last_message_at"),
-        operator_id: r.opt_str("operator_id").map(OperatorId::new),
+        operator_id: operator_id.map(OperatorId::new),
         last_operator_id: r.opt_str("last_operator_id").map(OperatorId::new),
         reassign_count: count("reassign_count").unwrap_or(0),
         awaiting_reply_since: r.opt_time("awaiting_reply_since"),
-        assigned_at: r.opt_time("assigned_at"),
+        assigned_at,
         prio_spent: Credits::from_hundredths(r.opt_i64("prio_spent").unwrap_or(0)),
         prio_style: r.opt_str("prio_style"),
         prio_languages: r.strings("prio_languages"),
@@ -73,7 +110,7 @@ pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         last_operator_reply_at: r.opt_time("last_operator_reply_at"),
         idle_warned: r.bool("idle_warned"),
         excluded_operators: r.strings("excluded_operators").into_iter().map(OperatorId::new).collect(),
-        assignment_sk: r.opt_str("assignment_sk"),
+        assignment_sk,
         rating: r.opt_i64("rating").and_then(|v| u8::try_from(v).ok()),
         rated_operator: r.opt_str("rated_operator").map(OperatorId::new),
     })
@@ -116,9 +153,6 @@ fn new_chat_item(c: &Chat) -> Item {
     item.insert("entity".into(), s("chat"));
     item.insert("GSI1PK".into(), s(member_chats_pk(&c.member_id)));
     item.insert("GSI1SK".into(), s(activity_sort(c.created_at, &c.id)));
-    item.insert("id".into(), s(&c.id));
-    item.insert("member_id".into(), s(&c.member_id));
-    item.insert("character_id".into(), s(&c.character_id));
     item.insert("status".into(), s(c.status.as_str()));
     item.insert("member_messages".into(), n(0));
     item.insert("message_count".into(), n(0));
@@ -309,6 +343,41 @@ mod tests {
         chat.last_message_at = Some(at("2026-11-30T11:00:01Z"));
         assert!(!open_entry_moves(&chat, at("2026-11-30T11:40:00Z")), "the last message's hour");
         assert!(open_entry_moves(&chat, at("2026-12-01T11:40:00Z")), "same hour, another day");
+    }
+
+    #[test]
+    fn a_chat_item_does_not_repeat_what_its_key_says_and_reads_back_whole() {
+        let mut chat = Chat::new(MemberId::new("m_01abc"), CharacterId::new("c_01xyz"), at("2026-11-30T10:05:00Z"));
+        let item = new_chat_item(&chat);
+        for derived in ["id", "member_id", "character_id", "assignment_sk"] {
+            assert!(!item.contains_key(derived), "{derived} is derived from the key");
+        }
+        let back = chat_from(&item).unwrap();
+        assert_eq!((&back.id, &back.member_id, &back.character_id), (&chat.id, &chat.member_id, &chat.character_id));
+        assert_eq!(chat_id_of(&item).unwrap(), chat.id);
+
+        // Held: the assignment record's key follows from the holder and the claim time.
+        let mut held = item.clone();
+        held.insert("operator_id".into(), s("op_1"));
+        held.insert("assigned_at".into(), ts(at("2026-11-30T10:06:00.123Z")));
+        let back = chat_from(&held).unwrap();
+        assert_eq!(back.assignment_sk.as_deref(), Some("ASSIGN#2026-11-30T10:06:00.123Z#op_1"));
+        held.remove("operator_id");
+        assert_eq!(chat_from(&held).unwrap().assignment_sk, None, "released: no current assignment");
+
+        // An item of the old layout carries them; they are read as they are.
+        chat.id = ChatId::new("legacy-id");
+        let mut legacy = item.clone();
+        legacy.insert("id".into(), s("legacy-id"));
+        legacy.insert("member_id".into(), s("m_01abc"));
+        legacy.insert("character_id".into(), s("c_01xyz"));
+        legacy.insert("assignment_sk".into(), s("ASSIGN#old"));
+        legacy.insert("operator_id".into(), s("op_1"));
+        let back = chat_from(&legacy).unwrap();
+        assert_eq!((back.id.as_str(), back.assignment_sk.as_deref()), ("legacy-id", Some("ASSIGN#old")));
+        let mut broken = item;
+        broken.insert("PK".into(), s("CHAT#no-pair-here"));
+        assert!(chat_from(&broken).is_err(), "an id that names no pair is corrupt, not guessed");
     }
 
     #[test]

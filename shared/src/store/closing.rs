@@ -54,16 +54,16 @@ impl Store {
             .expression_attribute_values(":mc", n(chat.message_count));
         // Pin the holder and the assignment as read: a release and a new claim in
         // between (even by the same operator) make this a different assignment.
-        u = match (&chat.operator_id, &chat.assignment_sk) {
-            (Some(op), Some(sk)) => u
+        u = match (&chat.operator_id, chat.assigned_at) {
+            (Some(op), Some(at)) => u
                 .condition_expression(
-                    "#status <> :closed AND message_count = :mc AND operator_id = :op AND assignment_sk = :asg",
+                    "#status <> :closed AND message_count = :mc AND operator_id = :op AND assigned_at = :assigned",
                 )
                 .expression_attribute_values(":op", s(op))
-                .expression_attribute_values(":asg", s(sk)),
+                .expression_attribute_values(":assigned", ts(at)),
             (Some(op), None) => u
                 .condition_expression(
-                    "#status <> :closed AND message_count = :mc AND operator_id = :op AND attribute_not_exists(assignment_sk)",
+                    "#status <> :closed AND message_count = :mc AND operator_id = :op AND attribute_not_exists(assigned_at)",
                 )
                 .expression_attribute_values(":op", s(op)),
             (None, _) => u.condition_expression(

@@ -187,15 +187,12 @@ impl Store {
              last_member_message_at = :now, awaiting_reply_since = if_not_exists(awaiting_reply_since, :now)",
         );
         let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
-            .condition_expression(
-                "member_id = :member AND member_messages = :mm AND message_count = :mc AND #status = :status",
-            )
+            .condition_expression("member_messages = :mm AND message_count = :mc AND #status = :status")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":paid", n(paid))
             .expression_attribute_values(":now", ts(c.now))
             .expression_attribute_values(":sort", s(activity_sort(c.now, &chat.id)))
-            .expression_attribute_values(":member", s(&chat.member_id))
             .expression_attribute_values(":mm", n(chat.member_messages))
             .expression_attribute_values(":mc", n(chat.message_count))
             .expression_attribute_values(":status", s(chat.status.as_str()));
