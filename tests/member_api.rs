@@ -520,3 +520,23 @@ async fn idempotency_records_from_before_outcomes_replay_or_are_decided_afresh()
     assert_eq!((s, replay), (StatusCode::CREATED, stored), "an old 201 replays its body");
     assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(4), "and charges nothing");
 }
+
+/// The chat list keeps hours in the index (so a message does not move the entry)
+/// and exact order within a page: latest activity first.
+#[tokio::test]
+async fn the_chat_list_is_latest_activity_first_within_the_hour_too() {
+    let stack = stack().await;
+    let m = stack.register("order").await.unwrap();
+    let mut chats = Vec::new();
+    for c in ["c_demo01", "c_demo02", "c_demo03", "c_demo04"] {
+        chats.push(stack.open_chat(&m, c).await.unwrap());
+    }
+    for (i, at) in [(0, eat(12, 10)), (1, eat(12, 5)), (2, eat(12, 20)), (3, eat(11, 50)), (0, eat(12, 30))] {
+        let (s, b) = stack.send_at(&m, &chats[i], "hello", &at).await.unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (_, list) = stack.get(&m, "/chats").await.unwrap();
+    let order: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
+    let expected: Vec<&str> = [0, 2, 1, 3].iter().map(|&i| chats[i].as_str()).collect();
+    assert_eq!(order, expected);
+}

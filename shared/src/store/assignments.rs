@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, list, n, s, ts, Reader};
 use super::chats::{
-    activity_hour, activity_sort, assignment_record_sk, chat_from, chat_id_of, chat_pk, message_item, open_entry_moves,
-    open_sort, OPEN_CHAT_SHARDS,
+    activity_hour, assignment_record_sk, chat_from, chat_id_of, chat_pk, message_item, open_entry_moves, open_sort,
+    OPEN_CHAT_SHARDS,
 };
 use super::notifications::admin_notification_item;
 use super::operators::operator_pk;
@@ -346,12 +346,11 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let op = message.handled_by.as_deref().unwrap_or_default();
         let mut set = String::from(
-            "SET message_count = message_count + :one, last_message_at = :now, last_operator_reply_at = :now, \
-             GSI1SK = :sort",
+            "SET message_count = message_count + :one, last_message_at = :now, last_operator_reply_at = :now",
         );
         let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"));
         if open_entry_moves(chat, now) {
-            set.push_str(", GSI3SK = :open_sort");
+            set.push_str(", GSI1SK = :open_sort, GSI3SK = :open_sort");
             u = u.expression_attribute_values(":open_sort", s(open_sort(now, &chat.id)));
         }
         let u = u
@@ -359,7 +358,6 @@ impl Store {
             .condition_expression("operator_id = :op AND message_count = :mc")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", ts(now))
-            .expression_attribute_values(":sort", s(activity_sort(now, &chat.id)))
             .expression_attribute_values(":op", s(op))
             .expression_attribute_values(":mc", n(chat.message_count));
         let waited = chat.unanswered_since().map(|t| (now - t).num_seconds().max(0));

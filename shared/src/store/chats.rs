@@ -19,26 +19,23 @@ pub(crate) fn member_chats_pk(member_id: &str) -> String {
     format!("MEMBERCHATS#{member_id}")
 }
 
-/// Sort key of a chat in its member's list: latest activity first when read descending.
-pub(crate) fn activity_sort(at: DateTime<Utc>, chat_id: &str) -> String {
-    format!("{}#{chat_id}", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-}
-
 /// The hour of `at`, as the open-chats listing sorts (`2026-11-30T13`).
 pub(crate) fn activity_hour(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H").to_string()
 }
 
-/// Sort key of an open chat in the open-chats listing: the hour of its last
-/// activity, then its id. Auto-close works in hours, so the entry moves once an
-/// hour at most, not on every message. (Entries written before this layout hold
-/// the full time; they sort the same way against an hour.)
+/// Sort key of a chat in its member's list (GSI1) and, while open, in the
+/// open-chats listing (GSI3): the hour of its last activity, then its id. Auto-close
+/// works in hours, and the member's list is put in exact order a page at a time
+/// (`member_chats`), so the entries move once an hour at most, not on every
+/// message. (Entries written before this layout hold the full time; they sort the
+/// same way against an hour.)
 pub(crate) fn open_sort(at: DateTime<Utc>, chat_id: &str) -> String {
     format!("{}#{chat_id}", activity_hour(at))
 }
 
-/// Whether a message at `now` moves the chat's open-chats entry: its hour changed.
-/// The writers pin the chat they read (message_count), so `chat` is the stored one.
+/// Whether a message at `now` moves the chat's entries: its hour changed. The
+/// writers pin the chat they read (message_count), so `chat` is the stored one.
 pub(crate) fn open_entry_moves(chat: &Chat, now: DateTime<Utc>) -> bool {
     activity_hour(chat.last_activity()) != activity_hour(now)
 }
@@ -152,7 +149,7 @@ fn new_chat_item(c: &Chat) -> Item {
     let mut item = key(chat_pk(&c.id), "CHAT");
     item.insert("entity".into(), s("chat"));
     item.insert("GSI1PK".into(), s(member_chats_pk(&c.member_id)));
-    item.insert("GSI1SK".into(), s(activity_sort(c.created_at, &c.id)));
+    item.insert("GSI1SK".into(), s(open_sort(c.created_at, &c.id)));
     item.insert("status".into(), s(c.status.as_str()));
     item.insert("member_messages".into(), n(0));
     item.insert("message_count".into(), n(0));
@@ -248,7 +245,17 @@ impl Store {
         limit: usize,
     ) -> Result<Page<Chat>, StoreError> {
         let pk = member_chats_pk(member_id);
-        self.page(Partition::Gsi1(&pk), oldest_first, cursor, limit).await?.try_map(chat_from)
+        let mut page = self.page(Partition::Gsi1(&pk), oldest_first, cursor, limit).await?.try_map(chat_from)?;
+        // The index orders by hour; within the page, the exact last activity.
+        page.items.sort_by(|a, b| {
+            let order = a.last_activity().cmp(&b.last_activity()).then_with(|| a.id.cmp(&b.id));
+            if oldest_first {
+                order
+            } else {
+                order.reverse()
+            }
+        });
+        Ok(page)
     }
 
     /// Messages of a chat in time order.
@@ -378,6 +385,11 @@ mod tests {
         let mut broken = item;
         broken.insert("PK".into(), s("CHAT#no-pair-here"));
         assert!(chat_from(&broken).is_err(), "an id that names no pair is corrupt, not guessed");
+    }
+
+    /// The sort key of the layout before hours: the full time of the last activity.
+    fn activity_sort(at: DateTime<Utc>, chat_id: &str) -> String {
+        format!("{}#{chat_id}", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     }
 
     #[test]

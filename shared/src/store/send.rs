@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{key, n, s, ts, Item, Reader};
 use super::characters::{char_pk, character_from};
-use super::chats::{activity_sort, chat_from, chat_pk, message_item, open_entry_moves, open_sort};
+use super::chats::{chat_from, chat_pk, message_item, open_entry_moves, open_sort};
 use super::idempotency::{idem_key, record_put, stored_response, DoneRecord, IdemRef, StoredResponse};
 use super::ledger::ledger_item;
 use super::members::{member_from, member_pk};
@@ -183,7 +183,7 @@ impl Store {
         let paid = if c.message.cost.is_zero() { 0 } else { 1 };
         let mut set = String::from(
             "SET member_messages = member_messages + :one, message_count = message_count + :one, \
-             paid_messages = paid_messages + :paid, last_message_at = :now, GSI1SK = :sort, \
+             paid_messages = paid_messages + :paid, last_message_at = :now, \
              last_member_message_at = :now, awaiting_reply_since = if_not_exists(awaiting_reply_since, :now)",
         );
         let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
@@ -192,13 +192,12 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":paid", n(paid))
             .expression_attribute_values(":now", ts(c.now))
-            .expression_attribute_values(":sort", s(activity_sort(c.now, &chat.id)))
             .expression_attribute_values(":mm", n(chat.member_messages))
             .expression_attribute_values(":mc", n(chat.message_count))
             .expression_attribute_values(":status", s(chat.status.as_str()));
         let reopen = c.admission == Admission::Reopen;
         if reopen || open_entry_moves(chat, c.now) {
-            set.push_str(", GSI3SK = :open_sort");
+            set.push_str(", GSI1SK = :open_sort, GSI3SK = :open_sort");
             u = u.expression_attribute_values(":open_sort", s(open_sort(c.now, &chat.id)));
         }
         if reopen {
