@@ -609,6 +609,29 @@ async fn an_operator_listed_the_old_way_is_moved_to_the_slim_listing_by_their_ne
     retire(&stack, &[op]).await;
 }
 
+/// An operator listed the old way who holds a chat and never heartbeats again (a
+/// closed tab at the deploy) is still watched: their idle chat is taken back.
+#[tokio::test]
+async fn the_idle_watch_still_sees_an_operator_listed_the_old_way() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let at = epoch(202);
+    let op = operators(&app, 1, 5, at).await.remove(0);
+    let chat = waiting_chats(&app, 1, at).await.remove(0);
+    assignment::assign_pass(&app, at).await.unwrap();
+    assert_eq!(app.store.get_chat(&chat).await.unwrap().unwrap().operator_id.as_deref(), Some(op.as_str()));
+    stack.store.stage_legacy_listing(&op).await.unwrap();
+    set_awaiting(&stack, &chat, at).await;
+
+    assignment::idle_watch(&app, Timers::default(), at + Duration::minutes(5)).await.unwrap();
+    let c = app.store.get_chat(&chat).await.unwrap().unwrap();
+    assert_eq!(c.operator_id, None, "taken back from the operator who never came back");
+    assert_eq!(app.store.get_operator(&op).await.unwrap().unwrap().idle_incidents, 1);
+    app.store.delete_queue_entry(&chat).await.unwrap();
+    retire(&stack, &[op]).await;
+}
+
 /// The heartbeat's second write (the listing's response time) is conditioned on the
 /// operator still being online: racing "go offline", it never lists them again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

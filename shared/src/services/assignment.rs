@@ -125,7 +125,7 @@ pub struct IdleReport {
 /// whose member has been quiet for the hold time after the operator's answer.
 pub async fn idle_watch(app: &App, timers: Timers, now: DateTime<Utc>) -> Result<IdleReport, ApiError> {
     let mut report = IdleReport::default();
-    for op in app.store.available_operators().await?.iter().filter(|o| o.active_chats > 0) {
+    for op in app.store.operators_to_watch().await?.iter().filter(|o| o.active_chats > 0) {
         let mut incidents = false;
         for chat in app.store.operator_chats(&op.id).await? {
             match chat.unanswered_since() {

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, list, n, s, ts, Reader};
 use super::chats::{
-    activity_hour, assignment_record_sk, chat_from, chat_id_of, chat_pk, message_item, open_entry_moves, open_sort,
-    OPEN_CHAT_SHARDS,
+    activity_hour, assignment_record_sk, chat_from, chat_id_of, chat_pk, message_item, moved_entries,
+    open_chats_shard_pk, OPEN_CHAT_SHARDS,
 };
 use super::notifications::admin_notification_item;
 use super::operators::operator_pk;
@@ -349,9 +349,9 @@ impl Store {
             "SET message_count = message_count + :one, last_message_at = :now, last_operator_reply_at = :now",
         );
         let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"));
-        if open_entry_moves(chat, now) {
-            set.push_str(", GSI1SK = :open_sort, GSI3SK = :open_sort");
-            u = u.expression_attribute_values(":open_sort", s(open_sort(now, &chat.id)));
+        if let Some((fragment, value)) = moved_entries(chat, now, false) {
+            set.push_str(fragment);
+            u = u.expression_attribute_values(":open_sort", value);
         }
         let u = u
             .update_expression(format!("{set} REMOVE awaiting_reply_since, idle_warned"))
@@ -439,7 +439,7 @@ impl Store {
                 .table_name(&self.table)
                 .index_name("GSI3")
                 .key_condition_expression("GSI3PK = :pk AND GSI3SK < :upto")
-                .expression_attribute_values(":pk", s(format!("OPENCHATS#{shard}")))
+                .expression_attribute_values(":pk", s(open_chats_shard_pk(shard)))
                 .expression_attribute_values(":upto", s(&upto));
             for item in self.all_pages(query).await? {
                 chats.push(chat_id_of(&item)?);

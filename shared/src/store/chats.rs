@@ -1,6 +1,8 @@
 //! Chats, their messages, and members' favorites.
 
-use aws_sdk_dynamodb::types::{ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, n, s, ts, Item, Reader};
@@ -38,6 +40,14 @@ pub(crate) fn open_sort(at: DateTime<Utc>, chat_id: &str) -> String {
 /// writers pin the chat they read (message_count), so `chat` is the stored one.
 pub(crate) fn open_entry_moves(chat: &Chat, now: DateTime<Utc>) -> bool {
     activity_hour(chat.last_activity()) != activity_hour(now)
+}
+
+/// What a message at `now` adds to the chat's update: both hour entries (the
+/// member's list, the open chats) when the hour moved or `always` (a reopen).
+/// The SET fragment names the value `:open_sort`.
+pub(crate) fn moved_entries(chat: &Chat, now: DateTime<Utc>, always: bool) -> Option<(&'static str, AttributeValue)> {
+    (always || open_entry_moves(chat, now))
+        .then(|| (", GSI1SK = :open_sort, GSI3SK = :open_sort", s(open_sort(now, &chat.id))))
 }
 
 pub(crate) fn message_sk(seq: u32) -> String {
@@ -165,7 +175,11 @@ fn new_chat_item(c: &Chat) -> Item {
 pub(crate) const OPEN_CHAT_SHARDS: u32 = 16;
 
 pub(crate) fn open_chats_pk(chat_id: &str) -> String {
-    let shard = shard_of(chat_id, OPEN_CHAT_SHARDS);
+    open_chats_shard_pk(shard_of(chat_id, OPEN_CHAT_SHARDS))
+}
+
+/// GSI3 partition of one shard of the open-chats listing.
+pub(crate) fn open_chats_shard_pk(shard: u32) -> String {
     format!("OPENCHATS#{shard}")
 }
 

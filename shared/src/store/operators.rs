@@ -15,10 +15,21 @@ use crate::domain::Operator;
 /// claims, releases and heartbeats write it, about 400 WCU/s at peak in all.
 pub(crate) const AVAILABLE_SHARDS: u32 = 4;
 
+/// GSI3 partition of one shard of the available-operators listing.
+fn available_shard_pk(shard: u32) -> String {
+    format!("OPS_AVAILABLE#{shard}")
+}
+
 /// GSI3 partition of an available operator's listing entry.
 pub(crate) fn available_pk(id: &str) -> String {
-    format!("OPS_AVAILABLE#{}", shard_of(id, AVAILABLE_SHARDS))
+    available_shard_pk(shard_of(id, AVAILABLE_SHARDS))
 }
+
+/// The GSI1 partition operators were listed on before the slim listing. An
+/// operator still there is moved by their next heartbeat; the idle watch also
+/// reads it, so the chats of one who never heartbeats again are still taken
+/// back. Remove once a query of it comes back empty in every stage.
+pub(crate) const LEGACY_AVAILABLE: &str = "OPS_AVAILABLE";
 /// GSI2 partition listing suspended operators by suspension end.
 const SUSPENDED: &str = "OPS_SUSPENDED";
 
@@ -301,9 +312,30 @@ impl Store {
                 .table_name(&self.table)
                 .index_name("GSI3")
                 .key_condition_expression("GSI3PK = :pk")
-                .expression_attribute_values(":pk", s(format!("OPS_AVAILABLE#{shard}")));
+                .expression_attribute_values(":pk", s(available_shard_pk(shard)));
             for item in self.all_pages(query).await? {
                 all.push(online_from(&item)?);
+            }
+        }
+        Ok(all)
+    }
+
+    /// Every operator the idle watch must look at: the slim listing, and those
+    /// still listed the old way (GSI1, whole items) who may hold chats but never
+    /// heartbeat again to be moved.
+    pub async fn operators_to_watch(&self) -> Result<Vec<OnlineOperator>, StoreError> {
+        let mut all = self.available_operators().await?;
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(LEGACY_AVAILABLE));
+        for item in self.all_pages(query).await? {
+            let op = operator_from(&item)?.online();
+            if !all.iter().any(|o| o.id == op.id) {
+                all.push(op);
             }
         }
         Ok(all)

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{key, n, s, ts, Item, Reader};
 use super::characters::{char_pk, character_from};
-use super::chats::{chat_from, chat_pk, message_item, open_entry_moves, open_sort};
+use super::chats::{chat_from, chat_pk, message_item, moved_entries};
 use super::idempotency::{idem_key, record_put, stored_response, DoneRecord, IdemRef, StoredResponse};
 use super::ledger::ledger_item;
 use super::members::{member_from, member_pk};
@@ -196,9 +196,9 @@ impl Store {
             .expression_attribute_values(":mc", n(chat.message_count))
             .expression_attribute_values(":status", s(chat.status.as_str()));
         let reopen = c.admission == Admission::Reopen;
-        if reopen || open_entry_moves(chat, c.now) {
-            set.push_str(", GSI1SK = :open_sort, GSI3SK = :open_sort");
-            u = u.expression_attribute_values(":open_sort", s(open_sort(c.now, &chat.id)));
+        if let Some((fragment, value)) = moved_entries(chat, c.now, reopen) {
+            set.push_str(fragment);
+            u = u.expression_attribute_values(":open_sort", value);
         }
         if reopen {
             set.push_str(", #status = :active, GSI3PK = :open REMOVE close_reason, closed_at");

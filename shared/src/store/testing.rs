@@ -131,7 +131,7 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(Record::Operator(id).key()))
             .update_expression("SET GSI1PK = :list, GSI1SK = :id REMOVE GSI3PK, GSI3SK, response_secs")
-            .expression_attribute_values(":list", s("OPS_AVAILABLE"))
+            .expression_attribute_values(":list", s(super::operators::LEGACY_AVAILABLE))
             .expression_attribute_values(":id", s(id))
             .send()
             .await
