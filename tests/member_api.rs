@@ -355,28 +355,20 @@ async fn idempotency_key_replays_the_first_response_and_rejects_a_different_body
     let stack = stack().await;
     let (m, chat) = paying_member(&stack, "c_demo03", 5).await;
     let send = |key: &str, content: &str| {
-        stack
-            .http
-            .post(stack.url(&format!("/chats/{chat}/messages")))
-            .bearer_auth(&m.token)
-            .header("x-fantooo-now", NOON_EAT)
-            .header("idempotency-key", key)
-            .json(&json!({ "content": content }))
-            .send()
+        let (key, content) = (key.to_string(), content.to_string());
+        let (stack, m, chat) = (&stack, &m, &chat);
+        async move { stack.send_keyed(m, chat, &content, NOON_EAT, &key).await.unwrap() }
     };
     let racing = (0..8).map(|_| send("key-1", "pay once"));
-    let mut answers = Vec::new();
-    for r in join_all(racing).await {
-        answers.push(Stack::answer(r.unwrap()).await.unwrap());
-    }
+    let answers = join_all(racing).await;
     assert!(answers.iter().all(|a| *a == answers[0]), "every repeat gets the first response: {answers:?}");
     assert_eq!(answers[0].0, StatusCode::CREATED);
     assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(4), "charged once");
 
-    let (s, b) = Stack::answer(send("key-1", "something else").await.unwrap()).await.unwrap();
+    let (s, b) = send("key-1", "something else").await;
     assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused")));
     let long = "k".repeat(201);
-    let (s, _) = Stack::answer(send(&long, "x").await.unwrap()).await.unwrap();
+    let (s, _) = send(&long, "x").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let (_, msgs) = stack.get(&m, &format!("/chats/{chat}/messages")).await.unwrap();
     assert_eq!(msgs["items"].as_array().map(Vec::len), Some(4));
@@ -471,25 +463,16 @@ async fn idempotency_records_from_before_outcomes_replay_or_are_decided_afresh()
     use sha2::{Digest, Sha256};
     let stack = stack().await;
     let (m, chat) = paying_member(&stack, "c_demo04", 5).await;
-    let send = |key: &'static str, content: &'static str| {
-        stack
-            .http
-            .post(stack.url(&format!("/chats/{chat}/messages")))
-            .bearer_auth(&m.token)
-            .header("x-fantooo-now", NOON_EAT)
-            .header("idempotency-key", key)
-            .json(&json!({ "content": content }))
-            .send()
-    };
+    let send = |key: &'static str, content: &'static str| stack.send_keyed(&m, &chat, content, NOON_EAT, key);
     let scope = format!("member:{}", m.id);
     let route = fantooo::services::send_message::ROUTE;
     let expires = chrono::Utc::now() + chrono::Duration::hours(23);
     let refused = json!({ "error": { "code": "insufficient_credits", "message": "old" } }).to_string();
     stack.store.put_legacy_idempotency_record((&scope, route, "old-402"), "any", 402, &refused, expires).await.unwrap();
-    let (s, first) = Stack::answer(send("old-402", "now I can pay").await.unwrap()).await.unwrap();
+    let (s, first) = send("old-402", "now I can pay").await.unwrap();
     assert_eq!(s, StatusCode::CREATED, "{first}");
     assert_eq!(stack.balance(&m).await.unwrap(), Credits::whole(4));
-    let (s, again) = Stack::answer(send("old-402", "now I can pay").await.unwrap()).await.unwrap();
+    let (s, again) = send("old-402", "now I can pay").await.unwrap();
     assert_eq!((s, &again), (StatusCode::CREATED, &first), "the new record replays");
 
     let body = serde_json::to_vec(&json!({ "content": "sent before the deploy" })).unwrap();

@@ -178,16 +178,7 @@ async fn main() -> Result<()> {
     anyhow::ensure!(s == StatusCode::CREATED, "{b}");
     results.insert("send_paid_waiting".into(), meter.read().await?);
     meter.reset().await?;
-    let res = stack
-        .http
-        .post(stack.url(&format!("/chats/{chat}/messages")))
-        .bearer_auth(&m.token)
-        .header("x-fantooo-now", at(30))
-        .header("idempotency-key", "cap-1")
-        .json(&json!({ "content": text() }))
-        .send()
-        .await?;
-    let (s, b) = Stack::answer(res).await?;
+    let (s, b) = stack.send_keyed(&m, &chat, &text(), &at(30), "cap-1").await?;
     anyhow::ensure!(s == StatusCode::CREATED, "{b}");
     results.insert("send_paid_waiting_with_idempotency_key".into(), meter.read().await?);
 

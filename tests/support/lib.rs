@@ -130,15 +130,38 @@ impl Stack {
 
     /// Sends a member message at a pinned time.
     pub async fn send_at(&self, m: &Member, chat: &str, content: &str, now: &str) -> Result<(StatusCode, Value)> {
-        let res = self
+        self.send_message(m, chat, content, now, None).await
+    }
+
+    /// Sends a member message at a pinned time with an Idempotency-Key.
+    pub async fn send_keyed(
+        &self,
+        m: &Member,
+        chat: &str,
+        content: &str,
+        now: &str,
+        key: &str,
+    ) -> Result<(StatusCode, Value)> {
+        self.send_message(m, chat, content, now, Some(key)).await
+    }
+
+    async fn send_message(
+        &self,
+        m: &Member,
+        chat: &str,
+        content: &str,
+        now: &str,
+        key: Option<&str>,
+    ) -> Result<(StatusCode, Value)> {
+        let mut req = self
             .http
             .post(self.url(&format!("/chats/{chat}/messages")))
             .bearer_auth(&m.token)
-            .header("x-fantooo-now", now)
-            .json(&json!({ "content": content }))
-            .send()
-            .await?;
-        Self::answer(res).await
+            .header("x-fantooo-now", now);
+        if let Some(key) = key {
+            req = req.header("idempotency-key", key);
+        }
+        Self::answer(req.json(&json!({ "content": content })).send().await?).await
     }
 
     /// Tops up a member through the store (payments come in a later issue): one

@@ -48,9 +48,11 @@ impl PaymentStatus {
 }
 
 /// The package as it was at checkout: what the member pays and gets, whatever
-/// the package becomes later.
+/// the package becomes later. It is also the member's view of a package, in the
+/// catalogue and in a checkout's answer (serialised with `id`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackageSnapshot {
+    #[serde(rename = "id")]
     pub package_id: String,
     pub name: String,
     pub credits: i64,
@@ -72,38 +74,6 @@ impl From<&CreditPackage> for PackageSnapshot {
             currency: p.currency.clone(),
             badge: p.badge.clone(),
         }
-    }
-}
-
-/// A credit package as the member sees it: in the catalogue, and as a checkout locked it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PackageView {
-    pub id: String,
-    pub name: String,
-    pub credits: i64,
-    pub bonus_credits: i64,
-    pub price: i64,
-    pub currency: String,
-    pub badge: Option<String>,
-}
-
-impl From<&PackageSnapshot> for PackageView {
-    fn from(s: &PackageSnapshot) -> Self {
-        PackageView {
-            id: s.package_id.clone(),
-            name: s.name.clone(),
-            credits: s.credits,
-            bonus_credits: s.bonus_credits,
-            price: s.price,
-            currency: s.currency.clone(),
-            badge: s.badge.clone(),
-        }
-    }
-}
-
-impl From<&CreditPackage> for PackageView {
-    fn from(p: &CreditPackage) -> Self {
-        PackageView::from(&PackageSnapshot::from(p))
     }
 }
 
@@ -390,6 +360,18 @@ mod tests {
             currency: "KES".into(),
             badge: None,
         }
+    }
+
+    #[test]
+    fn a_package_reads_to_the_member_as_the_api_names_it() {
+        let json = serde_json::to_value(snapshot()).unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = vec!["id", "name", "credits", "bonus_credits", "price", "currency", "badge"];
+        expected.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(serde_json::from_value::<PackageSnapshot>(json).unwrap(), snapshot(), "a stored answer replays");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::ids::{CharacterId, MemberId};
-use crate::domain::payment::PackageView;
+use crate::domain::payment::PackageSnapshot;
 use crate::domain::pricing::FREE_MESSAGES_PER_CHAT;
 use crate::domain::validation::max;
 use crate::domain::{CharacterView, Gender};
@@ -58,9 +58,9 @@ pub async fn get_profile(app: &App, id: &CharacterId) -> Result<CharacterView, A
     }
 }
 
-pub async fn packages(app: &App) -> Result<Vec<PackageView>, ApiError> {
+pub async fn packages(app: &App) -> Result<Vec<PackageSnapshot>, ApiError> {
     let packages = app.store.list_packages().await?;
-    Ok(packages.into_iter().filter(|p| p.is_active).map(|p| PackageView::from(&p)).collect())
+    Ok(packages.into_iter().filter(|p| p.is_active).map(|p| PackageSnapshot::from(&p)).collect())
 }
 
 pub async fn favorites(

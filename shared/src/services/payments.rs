@@ -6,9 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::ids::{MemberId, PaymentRef};
-use crate::domain::payment::{
-    self, ChargeReport, ChargeStatus, Decision, PackageSnapshot, PackageView, Payment, PaymentStatus,
-};
+use crate::domain::payment::{self, ChargeReport, ChargeStatus, Decision, PackageSnapshot, Payment, PaymentStatus};
 use crate::domain::principal::Principal;
 use crate::domain::{ids, Credits, MemberStatus};
 use crate::error::ApiError;
@@ -31,7 +29,7 @@ pub struct Checkout {
     pub currency: String,
     pub email: String,
     pub public_key: String,
-    pub package: PackageView,
+    pub package: PackageSnapshot,
 }
 
 /// Creates a pending payment with the package's price locked, for Paystack's popup.
@@ -64,7 +62,7 @@ pub async fn checkout(
         currency: p.snapshot.currency.clone(),
         email: p.email.clone(),
         public_key: app.config.paystack_public_key.clone(),
-        package: PackageView::from(&p.snapshot),
+        package: p.snapshot.clone(),
     };
     let body = serde_json::to_string(&checkout).map_err(ApiError::internal)?;
     if app.store.create_payment(&p, keyed.as_ref().map(|k| k.done(&body)), now).await? {
