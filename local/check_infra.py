@@ -7,7 +7,7 @@ Run after local/bootstrap.py:
 
 Compares, template vs describe_table / describe_time_to_live / get_queue_attributes:
 key schema, attribute definitions, billing mode, every GSI and LSI (keys and
-projection; GSI1 and GSI2 today), TTL attribute and status, stream (none unless
+projection; GSI1 to GSI4 today), TTL attribute and status, stream (none unless
 the template has one), for each AWS::SQS::Queue its attributes and redrive
 target, and that each AWS::Events::EventBus exists under its local name
 (bootstrap.bus_name: EventBus -> <prefix>-bus). The local-only events tap is not

@@ -110,6 +110,108 @@ async fn two_hundred_chats_twenty_operators_four_assigners() {
     }
 }
 
+/// The SQS path: triggers name chats, SQS delivers some twice, and two processes
+/// (each with its own cached operator list) run batches at once. Every chat is
+/// still claimed once, by one operator, and nobody goes over capacity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_trigger_batches_claim_each_chat_once() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    for round in 0..fantooo_tests::rounds(3) as i64 {
+        let (a, b) = (stack.app().await.unwrap(), stack.app().await.unwrap());
+        let at = epoch(40 + round);
+        let ops = operators(&a, 10, 11, at).await;
+        let chats = waiting_chats(&a, 100, at).await;
+        // Each batch of ten triggers twice: once in each process.
+        let batches = chats.chunks(10).flat_map(|batch| [(&a, batch), (&b, batch)]);
+        let runs = batches.map(|(app, batch)| assignment::assign_batch(app, batch, false, at));
+        let assigned: usize = join_all(runs).await.into_iter().map(|r| r.unwrap().assigned).sum();
+        assert_eq!(assigned, 100, "round {round}: each chat claimed by exactly one of its two batches");
+        for op in &ops {
+            let o = a.store.get_operator(op).await.unwrap().unwrap();
+            assert!(o.active_chats <= o.max_concurrent_chats, "round {round}: {op} holds {}", o.active_chats);
+            let listed = a.store.operator_chats(op).await.unwrap().len() as u32;
+            assert_eq!(listed, o.active_chats, "round {round}: the counter matches the chats held");
+        }
+        retire(&stack, &ops).await;
+        for chat in &chats {
+            let c = a.store.get_chat(chat).await.unwrap().unwrap();
+            let op = c.operator_id.clone().unwrap_or_else(|| panic!("round {round}: {chat} never assigned"));
+            assert!(ops.contains(&op));
+            let history = a.store.assignment_history(chat).await.unwrap();
+            assert_eq!(history.len(), 1, "round {round}: {chat} claimed once, by one operator");
+            assert!(a.store.queue_entries(std::slice::from_ref(chat)).await.unwrap().is_empty());
+        }
+    }
+}
+
+/// A trigger that names a chat looks at that chat only: another waiting chat stays
+/// queued for its own trigger (or the next whole pass).
+#[tokio::test]
+async fn a_trigger_claims_the_chat_it_names_and_no_other() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let at = epoch(60);
+    let ops = operators(&app, 1, 5, at).await;
+    let chats = waiting_chats(&app, 2, at).await;
+    let report = assignment::assign_batch(&app, &chats[..1], false, at).await.unwrap();
+    assert_eq!((report.waiting, report.assigned), (1, 1));
+    assert_eq!(app.store.get_chat(&chats[0]).await.unwrap().unwrap().operator_id.as_ref(), Some(&ops[0]));
+    let other = app.store.get_chat(&chats[1]).await.unwrap().unwrap();
+    assert_eq!(other.operator_id, None, "the chat no trigger named is not looked at");
+    assert_eq!(app.store.queue_entries(&chats[1..]).await.unwrap().len(), 1);
+    // Its own trigger, answered from the operator list this process cached (it
+    // counts the claim just made), claims it; a repeat finds no entry and does nothing.
+    let report = assignment::assign_batch(&app, &chats[1..], false, at).await.unwrap();
+    assert_eq!((report.waiting, report.assigned), (1, 1));
+    let report = assignment::assign_batch(&app, &chats, false, at).await.unwrap();
+    assert_eq!((report.waiting, report.assigned), (0, 0));
+    assert_eq!(app.store.get_operator(&ops[0]).await.unwrap().unwrap().active_chats, 2);
+    retire(&stack, &ops).await;
+}
+
+/// The operator's list of held chats is their open assignment records: a chat
+/// held since before that (its own item in the list) is listed too, and ending
+/// either kind of hold takes it off the list.
+#[tokio::test]
+async fn the_operators_held_chats_come_from_open_assignment_records_and_old_entries() {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let at = epoch(61);
+    let ops = operators(&app, 1, 5, at).await;
+    let chats = waiting_chats(&app, 2, at).await;
+    assert_eq!(assignment::assign_batch(&app, &chats, false, at).await.unwrap().assigned, 2);
+    let old = app.store.get_chat(&chats[1]).await.unwrap().unwrap();
+    stack.store.stage_legacy_operator_chat(&old).await.unwrap();
+    let held: Vec<ChatId> = app.store.operator_chats(&ops[0]).await.unwrap().into_iter().map(|c| c.id).collect();
+    let mut expected = chats.clone();
+    expected.sort();
+    assert_eq!(held, expected, "one listed by its record, one by the old entry on the chat");
+    for chat in &chats {
+        let c = app.store.get_chat(chat).await.unwrap().unwrap();
+        let outcome = app.store.release(&c, &ops[0], fantooo::store::ReleaseKind::Completed, None, at).await.unwrap();
+        assert_eq!(outcome, fantooo::store::ReleaseOutcome::Ended);
+    }
+    assert!(app.store.operator_chats(&ops[0]).await.unwrap().is_empty());
+    let raw = stack
+        .dynamo
+        .get_item()
+        .table_name(&stack.table)
+        .key("PK", AttributeValue::S(format!("CHAT#{}", chats[1])))
+        .key("SK", AttributeValue::S("CHAT".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(!raw.item.unwrap().contains_key("GSI2PK"), "the release removed the old entry");
+    for chat in &chats {
+        let history = app.store.assignment_history(chat).await.unwrap();
+        assert_eq!(history[0].end_reason.as_deref(), Some("completed"));
+    }
+    retire(&stack, &ops).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn going_offline_races_an_assignment_and_never_leaves_a_chat_with_an_offline_operator() {
     let _turn = TURN.lock().await;

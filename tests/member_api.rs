@@ -446,11 +446,11 @@ async fn a_message_to_a_chat_without_an_operator_queues_it() {
     let chat = stack.open_chat(&m, "c_demo06").await.unwrap();
     stack.send_at(&m, &chat, "anyone there?", NOON_EAT).await.unwrap();
     let shard = fantooo::store::queue_shard(&chat);
-    let entries = stack.store.queue_entries(shard).await.unwrap();
+    let entries = stack.store.queue_shard_entries(shard).await.unwrap();
     let entry = entries.iter().find(|(id, _)| *id == chat).expect("queue entry");
     assert_eq!(entry.1.to_rfc3339(), "2026-11-25T09:00:00+00:00", "wait starts at the first unanswered message");
     stack.send_at(&m, &chat, "hello??", &eat(12, 5)).await.unwrap();
-    let entries = stack.store.queue_entries(shard).await.unwrap();
+    let entries = stack.store.queue_shard_entries(shard).await.unwrap();
     let entry = entries.iter().find(|(id, _)| *id == chat).unwrap();
     assert_eq!(entry.1.to_rfc3339(), "2026-11-25T09:00:00+00:00", "a second message keeps the first wait start");
 }
@@ -522,4 +522,68 @@ async fn the_chat_list_is_latest_activity_first_within_the_hour_too() {
     let order: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
     let expected: Vec<&str> = [0, 2, 1, 3].iter().map(|&i| chats[i].as_str()).collect();
     assert_eq!(order, expected);
+}
+
+/// Chats listed before the keys-only list (a GSI1 entry, the whole item) are moved
+/// to it by the member's next list, in place and without a gap; a message to a
+/// chat never writes the list's index, and a page cursor from the old list is
+/// still taken.
+#[tokio::test]
+async fn chats_listed_the_old_way_move_to_the_keys_only_list_on_the_next_read() {
+    let stack = stack().await;
+    let m = stack.register("oldlist").await.unwrap();
+    let mut chats = Vec::new();
+    for (i, character) in ["c_demo05", "c_demo06", "c_demo07"].into_iter().enumerate() {
+        let chat = stack.open_chat(&m, character).await.unwrap();
+        let (s, b) = stack.send_at(&m, &chat, "hi", &eat(9 + i as u32, 0)).await.unwrap();
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        chats.push(chat);
+    }
+    let store = &stack.store;
+    for chat in &chats[..2] {
+        let c = store.get_chat(chat).await.unwrap().unwrap();
+        store.stage_legacy_member_chat(&c).await.unwrap();
+    }
+    let raw = |chat: ChatId| {
+        let stack = &stack;
+        async move {
+            let out = stack
+                .dynamo
+                .get_item()
+                .table_name(&stack.table)
+                .key("PK", AttributeValue::S(format!("CHAT#{chat}")))
+                .key("SK", AttributeValue::S("CHAT".into()))
+                .send()
+                .await
+                .unwrap();
+            out.item.unwrap()
+        }
+    };
+    assert!(raw(chats[0].clone()).await.contains_key("GSI1PK"), "staged the old way");
+    // A cursor from the old list, as a client paging across the deploy holds it.
+    let (s, first) = stack.get(&m, "/chats?limit=1").await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{first}");
+    let ids = |v: &Value| -> Vec<String> {
+        v["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&first), vec![chats[2].to_string()], "newest activity first");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (s, rest) = stack.get(&m, &format!("/chats?cursor={cursor}")).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{rest}");
+    assert_eq!(ids(&rest), vec![chats[1].to_string(), chats[0].to_string()], "in place: nothing lost or repeated");
+    for chat in &chats {
+        let item = raw(chat.clone()).await;
+        assert!(!item.contains_key("GSI1PK") && item.contains_key("GSI4PK"), "{chat} moved");
+    }
+    // The old cursor shape (GSI1 names, same values) is still taken.
+    let old = {
+        use base64::Engine;
+        let flat: std::collections::BTreeMap<String, String> =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).unwrap()).unwrap();
+        let renamed: std::collections::BTreeMap<String, String> =
+            flat.into_iter().map(|(k, v)| (k.replace("GSI4", "GSI1"), v)).collect();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&renamed).unwrap())
+    };
+    let (s, again) = stack.get(&m, &format!("/chats?cursor={old}")).await.unwrap();
+    assert_eq!((s, ids(&again)), (StatusCode::OK, ids(&rest)));
 }

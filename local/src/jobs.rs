@@ -46,13 +46,20 @@ fn every(var: &str, template_secs: u64) -> Duration {
     Duration::from_secs(std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(template_secs).max(1))
 }
 
+/// Batches in flight at once, as Lambda's SQS integration starts with five
+/// pollers (FANTOOO_LOCAL_POLLERS overrides).
+const POLLERS: usize = 5;
+
 /// Starts the SQS consumer and every schedule in the background; they stop with
 /// the process.
 pub fn spawn_all(app: &App, rates: &BTreeMap<String, u64>) {
     if std::env::var("FANTOOO_LOCAL_CONSUMER").as_deref() != Ok("off") {
-        let consumer = app.clone();
-        tokio::spawn(async move { consume_assignment_queue(&consumer).await });
-        println!("consumer assign-chats: polling the assignment queue");
+        let pollers = std::env::var("FANTOOO_LOCAL_POLLERS").ok().and_then(|v| v.parse().ok()).unwrap_or(POLLERS);
+        for _ in 0..pollers {
+            let consumer = app.clone();
+            tokio::spawn(async move { consume_assignment_queue(&consumer).await });
+        }
+        println!("consumer assign-chats: {pollers} pollers on the assignment queue");
     }
     for job in ScheduledJob::ALL {
         let rate = every(override_var(job), rates.get(job.name()).copied().unwrap_or(60));

@@ -11,6 +11,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::events::EventBus;
 use crate::payments::Paystack;
 use crate::queue::AssignmentQueue;
+use crate::services::assignment::Roster;
 use crate::store::Store;
 
 pub struct Secrets {
@@ -34,6 +35,8 @@ pub struct Inner {
     pub tokens: TokenKeys,
     pub secrets: Secrets,
     pub clock: Clock,
+    /// The assigner's operator list, kept about a second (services::assignment).
+    pub roster: Roster,
     cold: AtomicBool,
 }
 
@@ -81,7 +84,18 @@ impl App {
             .map_err(|e| ConfigError::Invalid("PAYSTACK_BASE_URL", e.to_string()))?;
         let tokens = TokenKeys::new(secrets.token_signing_key.as_bytes());
         let cold = AtomicBool::new(true);
-        Ok(App(Arc::new(Inner { config, store, queue, events, paystack, tokens, secrets, clock, cold })))
+        Ok(App(Arc::new(Inner {
+            config,
+            store,
+            queue,
+            events,
+            paystack,
+            tokens,
+            secrets,
+            clock,
+            roster: Roster::default(),
+            cold,
+        })))
     }
 
     /// True for the first invocation this instance serves.

@@ -159,27 +159,37 @@ pub async fn reconcile(app: App, invocation: Reconcile, now: DateTime<Utc>) -> R
     }
 }
 
-/// The assigner's SQS batch: one assignment pass for the whole batch (each message
-/// is only a trigger; the queue entries in the table are the truth). Only real
-/// errors fail messages: a pass that fails fails them all, to be received again; a
-/// body that is not a trigger is poison and goes to the DLQ after 3 receives. No
-/// free operator is a success: the queue entry keeps the chat.
+/// The assigner's SQS batch: the chats its triggers name are claimed first, and
+/// a trigger asking for a whole pass gets one for the batch (each message is only
+/// a trigger; the queue entries in the table are the truth). Only real errors fail
+/// messages: a batch that fails fails them all, to be received again; a body that
+/// is not a trigger is poison and goes to the DLQ after 3 receives. No free
+/// operator is a success: the queue entry keeps the chat.
 pub async fn assign_chats(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     let mut ids = Vec::with_capacity(event.records.len());
+    let mut named = Vec::with_capacity(event.records.len());
+    let mut whole_pass = false;
     for record in event.records {
         let Some(id) = record.message_id else { continue };
-        if record.body.as_deref().and_then(Trigger::decode).is_none() {
-            tracing::warn!(message_id = %id, "assignment trigger is not a trigger: failing it toward the DLQ");
-            response.add_failure(id);
-        } else {
-            ids.push(id);
+        match record.body.as_deref().and_then(Trigger::decode) {
+            None => {
+                tracing::warn!(message_id = %id, "assignment trigger is not a trigger: failing it toward the DLQ");
+                response.add_failure(id);
+            }
+            Some(trigger) => {
+                match trigger.chat() {
+                    Some(chat) => named.push(chat),
+                    None => whole_pass = true,
+                }
+                ids.push(id);
+            }
         }
     }
-    match assignment::assign_pass(app, now).await {
-        Ok(report) => tracing::info!(?report, triggers = ids.len(), "assignment pass"),
+    match assignment::assign_batch(app, &named, whole_pass, now).await {
+        Ok(report) => tracing::info!(?report, triggers = ids.len(), whole_pass, "assignment batch"),
         Err(e) => {
-            tracing::error!(error = %e, "assignment pass failed; the batch will be received again");
+            tracing::error!(error = %e, "assignment batch failed; it will be received again");
             for id in ids {
                 response.add_failure(id);
             }

@@ -3,12 +3,17 @@
 
 use aws_lambda_events::event::sqs::SqsMessage;
 
+use crate::domain::ids::ChatId;
+
 /// The message on the wire: which chat to look at, or `"pass"` for a whole
 /// assignment pass (an operator came free). Only a trigger either way.
 #[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Trigger {
     pub chat_id: String,
 }
+
+/// The `chat_id` of a trigger that asks for a whole pass.
+const WHOLE_PASS: &str = "pass";
 
 impl Trigger {
     pub fn encode(chat_id: &str) -> String {
@@ -17,7 +22,12 @@ impl Trigger {
 
     /// A body this queue's senders wrote, or `None` for anything else (poison).
     pub fn decode(body: &str) -> Option<Trigger> {
-        serde_json::from_str(body).ok()
+        serde_json::from_str(body).ok().filter(|t: &Trigger| !t.chat_id.is_empty())
+    }
+
+    /// The chat this trigger names, or `None` when it asks for a whole pass.
+    pub fn chat(&self) -> Option<ChatId> {
+        (self.chat_id != WHOLE_PASS).then(|| ChatId::new(self.chat_id.as_str()))
     }
 }
 
@@ -33,6 +43,12 @@ pub struct AssignmentQueue {
 impl AssignmentQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
         AssignmentQueue { client, url: url.into() }
+    }
+
+    /// Asks the assigner for a whole pass: an operator came free, or chats went back
+    /// to the queue.
+    pub async fn notify_pass(&self) {
+        self.notify(WHOLE_PASS).await;
     }
 
     /// Asks the assigner to look at a chat. Failure is logged, never raised: the
@@ -84,5 +100,21 @@ impl AssignmentQueue {
             .await
             .map(|_| ())
             .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trigger_names_a_chat_or_asks_for_a_whole_pass() {
+        let named = Trigger::decode(&Trigger::encode("ch_1")).expect("a trigger");
+        assert_eq!(named.chat(), Some(ChatId::new("ch_1")));
+        let pass = Trigger::decode(&Trigger::encode(WHOLE_PASS)).expect("a trigger");
+        assert_eq!(pass.chat(), None);
+        for poison in ["", "{}", r#"{"chat_id":""}"#, r#"{"chat_id":7}"#, "pass"] {
+            assert!(Trigger::decode(poison).is_none(), "{poison}");
+        }
     }
 }

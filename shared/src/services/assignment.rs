@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::domain::assignment::{self, over_reassignment_limit, Candidate, Timers, QUALITY_THRESHOLD, SUSPENSION_DAYS};
+use crate::domain::assignment::{
+    self, over_reassignment_limit, Candidate, OnlineOperator, Timers, QUALITY_THRESHOLD, SUSPENSION_DAYS,
+};
 use crate::domain::ids::{ChatId, OperatorId};
 use crate::domain::{Chat, CloseReason};
 use crate::error::ApiError;
@@ -14,9 +16,14 @@ use crate::services::closing;
 use crate::store::{ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome};
 use crate::App;
 
-/// Passes one invocation runs while claims keep landing (a lost claim frees the
-/// chat for the next pass).
-const PASSES: usize = 5;
+/// Rounds one batch runs while claims are lost (a lost claim frees the chat for
+/// another operator).
+const ROUNDS: usize = 5;
+
+/// How long a process matches against the operators it last read. A stale list
+/// costs at most a claim that the claim's own conditions refuse (offline, full,
+/// suspended): it is a cost, never a wrong assignment.
+pub const ROSTER_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Default, Serialize)]
 pub struct PassReport {
@@ -26,56 +33,183 @@ pub struct PassReport {
     pub lost_claims: usize,
 }
 
-/// Matches waiting chats to present operators and claims each pair with one
-/// conditional transaction. "No operator has room" is not a failure: the queue
-/// entry keeps the chat for the next trigger or sweep.
+/// The available operators as this process last read them, for [`ROSTER_TTL`],
+/// with its own claims counted in. Shared by the batches one process runs.
+#[derive(Debug, Default)]
+pub struct Roster(std::sync::Mutex<Option<(std::time::Instant, Vec<OnlineOperator>)>>);
+
+impl Roster {
+    fn guard(&self) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, Vec<OnlineOperator>)>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn cached(&self) -> Option<Vec<OnlineOperator>> {
+        match &*self.guard() {
+            Some((read_at, ops)) if read_at.elapsed() < ROSTER_TTL => Some(ops.clone()),
+            _ => None,
+        }
+    }
+
+    fn keep(&self, ops: &[OnlineOperator]) {
+        *self.guard() = Some((std::time::Instant::now(), ops.to_vec()));
+    }
+
+    fn took(&self, operator_id: &OperatorId) {
+        if let Some((_, ops)) = &mut *self.guard() {
+            if let Some(op) = ops.iter_mut().find(|o| o.id == *operator_id) {
+                op.active_chats += 1;
+            }
+        }
+    }
+
+    fn forget(&self) {
+        *self.guard() = None;
+    }
+}
+
+/// The operators to match against: the cached list unless `fresh` is asked for
+/// or it is older than [`ROSTER_TTL`].
+async fn roster(app: &App, fresh: bool) -> Result<Vec<OnlineOperator>, ApiError> {
+    if !fresh {
+        if let Some(ops) = app.roster.cached() {
+            return Ok(ops);
+        }
+    }
+    let ops = app.store.available_operators().await?;
+    app.roster.keep(&ops);
+    Ok(ops)
+}
+
+/// One SQS batch of triggers. A trigger that asks for a whole pass (an operator
+/// came free, chats went back to the queue) gets one, which covers the named chats
+/// too. Otherwise only the named chats are looked at: their queue entries read by
+/// key, matched against the cached operators, claimed. A named chat that finds no
+/// room waits in the queue for the pass that the next freed operator asks for.
+pub async fn assign_batch(
+    app: &App,
+    named: &[ChatId],
+    whole_pass: bool,
+    now: DateTime<Utc>,
+) -> Result<PassReport, ApiError> {
+    if whole_pass {
+        assign_pass(app, now).await
+    } else if named.is_empty() {
+        Ok(PassReport::default())
+    } else {
+        assign_rounds(app, Some(named), now).await
+    }
+}
+
+/// A whole pass: every waiting chat matched to present operators (read afresh),
+/// each pair claimed with one conditional transaction. "No operator has room" is
+/// not a failure: the queue entry keeps the chat for the next trigger or sweep.
 pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, ApiError> {
+    assign_rounds(app, None, now).await
+}
+
+/// Rounds of read, match and claim over the named chats' entries (all entries
+/// when `None`). A round where every proposed claim landed is the last: another
+/// one only helps a chat whose claim was lost, and it reads the operators afresh.
+async fn assign_rounds(app: &App, named: Option<&[ChatId]>, now: DateTime<Utc>) -> Result<PassReport, ApiError> {
     let mut report = PassReport::default();
-    for pass in 0..PASSES {
-        let entries = app.store.waiting_entries().await?;
-        if pass == 0 {
+    for round in 0..ROUNDS {
+        let entries = match named {
+            Some(chats) => app.store.queue_entries(chats).await?,
+            None => app.store.waiting_entries().await?,
+        };
+        if round == 0 {
             report.waiting = entries.len();
         }
-        let mut waiting = Vec::with_capacity(entries.len());
-        for e in &entries {
-            if over_reassignment_limit(e.reassign_count) {
-                report.escalated += usize::from(escalate_entry(app, e, now).await?);
-            } else {
-                waiting.push(e.waiting());
-            }
-        }
-        let operators: Vec<Candidate> = app
-            .store
-            .available_operators()
-            .await?
-            .iter()
-            .filter(|o| o.can_take_chat(now))
-            .map(|o| Candidate::of(o, now))
-            .collect();
-        if waiting.is_empty() || operators.is_empty() {
+        if entries.is_empty() {
             break;
         }
-        assignment::rank(&mut waiting, now);
-        let proposals = assignment::match_chats(&waiting, &operators);
-        let mut landed = 0;
-        let by_chat: HashMap<&str, &QueueEntry> = entries.iter().map(|e| (e.chat_id.as_str(), e)).collect();
-        for p in &proposals {
-            let Some(entry) = by_chat.get(p.chat_id.as_str()) else { continue };
-            match app.store.claim(entry, &p.operator_id, now).await? {
-                ClaimOutcome::Claimed => landed += 1,
-                ClaimOutcome::ChatUnavailable => {
-                    report.lost_claims += 1;
-                    app.store.delete_queue_entry(&p.chat_id).await?;
-                }
-                ClaimOutcome::OperatorUnavailable | ClaimOutcome::EntryGone => report.lost_claims += 1,
-            }
-        }
-        report.assigned += landed;
-        if landed == 0 || landed == proposals.len() && proposals.len() == waiting.len() {
+        let operators = roster(app, named.is_none() || round > 0).await?;
+        let claimed = claim_round(app, &entries, &operators, now, &mut report).await?;
+        if claimed.landed == claimed.proposed {
             break;
         }
     }
     Ok(report)
+}
+
+struct Round {
+    proposed: usize,
+    landed: usize,
+}
+
+/// One round of matching `entries` against `operators` and claiming the pairs:
+/// claims for different operators run at once, an operator's own one after the
+/// other (they would collide on the operator's item).
+async fn claim_round(
+    app: &App,
+    entries: &[QueueEntry],
+    operators: &[OnlineOperator],
+    now: DateTime<Utc>,
+    report: &mut PassReport,
+) -> Result<Round, ApiError> {
+    let mut waiting = Vec::with_capacity(entries.len());
+    for e in entries {
+        if over_reassignment_limit(e.reassign_count) {
+            report.escalated += usize::from(escalate_entry(app, e, now).await?);
+        } else {
+            waiting.push(e.waiting());
+        }
+    }
+    let candidates: Vec<Candidate> =
+        operators.iter().filter(|o| o.can_take_chat(now)).map(|o| Candidate::of(o, now)).collect();
+    let mut round = Round { proposed: 0, landed: 0 };
+    if waiting.is_empty() || candidates.is_empty() {
+        return Ok(round);
+    }
+    assignment::rank(&mut waiting, now);
+    let by_chat: HashMap<&str, &QueueEntry> = entries.iter().map(|e| (e.chat_id.as_str(), e)).collect();
+    let mut by_operator: HashMap<OperatorId, Vec<QueueEntry>> = HashMap::new();
+    let proposals = assignment::match_chats(&waiting, &candidates);
+    round.proposed = proposals.len();
+    for p in proposals {
+        if let Some(entry) = by_chat.get(p.chat_id.as_str()) {
+            by_operator.entry(p.operator_id).or_default().push((*entry).clone());
+        }
+    }
+    let mut claims = tokio::task::JoinSet::new();
+    for (operator_id, entries) in by_operator {
+        let app = app.clone();
+        claims.spawn(async move {
+            let mut outcomes = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let outcome = app.store.claim(&entry, &operator_id, now).await;
+                // The operator's next chats are tried only while the operator can take them.
+                let stop = matches!(outcome, Ok(ClaimOutcome::OperatorUnavailable) | Err(_));
+                outcomes.push((entry.chat_id, outcome));
+                if stop {
+                    break;
+                }
+            }
+            (operator_id, outcomes)
+        });
+    }
+    while let Some(done) = claims.join_next().await {
+        let (operator_id, outcomes) = done.map_err(|e| ApiError::Internal(Box::new(e)))?;
+        for (chat_id, outcome) in outcomes {
+            match outcome? {
+                ClaimOutcome::Claimed => {
+                    round.landed += 1;
+                    app.roster.took(&operator_id);
+                }
+                ClaimOutcome::ChatUnavailable => {
+                    report.lost_claims += 1;
+                    app.store.delete_queue_entry(&chat_id).await?;
+                }
+                ClaimOutcome::OperatorUnavailable => {
+                    report.lost_claims += 1;
+                    app.roster.forget();
+                }
+                ClaimOutcome::EntryGone => report.lost_claims += 1,
+            }
+        }
+    }
+    report.assigned += round.landed;
+    Ok(round)
 }
 
 async fn escalate_entry(app: &App, e: &QueueEntry, now: DateTime<Utc>) -> Result<bool, ApiError> {
@@ -152,7 +286,7 @@ pub async fn idle_watch(app: &App, timers: Timers, now: DateTime<Utc>) -> Result
         }
     }
     if report.reassigned + report.completed > 0 {
-        app.queue.notify("pass").await;
+        app.queue.notify_pass().await;
     }
     Ok(report)
 }
@@ -197,7 +331,7 @@ pub async fn review_quality(app: &App, operator_id: &OperatorId, now: DateTime<U
             now,
         )
         .await?;
-    app.queue.notify("pass").await;
+    app.queue.notify_pass().await;
     tracing::warn!(%operator_id, score, "operator suspended");
     Ok(true)
 }

@@ -19,8 +19,8 @@ use crate::App;
 const CLOSE_ATTEMPTS: usize = 10;
 
 /// Closes a chat for `reason` while `still_due` holds for it as read: ends the
-/// assignment, frees the operator's slot, drops the index and queue entries,
-/// tells the member and emits `chat.closed`. Idempotent: `Ok(false)` if the chat
+/// assignment, frees the operator's slot (and asks for a whole pass to fill it),
+/// drops the index and queue entries, tells the member and emits `chat.closed`. Idempotent: `Ok(false)` if the chat
 /// is already closed, gone, or no longer due.
 pub async fn close_chat(
     app: &App,
@@ -38,6 +38,10 @@ pub async fn close_chat(
         match app.store.close_chat(&current, reason, now).await? {
             CloseOutcome::Closed => {
                 tracing::info!(%chat_id, reason = reason.as_str(), "chat closed");
+                if current.operator_id.is_some() {
+                    // The operator has a free slot: waiting chats get a whole pass.
+                    app.queue.notify_pass().await;
+                }
                 return Ok(true);
             }
             CloseOutcome::AlreadyClosed => return Ok(false),

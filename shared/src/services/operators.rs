@@ -114,7 +114,7 @@ pub async fn set_availability(
     match app.store.set_availability(operator_id, available, now).await? {
         AvailabilityOutcome::Changed(op) => {
             if available {
-                app.queue.notify("pass").await;
+                app.queue.notify_pass().await;
             }
             Ok(OperatorView::from(op.as_ref()))
         }
@@ -373,7 +373,7 @@ pub async fn release(
     }
     let chat = held_chat(app, operator_id, chat_id).await?;
     let outcome = app.store.release(&chat, operator_id, ReleaseKind::Voluntary, note, now).await?;
-    app.queue.notify("pass").await;
+    app.queue.notify_pass().await;
     Ok(match outcome {
         ReleaseOutcome::Requeued => "requeued",
         ReleaseOutcome::Escalated => "escalated",

@@ -81,6 +81,14 @@ pub struct AssignmentRecord {
     pub note: Option<String>,
 }
 
+/// The GSI2 partition of the chats an operator holds (their open assignment records).
+pub(crate) fn operator_chats_pk(operator_id: &str) -> String {
+    format!("OPCHATS#{operator_id}")
+}
+
+/// What ending an assignment record sets (with `:now` and `:reason`).
+pub(crate) const ENDED: &str = "ended_at = :now, end_reason = :reason";
+
 impl Store {
     pub async fn delete_queue_entry(&self, chat_id: &ChatId) -> Result<(), StoreError> {
         self.client
@@ -109,7 +117,7 @@ impl Store {
         let record_sk = assignment_record_sk(now, operator_id);
         let mut set = String::from(
             "SET operator_id = :op, last_operator_id = :op, assigned_at = :now, \
-             GSI2PK = :opchats, GSI2SK = :chat, prio_spent = :spent, prio_languages = :langs",
+             prio_spent = :spent, prio_languages = :langs",
         );
         let mut chat = update(&self.table, key(chat_pk(chat_id), "CHAT"))
             .expression_attribute_values(":spent", n(entry.member_credits_spent.hundredths()))
@@ -124,8 +132,6 @@ impl Store {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":op", s(operator_id))
             .expression_attribute_values(":now", ts(now))
-            .expression_attribute_values(":opchats", s(format!("OPCHATS#{operator_id}")))
-            .expression_attribute_values(":chat", s(chat_id))
             .expression_attribute_values(":active", s("active"));
         let operator = update(&self.table, key(operator_pk(operator_id), "PROFILE"))
             .update_expression("ADD active_chats :one")
@@ -144,6 +150,10 @@ impl Store {
         record.insert("entity".into(), s("assignment"));
         record.insert("operator_id".into(), s(operator_id));
         record.insert("assigned_at".into(), ts(now));
+        // The operator's list of held chats is the open assignment records, not the
+        // chat items: a message rewrites the chat, never the record.
+        record.insert("GSI2PK".into(), s(operator_chats_pk(operator_id)));
+        record.insert("GSI2SK".into(), s(chat_id));
         let items = vec![
             tx_update(chat)?,
             tx_update(operator)?,
@@ -238,12 +248,12 @@ impl Store {
         let mut items = vec![tx_update(u.update_expression(expr))?, tx_update(operator)?];
         if let Some(sk) = &chat.assignment_sk {
             let mut end = update(&self.table, key(chat_pk(&chat.id), sk))
-                .update_expression("SET ended_at = :now, end_reason = :reason")
+                .update_expression(format!("SET {ENDED} REMOVE GSI2PK, GSI2SK"))
                 .expression_attribute_values(":now", ts(now))
                 .expression_attribute_values(":reason", s(kind.as_str()));
             if let Some(note) = note {
                 end = end
-                    .update_expression("SET ended_at = :now, end_reason = :reason, note = :note")
+                    .update_expression(format!("SET {ENDED}, note = :note REMOVE GSI2PK, GSI2SK"))
                     .expression_attribute_values(":note", s(note));
             }
             items.push(tx_update(end)?);
@@ -393,19 +403,36 @@ impl Store {
         applied(result)
     }
 
-    /// The chats an operator holds now.
+    /// The chats an operator holds now: their open assignment records (GSI2), then
+    /// the chats themselves, kept only if the operator still holds them (the index
+    /// trails the table). A chat held since before the records were listed carries
+    /// the GSI2 entry itself, until its release or close removes it.
     pub async fn operator_chats(&self, operator_id: &OperatorId) -> Result<Vec<Chat>, StoreError> {
-        let out = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name("GSI2")
             .key_condition_expression("GSI2PK = :pk")
-            .expression_attribute_values(":pk", s(format!("OPCHATS#{operator_id}")))
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        out.items.unwrap_or_default().iter().map(chat_from).collect()
+            .expression_attribute_values(":pk", s(operator_chats_pk(operator_id)));
+        let mut chats = Vec::new();
+        let mut keys = Vec::new();
+        for item in self.all_pages(query).await? {
+            if Reader(&item).opt_str("entity").as_deref() == Some("assignment") {
+                keys.push(key(Reader(&item).str("PK")?, "CHAT"));
+            } else {
+                chats.push(chat_from(&item)?);
+            }
+        }
+        for item in self.batch_get(keys, false).await? {
+            let chat = chat_from(&item)?;
+            if !chats.iter().any(|c: &Chat| c.id == chat.id) {
+                chats.push(chat);
+            }
+        }
+        chats.retain(|c| c.operator_id.as_ref() == Some(operator_id));
+        chats.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(chats)
     }
 
     pub async fn assignment_history(&self, chat_id: &ChatId) -> Result<Vec<AssignmentRecord>, StoreError> {

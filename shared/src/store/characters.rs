@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::attr::{b, key, list, n, put_opt, s, Item, Reader};
 use super::cursor::{self, Page};
@@ -185,25 +185,11 @@ impl Store {
 
     /// Characters by id, in the order asked, skipping unknown ids.
     pub async fn characters_by_id(&self, ids: &[String]) -> Result<Vec<Character>, StoreError> {
+        let keys = ids.iter().map(|id| key(char_pk(id), "PROFILE")).collect();
         let mut by_id: HashMap<String, Character> = HashMap::new();
-        for chunk in ids.chunks(100) {
-            let mut pending: Vec<Item> = chunk.iter().map(|id| key(char_pk(id), "PROFILE")).collect();
-            while !pending.is_empty() {
-                let keys = KeysAndAttributes::builder().set_keys(Some(pending)).build().map_err(StoreError::dynamo)?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(StoreError::sdk)?;
-                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    let c = character_from(&item)?;
-                    by_id.insert(c.id.to_string(), c);
-                }
-                pending =
-                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
-            }
+        for item in self.batch_get(keys, false).await? {
+            let c = character_from(&item)?;
+            by_id.insert(c.id.to_string(), c);
         }
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }

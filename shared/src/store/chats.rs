@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{b, key, n, s, ts, Item, Reader};
 use super::cursor::{self, Page, Partition};
 use super::members::member_pk;
-use super::tx::shard_of;
+use super::tx::{applied, shard_of};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::ids::{chat_parts, CharacterId, ChatId, MemberId, OperatorId};
 use crate::domain::{Chat, ChatStatus, CloseReason, Credits, MemberStatus, Message, Sender};
@@ -17,6 +17,9 @@ pub(crate) fn chat_pk(id: &str) -> String {
     format!("CHAT#{id}")
 }
 
+/// The member's chat list: GSI4, keys only, so a message (which rewrites the chat)
+/// never writes it; the list reads the chats by key. Chats listed before this
+/// layout sit in GSI1 (whole items) until `member_chats` moves them.
 pub(crate) fn member_chats_pk(member_id: &str) -> String {
     format!("MEMBERCHATS#{member_id}")
 }
@@ -26,7 +29,7 @@ pub(crate) fn activity_hour(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H").to_string()
 }
 
-/// Sort key of a chat in its member's list (GSI1) and, while open, in the
+/// Sort key of a chat in its member's list (GSI4) and, while open, in the
 /// open-chats listing (GSI3): the hour of its last activity, then its id. Auto-close
 /// works in hours, and the member's list is put in exact order a page at a time
 /// (`member_chats`), so the entries move once an hour at most, not on every
@@ -47,7 +50,7 @@ pub(crate) fn open_entry_moves(chat: &Chat, now: DateTime<Utc>) -> bool {
 /// The SET fragment names the value `:open_sort`.
 pub(crate) fn moved_entries(chat: &Chat, now: DateTime<Utc>, always: bool) -> Option<(&'static str, AttributeValue)> {
     (always || open_entry_moves(chat, now))
-        .then(|| (", GSI1SK = :open_sort, GSI3SK = :open_sort", s(open_sort(now, &chat.id))))
+        .then(|| (", GSI4SK = :open_sort, GSI3SK = :open_sort", s(open_sort(now, &chat.id))))
 }
 
 pub(crate) fn message_sk(seq: u32) -> String {
@@ -158,8 +161,8 @@ pub(crate) fn message_item(m: &Message, seq: u32) -> Item {
 fn new_chat_item(c: &Chat) -> Item {
     let mut item = key(chat_pk(&c.id), "CHAT");
     item.insert("entity".into(), s("chat"));
-    item.insert("GSI1PK".into(), s(member_chats_pk(&c.member_id)));
-    item.insert("GSI1SK".into(), s(open_sort(c.created_at, &c.id)));
+    item.insert("GSI4PK".into(), s(member_chats_pk(&c.member_id)));
+    item.insert("GSI4SK".into(), s(open_sort(c.created_at, &c.id)));
     item.insert("status".into(), s(c.status.as_str()));
     item.insert("member_messages".into(), n(0));
     item.insert("message_count".into(), n(0));
@@ -259,9 +262,15 @@ impl Store {
         limit: usize,
     ) -> Result<Page<Chat>, StoreError> {
         let pk = member_chats_pk(member_id);
-        let mut page = self.page(Partition::Gsi1(&pk), oldest_first, cursor, limit).await?.try_map(chat_from)?;
+        self.move_listed_chats(&pk).await?;
+        let entries = self.page(Partition::Gsi4(&pk), oldest_first, cursor, limit).await?;
+        let keys = entries.items.iter().filter_map(|e| Some(key(Reader(e).opt_str("PK")?, "CHAT"))).collect();
+        let mut items = Vec::with_capacity(entries.items.len());
+        for item in self.batch_get(keys, true).await? {
+            items.push(chat_from(&item)?);
+        }
         // The index orders by hour; within the page, the exact last activity.
-        page.items.sort_by(|a, b| {
+        items.sort_by(|a, b| {
             let order = a.last_activity().cmp(&b.last_activity()).then_with(|| a.id.cmp(&b.id));
             if oldest_first {
                 order
@@ -269,7 +278,39 @@ impl Store {
                 order.reverse()
             }
         });
-        Ok(page)
+        Ok(Page { items, next_cursor: entries.next_cursor })
+    }
+
+    /// Moves a member's chats still listed in GSI1 (whole items, so every message
+    /// rewrote the entry) to the keys-only GSI4, keeping their place (a message since
+    /// may already have set the newer hour). Costs one query of an empty partition
+    /// once every chat has moved.
+    async fn move_listed_chats(&self, pk: &str) -> Result<(), StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .projection_expression("PK, SK, GSI1SK");
+        for entry in self.all_pages(query).await? {
+            let r = Reader(&entry);
+            let moved = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("PK", s(r.str("PK")?))
+                .key("SK", s(r.str("SK")?))
+                .update_expression("SET GSI4PK = :pk, GSI4SK = if_not_exists(GSI4SK, :sk) REMOVE GSI1PK, GSI1SK")
+                .condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":sk", s(r.str("GSI1SK")?))
+                .send()
+                .await;
+            applied(moved)?;
+        }
+        Ok(())
     }
 
     /// Messages of a chat in time order.

@@ -6,6 +6,7 @@
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
+use super::assignments::ENDED;
 use super::attr::{key, n, s, ts};
 use super::chats::{chat_from, chat_pk};
 use super::notifications::member_notification_item;
@@ -102,7 +103,7 @@ impl Store {
             items.push(tx_update(free)?);
             if let Some(sk) = &chat.assignment_sk {
                 let end = update(&self.table, key(chat_pk(&chat.id), sk))
-                    .update_expression("SET ended_at = :now, end_reason = :reason")
+                    .update_expression(format!("SET {ENDED} REMOVE GSI2PK, GSI2SK"))
                     .condition_expression("attribute_exists(PK) AND attribute_not_exists(ended_at)")
                     .expression_attribute_values(":now", ts(now))
                     .expression_attribute_values(":reason", s("chat_closed"));

@@ -49,6 +49,9 @@ pub fn decode(cursor: &str, names: &[&str], partition: (&str, &str)) -> Result<I
 pub(crate) enum Partition<'a> {
     /// Every item of a GSI1 partition.
     Gsi1(&'a str),
+    /// Every entry of a GSI4 partition (keys only). A cursor handed out while the
+    /// same list lived in GSI1 (same key values) is still taken.
+    Gsi4(&'a str),
     /// The items of a base-table partition whose sort key starts with `prefix`.
     Prefix { pk: &'a str, prefix: &'a str },
 }
@@ -69,6 +72,17 @@ impl super::Store {
             Partition::Gsi1(pk) => (
                 q.index_name("GSI1").key_condition_expression("GSI1PK = :pk").expression_attribute_values(":pk", s(pk)),
                 cursor.map(|c| decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", pk))).transpose()?,
+            ),
+            Partition::Gsi4(pk) => (
+                q.index_name("GSI4").key_condition_expression("GSI4PK = :pk").expression_attribute_values(":pk", s(pk)),
+                cursor
+                    .map(|c| {
+                        decode(c, &["PK", "SK", "GSI4PK", "GSI4SK"], ("GSI4PK", pk)).or_else(|_| {
+                            let old = decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", pk))?;
+                            Ok(old.into_iter().map(|(k, v)| (k.replace("GSI1", "GSI4"), v)).collect())
+                        })
+                    })
+                    .transpose()?,
             ),
             Partition::Prefix { pk, prefix } => (
                 q.key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")

@@ -1,7 +1,7 @@
 //! The assignment queue's entries: the truth of which chats wait for an operator
 //! (an SQS message is only a trigger), sharded over `QUEUE_SHARDS` partitions.
 
-use super::attr::{key, Item, Reader};
+use super::attr::{key, s, Item, Reader};
 use super::tx::shard_of;
 use super::{Store, StoreError};
 use crate::domain::assignment::QueueEntry;
@@ -42,15 +42,34 @@ fn entry_from(item: &Item) -> Result<QueueEntry, StoreError> {
 }
 
 impl Store {
-    /// Every queue entry, from all shards.
+    /// Every queue entry, from all shards, eventually consistent: an entry a read
+    /// misses waits for the next pass, and one it still shows after a claim fails
+    /// that claim's condition on the entry (`ClaimOutcome::EntryGone`).
     pub async fn waiting_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
         let mut entries = Vec::new();
         for shard in 0..QUEUE_SHARDS {
-            let items = self.query_all(&queue_pk(shard), "CHAT#").await?;
-            for item in &items {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
+                .expression_attribute_values(":pk", s(queue_pk(shard)))
+                .expression_attribute_values(":p", s("CHAT#"));
+            for item in &self.all_pages(query).await? {
                 entries.push(entry_from(item)?);
             }
         }
         Ok(entries)
+    }
+
+    /// The queue entries of these chats that exist (a chat named twice is read
+    /// once), strongly consistent: a trigger is sent right after its entry is
+    /// written, so an eventually consistent read could miss it.
+    pub async fn queue_entries(&self, chats: &[ChatId]) -> Result<Vec<QueueEntry>, StoreError> {
+        let mut ids: Vec<&str> = chats.iter().map(ChatId::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let keys = ids.into_iter().map(queue_key).collect();
+        self.batch_get(keys, true).await?.iter().map(entry_from).collect()
     }
 }

@@ -2,10 +2,10 @@
 //! that debits, stores the message, bumps the chat, writes the ledger, queues the
 //! chat and records the idempotent response, conditioned on the values read.
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::attr::{key, n, s, ts, Item, Reader};
+use super::attr::{key, n, s, ts, Reader};
 use super::characters::{char_pk, character_from};
 use super::chats::{chat_from, chat_pk, message_item, moved_entries};
 use super::idempotency::{idem_key, record_put, stored_response, DoneRecord, IdemRef, StoredResponse};
@@ -72,24 +72,7 @@ impl Store {
         if let Some((scope, route, k)) = idempotency {
             keys.push(idem_key(scope, route, k));
         }
-        let mut found: Vec<Item> = Vec::new();
-        let mut pending = keys;
-        while !pending.is_empty() {
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(pending))
-                .consistent_read(true)
-                .build()
-                .map_err(StoreError::dynamo)?;
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(StoreError::sdk)?;
-            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
-            pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
-        }
+        let found = self.batch_get(keys, true).await?;
         let mut inputs = SendInputs { member: None, chat: None, character: None, idempotent: None };
         for item in &found {
             let r = Reader(item);

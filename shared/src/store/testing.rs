@@ -138,6 +138,46 @@ impl Store {
             .map_err(StoreError::sdk)?;
         Ok(())
     }
+
+    /// Puts a chat back in its member's list the way it was kept before the
+    /// keys-only index: a GSI1 entry (the whole item), no GSI4 entry.
+    pub async fn stage_legacy_member_chat(&self, chat: &Chat) -> Result<(), StoreError> {
+        let sort = super::chats::open_sort(chat.last_activity(), &chat.id);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Record::Chat(&chat.id).key()))
+            .update_expression("SET GSI1PK = :pk, GSI1SK = :sk REMOVE GSI4PK, GSI4SK")
+            .expression_attribute_values(":pk", s(super::chats::member_chats_pk(&chat.member_id)))
+            .expression_attribute_values(":sk", s(sort))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
+    /// Makes a held chat look as one claimed before the operator's list moved to
+    /// the assignment records: the chat item carries the GSI2 entry, the record not.
+    pub async fn stage_legacy_operator_chat(&self, chat: &Chat) -> Result<(), StoreError> {
+        let (Some(op), Some(sk)) = (&chat.operator_id, &chat.assignment_sk) else {
+            return Err(StoreError::Corrupt(format!("chat {} is not held", chat.id)));
+        };
+        let staged = [
+            (Record::Chat(&chat.id).key(), "SET GSI2PK = :pk, GSI2SK = :chat"),
+            (key(chat_pk(&chat.id), sk), "REMOVE GSI2PK, GSI2SK"),
+        ];
+        for (k, expr) in staged {
+            let u = self.client.update_item().table_name(&self.table).set_key(Some(k)).update_expression(expr);
+            let u = if expr.starts_with("SET") {
+                u.expression_attribute_values(":pk", s(super::assignments::operator_chats_pk(op)))
+                    .expression_attribute_values(":chat", s(&chat.id))
+            } else {
+                u
+            };
+            u.send().await.map_err(StoreError::sdk)?;
+        }
+        Ok(())
+    }
 }
 
 impl Store {
@@ -190,7 +230,7 @@ impl Store {
     }
 
     /// Pending queue entries of one shard: (chat id, waiting since).
-    pub async fn queue_entries(&self, shard: u32) -> Result<Vec<(ChatId, DateTime<Utc>)>, StoreError> {
+    pub async fn queue_shard_entries(&self, shard: u32) -> Result<Vec<(ChatId, DateTime<Utc>)>, StoreError> {
         self.first_page(&super::queue::queue_pk(shard), false, None, true)
             .await?
             .iter()

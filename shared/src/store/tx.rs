@@ -1,11 +1,12 @@
 //! The few ways this store talks to DynamoDB, each written once: building
-//! transaction actions, getting and decoding one item, reading every page of a
-//! query, telling a failed condition from an error, and spreading a key over shards.
+//! transaction actions, getting and decoding one item, getting many by key,
+//! reading every page of a query, telling a failed condition from an error, and
+//! spreading a key over shards.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 
 use super::attr::{s, Item};
 use super::{Store, StoreError};
@@ -80,6 +81,33 @@ impl Store {
             .await
             .map_err(StoreError::sdk)?;
         out.item.as_ref().map(decode).transpose()
+    }
+
+    /// The items of `keys` that exist (any order), 100 keys a request, unprocessed
+    /// keys asked again; strongly consistent when `consistent`.
+    pub(crate) async fn batch_get(&self, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = chunk.to_vec();
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(consistent)
+                    .build()
+                    .map_err(StoreError::dynamo)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(StoreError::sdk)?;
+                found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+                pending =
+                    out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+            }
+        }
+        Ok(found)
     }
 
     /// The first `limit` items of a partition, in sort-key order or (`newest_first`)
