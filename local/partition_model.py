@@ -32,7 +32,7 @@ WCU_LIMIT, RRU_LIMIT, SHARE = 1000.0, 3000.0, 0.30
 
 # Requests a second at peak (issue 11): 2,000 member sends (10 % to waiting
 # chats), 2,000 operator replies, 2,000 operators heartbeating every 30 s, 200
-# assignment passes.
+# assignment triggers and 20 whole assignment passes.
 PEAK = {
     # One member message in ten taken as the first of its chat in a new hour (it
     # moves the open-chats entry); a conversation of ten messages an hour or more.
@@ -43,7 +43,14 @@ PEAK = {
     # Every heartbeat modelled as one that also rewrites the listing's response
     # time (the worst case; most find it unchanged and write half as much).
     "heartbeat_after_reply": 2000.0 / 30.0,
-    "assignment_pass": 200.0,
+    # Each waiting send's SQS trigger, as a batch of one that reads the operators
+    # afresh (the upper bound: batches share a pass and the list is kept a second).
+    "assignment_trigger": 200.0,
+    # Whole passes: asked for by a freed slot (an operator online, a release, a
+    # completed assignment, a close of a held chat) and the sweep, ten triggers to a
+    # batch. Issue 11 counted 200 when every trigger ran one; a freed slot per 100
+    # member messages (20 a second) is the generous figure now.
+    "assignment_pass": 20.0,
 }
 
 _ENTITY = re.compile(r"^([A-Z_]+)#(.+)$")

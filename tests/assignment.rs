@@ -103,7 +103,7 @@ async fn two_hundred_chats_twenty_operators_four_assigners() {
             let c = app.store.get_chat(chat).await.unwrap().unwrap();
             let op = c.operator_id.clone().unwrap_or_else(|| panic!("round {round}: {chat} never assigned"));
             assert!(ops.contains(&op));
-            let history = app.store.assignment_history(chat).await.unwrap();
+            let history = app.store.assignment_history(&c).await.unwrap();
             assert_eq!(history.len(), 1, "round {round}: {chat} claimed once, by one operator");
             assert_eq!(history[0].operator_id, op);
         }
@@ -138,7 +138,7 @@ async fn overlapping_trigger_batches_claim_each_chat_once() {
             let c = a.store.get_chat(chat).await.unwrap().unwrap();
             let op = c.operator_id.clone().unwrap_or_else(|| panic!("round {round}: {chat} never assigned"));
             assert!(ops.contains(&op));
-            let history = a.store.assignment_history(chat).await.unwrap();
+            let history = a.store.assignment_history(&c).await.unwrap();
             assert_eq!(history.len(), 1, "round {round}: {chat} claimed once, by one operator");
             assert!(a.store.queue_entries(std::slice::from_ref(chat)).await.unwrap().is_empty());
         }
@@ -195,19 +195,16 @@ async fn the_operators_held_chats_come_from_open_assignment_records_and_old_entr
         assert_eq!(outcome, fantooo::store::ReleaseOutcome::Ended);
     }
     assert!(app.store.operator_chats(&ops[0]).await.unwrap().is_empty());
-    let raw = stack
-        .dynamo
-        .get_item()
-        .table_name(&stack.table)
-        .key("PK", AttributeValue::S(format!("CHAT#{}", chats[1])))
-        .key("SK", AttributeValue::S("CHAT".into()))
-        .send()
-        .await
-        .unwrap();
-    assert!(!raw.item.unwrap().contains_key("GSI2PK"), "the release removed the old entry");
+    let raw = stack.raw_chat(&chats[1]).await.unwrap().unwrap();
+    assert!(!raw.contains_key("GSI2PK"), "the release removed the old entry");
     for chat in &chats {
-        let history = app.store.assignment_history(chat).await.unwrap();
-        assert_eq!(history[0].end_reason.as_deref(), Some("completed"));
+        let c = app.store.get_chat(chat).await.unwrap().unwrap();
+        let history = app.store.assignment_history(&c).await.unwrap();
+        assert_eq!(history.len(), 1, "{chat}: the ended assignment, once");
+        assert_eq!(
+            (history[0].operator_id.as_str(), history[0].end_reason.as_deref()),
+            (ops[0].as_str(), Some("completed"))
+        );
     }
     retire(&stack, &ops).await;
 }

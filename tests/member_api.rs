@@ -546,18 +546,7 @@ async fn chats_listed_the_old_way_move_to_the_keys_only_list_on_the_next_read() 
     }
     let raw = |chat: ChatId| {
         let stack = &stack;
-        async move {
-            let out = stack
-                .dynamo
-                .get_item()
-                .table_name(&stack.table)
-                .key("PK", AttributeValue::S(format!("CHAT#{chat}")))
-                .key("SK", AttributeValue::S("CHAT".into()))
-                .send()
-                .await
-                .unwrap();
-            out.item.unwrap()
-        }
+        async move { stack.raw_chat(&chat).await.unwrap().unwrap() }
     };
     assert!(raw(chats[0].clone()).await.contains_key("GSI1PK"), "staged the old way");
     // A cursor from the old list, as a client paging across the deploy holds it.

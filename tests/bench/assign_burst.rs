@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use fantooo::domain::ids::{CharacterId, ChatId, OperatorId};
 use fantooo::domain::principal::Principal;
@@ -87,24 +86,6 @@ async fn members_with_chats(app: &fantooo::App, chats: usize) -> Result<Vec<(Mem
     Ok(all)
 }
 
-fn time_attr(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<DateTime<Utc>> {
-    let s = item.get(name)?.as_s().ok()?;
-    Some(DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc))
-}
-
-async fn assigned_at(stack: &Stack, chat: &str) -> Result<Option<DateTime<Utc>>> {
-    let out = stack
-        .dynamo
-        .get_item()
-        .table_name(&stack.table)
-        .key("PK", AttributeValue::S(format!("CHAT#{chat}")))
-        .key("SK", AttributeValue::S("CHAT".into()))
-        .consistent_read(true)
-        .send()
-        .await?;
-    Ok(out.item.as_ref().and_then(|i| time_attr(i, "assigned_at")))
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let chats = env_usize("BURST_CHATS", 3_000);
@@ -156,7 +137,7 @@ async fn main() -> Result<()> {
     let mut last_assigned = last_sent;
     let mut unassigned = 0;
     for (chat, created) in &sent {
-        match assigned_at(&stack, chat).await? {
+        match stack.chat_assigned_at(chat).await? {
             Some(at) => {
                 latencies.push((at - *created).num_milliseconds() as f64);
                 last_assigned = last_assigned.max(at);

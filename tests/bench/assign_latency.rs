@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use fantooo::domain::ids::{ChatId, OperatorId};
 use fantooo::domain::{ids, Operator};
@@ -65,24 +64,6 @@ async fn members_with_chats(stack: &Arc<Stack>) -> Result<Vec<(Member, ChatId)>>
     Ok(out)
 }
 
-fn time_attr(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<DateTime<Utc>> {
-    let s = item.get(name)?.as_s().ok()?;
-    Some(DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc))
-}
-
-async fn assigned_at(stack: &Stack, chat: &str) -> Result<Option<DateTime<Utc>>> {
-    let out = stack
-        .dynamo
-        .get_item()
-        .table_name(&stack.table)
-        .key("PK", AttributeValue::S(format!("CHAT#{chat}")))
-        .key("SK", AttributeValue::S("CHAT".into()))
-        .consistent_read(true)
-        .send()
-        .await?;
-    Ok(out.item.as_ref().and_then(|i| time_attr(i, "assigned_at")))
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let stack = Arc::new(Stack::connect().await?);
@@ -125,7 +106,7 @@ async fn main() -> Result<()> {
     let mut unassigned = 0;
     for (chat, created) in &sent {
         let at = loop {
-            match assigned_at(&stack, chat).await? {
+            match stack.chat_assigned_at(chat).await? {
                 Some(at) => break Some(at),
                 None if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
                 None => break None,

@@ -183,6 +183,31 @@ impl Stack {
         Ok(Credits::from_hundredths(entries.iter().map(|(amount, _, _)| amount.hundredths()).sum()))
     }
 
+    /// A chat's item as stored (strongly consistent), every attribute.
+    pub async fn raw_chat(
+        &self,
+        chat: &str,
+    ) -> Result<Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", AttributeValue::S(format!("CHAT#{chat}")))
+            .key("SK", AttributeValue::S("CHAT".into()))
+            .consistent_read(true)
+            .send()
+            .await?;
+        Ok(out.item)
+    }
+
+    /// When a chat's current assignment began, if it is held.
+    pub async fn chat_assigned_at(&self, chat: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        let Some(item) = self.raw_chat(chat).await? else { return Ok(None) };
+        let Some(at) = item.get("assigned_at").and_then(|v| v.as_s().ok()) else { return Ok(None) };
+        Ok(Some(chrono::DateTime::parse_from_rfc3339(at)?.with_timezone(&chrono::Utc)))
+    }
+
     /// Counters kept by local/emulator.py (calls per DynamoDB operation, injected faults).
     pub async fn emulator_stats(&self) -> Result<Value> {
         Ok(self.http.get(format!("{}/_fantooo/faults", self.emulator)).send().await?.json().await?)

@@ -36,48 +36,65 @@ pub struct PassReport {
 /// The available operators as this process last read them, for [`ROSTER_TTL`],
 /// with its own claims counted in. Shared by the batches one process runs.
 #[derive(Debug, Default)]
-pub struct Roster(std::sync::Mutex<Option<(std::time::Instant, Vec<OnlineOperator>)>>);
+pub struct Roster(std::sync::Mutex<Option<Listed>>);
+
+/// One read of the available operators.
+#[derive(Clone, Debug)]
+struct Listed {
+    read_at: std::time::Instant,
+    operators: Vec<OnlineOperator>,
+}
 
 impl Roster {
-    fn guard(&self) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, Vec<OnlineOperator>)>> {
+    fn guard(&self) -> std::sync::MutexGuard<'_, Option<Listed>> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn cached(&self) -> Option<Vec<OnlineOperator>> {
-        match &*self.guard() {
-            Some((read_at, ops)) if read_at.elapsed() < ROSTER_TTL => Some(ops.clone()),
-            _ => None,
+    fn cached(&self) -> Option<Listed> {
+        self.guard().as_ref().filter(|l| l.read_at.elapsed() < ROSTER_TTL).cloned()
+    }
+
+    fn keep(&self, listed: &Listed) {
+        let mut guard = self.guard();
+        if guard.as_ref().is_none_or(|l| l.read_at <= listed.read_at) {
+            *guard = Some(listed.clone());
         }
     }
 
-    fn keep(&self, ops: &[OnlineOperator]) {
-        *self.guard() = Some((std::time::Instant::now(), ops.to_vec()));
-    }
-
-    fn took(&self, operator_id: &OperatorId) {
-        if let Some((_, ops)) = &mut *self.guard() {
-            if let Some(op) = ops.iter_mut().find(|o| o.id == *operator_id) {
+    /// Counts a claim into the list it was matched from. A list read since may
+    /// already hold it, and counting it twice would hide room (a chat left
+    /// unmatched); leaving it out only costs a claim its condition refuses.
+    fn took(&self, operator_id: &OperatorId, matched_from: std::time::Instant) {
+        if let Some(listed) = self.guard().as_mut().filter(|l| l.read_at == matched_from) {
+            if let Some(op) = listed.operators.iter_mut().find(|o| o.id == *operator_id) {
                 op.active_chats += 1;
             }
         }
     }
 
-    fn forget(&self) {
-        *self.guard() = None;
+    /// An operator refused a claim (full, offline or suspended by now): the list
+    /// counts them as full until it is read again.
+    fn refused(&self, operator_id: &OperatorId) {
+        if let Some(listed) = self.guard().as_mut() {
+            if let Some(op) = listed.operators.iter_mut().find(|o| o.id == *operator_id) {
+                op.active_chats = op.active_chats.max(op.max_concurrent_chats);
+            }
+        }
     }
 }
 
-/// The operators to match against: the cached list unless `fresh` is asked for
-/// or it is older than [`ROSTER_TTL`].
-async fn roster(app: &App, fresh: bool) -> Result<Vec<OnlineOperator>, ApiError> {
+/// The operators to match against, and whether they were read just now: the
+/// cached list unless `fresh` is asked for or it is older than [`ROSTER_TTL`].
+async fn roster(app: &App, fresh: bool) -> Result<(Listed, bool), ApiError> {
     if !fresh {
-        if let Some(ops) = app.roster.cached() {
-            return Ok(ops);
+        if let Some(listed) = app.roster.cached() {
+            return Ok((listed, false));
         }
     }
-    let ops = app.store.available_operators().await?;
-    app.roster.keep(&ops);
-    Ok(ops)
+    let read_at = std::time::Instant::now();
+    let listed = Listed { read_at, operators: app.store.available_operators().await? };
+    app.roster.keep(&listed);
+    Ok((listed, true))
 }
 
 /// One SQS batch of triggers. A trigger that asks for a whole pass (an operator
@@ -108,10 +125,13 @@ pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, Ap
 }
 
 /// Rounds of read, match and claim over the named chats' entries (all entries
-/// when `None`). A round where every proposed claim landed is the last: another
-/// one only helps a chat whose claim was lost, and it reads the operators afresh.
+/// when `None`). Another round runs only when it can help: a claim was lost (the
+/// chat may go to someone else; an operator who refused counts as full), or the
+/// cached list left a chat unmatched (it may be out of date: the next round reads
+/// the operators afresh).
 async fn assign_rounds(app: &App, named: Option<&[ChatId]>, now: DateTime<Utc>) -> Result<PassReport, ApiError> {
     let mut report = PassReport::default();
+    let mut fresh = named.is_none();
     for round in 0..ROUNDS {
         let entries = match named {
             Some(chats) => app.store.queue_entries(chats).await?,
@@ -123,16 +143,21 @@ async fn assign_rounds(app: &App, named: Option<&[ChatId]>, now: DateTime<Utc>) 
         if entries.is_empty() {
             break;
         }
-        let operators = roster(app, named.is_none() || round > 0).await?;
-        let claimed = claim_round(app, &entries, &operators, now, &mut report).await?;
-        if claimed.landed == claimed.proposed {
+        let (listed, read_now) = roster(app, fresh).await?;
+        let claimed = claim_round(app, &entries, &listed, now, &mut report).await?;
+        let lost = claimed.landed < claimed.proposed;
+        let unmatched_by_cache = !read_now && claimed.proposed < claimed.waiting;
+        if !lost && !unmatched_by_cache {
             break;
         }
+        fresh = unmatched_by_cache || named.is_none();
     }
     Ok(report)
 }
 
 struct Round {
+    /// Chats that could be matched (the entries less those escalated).
+    waiting: usize,
     proposed: usize,
     landed: usize,
 }
@@ -143,7 +168,7 @@ struct Round {
 async fn claim_round(
     app: &App,
     entries: &[QueueEntry],
-    operators: &[OnlineOperator],
+    listed: &Listed,
     now: DateTime<Utc>,
     report: &mut PassReport,
 ) -> Result<Round, ApiError> {
@@ -156,8 +181,8 @@ async fn claim_round(
         }
     }
     let candidates: Vec<Candidate> =
-        operators.iter().filter(|o| o.can_take_chat(now)).map(|o| Candidate::of(o, now)).collect();
-    let mut round = Round { proposed: 0, landed: 0 };
+        listed.operators.iter().filter(|o| o.can_take_chat(now)).map(|o| Candidate::of(o, now)).collect();
+    let mut round = Round { waiting: waiting.len(), proposed: 0, landed: 0 };
     if waiting.is_empty() || candidates.is_empty() {
         return Ok(round);
     }
@@ -194,7 +219,7 @@ async fn claim_round(
             match outcome? {
                 ClaimOutcome::Claimed => {
                     round.landed += 1;
-                    app.roster.took(&operator_id);
+                    app.roster.took(&operator_id, listed.read_at);
                 }
                 ClaimOutcome::ChatUnavailable => {
                     report.lost_claims += 1;
@@ -202,7 +227,7 @@ async fn claim_round(
                 }
                 ClaimOutcome::OperatorUnavailable => {
                     report.lost_claims += 1;
-                    app.roster.forget();
+                    app.roster.refused(&operator_id);
                 }
                 ClaimOutcome::EntryGone => report.lost_claims += 1,
             }

@@ -276,7 +276,7 @@ pub async fn chat_view(app: &App, operator_id: &OperatorId, chat_id: &ChatId) ->
     let character = app.store.get_character(&chat.character_id).await?.ok_or(ApiError::NotFound("character"))?;
     let page = app.store.list_messages(chat_id, crate::store::MessageWindow::Newest { cursor: None }, 50).await?;
     let (member_notes, character_notes) = app.store.notes(&member.id, &character.id).await?;
-    let assignments: Vec<AssignmentRecord> = app.store.assignment_history(chat_id).await?;
+    let assignments: Vec<AssignmentRecord> = app.store.assignment_history(&chat).await?;
     let messages = page
         .items
         .into_iter()

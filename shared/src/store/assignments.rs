@@ -7,13 +7,12 @@ use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, list, n, s, ts, Reader};
 use super::chats::{
-    activity_hour, assignment_record_sk, chat_from, chat_id_of, chat_pk, message_item, moved_entries,
-    open_chats_shard_pk, OPEN_CHAT_SHARDS,
+    activity_hour, chat_from, chat_id_of, chat_pk, message_item, moved_entries, open_chats_shard_pk, OPEN_CHAT_SHARDS,
 };
 use super::notifications::admin_notification_item;
 use super::operators::operator_pk;
 use super::queue::queue_key;
-use super::tx::{applied, put_new, tx_update, update};
+use super::tx::{applied, put_if, put_new, tx_update, update};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::assignment::{self, Return};
 use crate::domain::ids::{CharacterId, ChatId, MemberId, OperatorId};
@@ -81,13 +80,49 @@ pub struct AssignmentRecord {
     pub note: Option<String>,
 }
 
-/// The GSI2 partition of the chats an operator holds (their open assignment records).
+/// The partition of the chats an operator holds: GSI5 (keys only, on the chat,
+/// written by the claim and removed when the assignment ends, so a message never
+/// writes it); GSI2 holds the same key on chats held since before GSI5.
 pub(crate) fn operator_chats_pk(operator_id: &str) -> String {
     format!("OPCHATS#{operator_id}")
 }
 
-/// What ending an assignment record sets (with `:now` and `:reason`).
-pub(crate) const ENDED: &str = "ended_at = :now, end_reason = :reason";
+/// The record of `chat`'s current assignment, ended now: who, when, how and the
+/// note, put with the change that ends it (the current assignment lives on the
+/// chat until then). It replaces an open record written by a claim before records
+/// were written at the end, and never one already ended. `None` if the chat names
+/// no assignment.
+pub(crate) fn ended_record(
+    table: &str,
+    chat: &Chat,
+    operator_id: &str,
+    reason: &str,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<Result<TransactWriteItem, StoreError>> {
+    let sk = chat.assignment_sk.as_ref()?;
+    let mut record = key(chat_pk(&chat.id), sk);
+    record.insert("entity".into(), s("assignment"));
+    record.insert("operator_id".into(), s(operator_id));
+    if let Some(at) = chat.assigned_at {
+        record.insert("assigned_at".into(), ts(at));
+    }
+    record.insert("ended_at".into(), ts(now));
+    record.insert("end_reason".into(), s(reason));
+    if let Some(note) = note {
+        record.insert("note".into(), s(note));
+    }
+    Some(put_if(table, record, "attribute_not_exists(ended_at)"))
+}
+
+/// The start of an assignment from its record's key (`ASSIGN#<assigned_at>#<operator>`).
+fn record_start(sk: &str) -> Result<DateTime<Utc>, StoreError> {
+    sk.split('#')
+        .nth(1)
+        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+        .map(|at| at.with_timezone(&Utc))
+        .ok_or_else(|| StoreError::Corrupt(format!("assignment record key {sk}")))
+}
 
 impl Store {
     pub async fn delete_queue_entry(&self, chat_id: &ChatId) -> Result<(), StoreError> {
@@ -103,7 +138,9 @@ impl Store {
 
     /// Gives `chat_id` to `operator_id` in one transaction: the chat must be active
     /// and unheld, the operator available, not suspended and under capacity, and
-    /// the queue entry still there. The assignment record is written with it.
+    /// the queue entry still there. The current assignment lives on the chat (its
+    /// holder, `assigned_at`, and its entry in the operator's list, GSI5); its
+    /// record is written when it ends.
     ///
     /// The entry's priority inputs (member spend, character style, languages) are
     /// kept on the chat, so a release that requeues it can write them back.
@@ -114,10 +151,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ClaimOutcome, StoreError> {
         let chat_id = entry.chat_id.as_str();
-        let record_sk = assignment_record_sk(now, operator_id);
         let mut set = String::from(
             "SET operator_id = :op, last_operator_id = :op, assigned_at = :now, \
-             prio_spent = :spent, prio_languages = :langs",
+             GSI5PK = :opchats, GSI5SK = :chat, prio_spent = :spent, prio_languages = :langs",
         );
         let mut chat = update(&self.table, key(chat_pk(chat_id), "CHAT"))
             .expression_attribute_values(":spent", n(entry.member_credits_spent.hundredths()))
@@ -132,6 +168,8 @@ impl Store {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":op", s(operator_id))
             .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":opchats", s(operator_chats_pk(operator_id)))
+            .expression_attribute_values(":chat", s(chat_id))
             .expression_attribute_values(":active", s("active"));
         let operator = update(&self.table, key(operator_pk(operator_id), "PROFILE"))
             .update_expression("ADD active_chats :one")
@@ -146,20 +184,7 @@ impl Store {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(StoreError::dynamo)?;
-        let mut record = key(chat_pk(chat_id), &record_sk);
-        record.insert("entity".into(), s("assignment"));
-        record.insert("operator_id".into(), s(operator_id));
-        record.insert("assigned_at".into(), ts(now));
-        // The operator's list of held chats is the open assignment records, not the
-        // chat items: a message rewrites the chat, never the record.
-        record.insert("GSI2PK".into(), s(operator_chats_pk(operator_id)));
-        record.insert("GSI2SK".into(), s(chat_id));
-        let items = vec![
-            tx_update(chat)?,
-            tx_update(operator)?,
-            TransactWriteItem::builder().delete(entry).build(),
-            put_new(&self.table, record)?,
-        ];
+        let items = vec![tx_update(chat)?, tx_update(operator)?, TransactWriteItem::builder().delete(entry).build()];
         match self.transact(items).await {
             Ok(()) => Ok(ClaimOutcome::Claimed),
             Err(TransactFailure::ConditionFailed(old)) => {
@@ -229,7 +254,11 @@ impl Store {
                 .expression_attribute_values(":t", b(true))
                 .expression_attribute_values(":now", ts(now));
         }
-        let expr = format!("SET {} REMOVE operator_id, GSI2PK, GSI2SK, idle_warned, assignment_sk", set.join(", "));
+        // GSI2 and `assignment_sk`: a chat held since before the operator's list moved to GSI5.
+        let expr = format!(
+            "SET {} REMOVE operator_id, GSI5PK, GSI5SK, GSI2PK, GSI2SK, idle_warned, assignment_sk",
+            set.join(", ")
+        );
         let mut counters = vec!["active_chats :minus"];
         if kind.counts() {
             counters.push("reassignments :one");
@@ -246,17 +275,8 @@ impl Store {
             operator = operator.expression_attribute_values(":one", n(1));
         }
         let mut items = vec![tx_update(u.update_expression(expr))?, tx_update(operator)?];
-        if let Some(sk) = &chat.assignment_sk {
-            let mut end = update(&self.table, key(chat_pk(&chat.id), sk))
-                .update_expression(format!("SET {ENDED} REMOVE GSI2PK, GSI2SK"))
-                .expression_attribute_values(":now", ts(now))
-                .expression_attribute_values(":reason", s(kind.as_str()));
-            if let Some(note) = note {
-                end = end
-                    .update_expression(format!("SET {ENDED}, note = :note REMOVE GSI2PK, GSI2SK"))
-                    .expression_attribute_values(":note", s(note));
-            }
-            items.push(tx_update(end)?);
+        if let Some(record) = ended_record(&self.table, chat, operator_id, kind.as_str(), note, now) {
+            items.push(record?);
         }
         if requeue {
             items.push(self.requeue_item(chat, new_count, &excluded, kind == ReleaseKind::Suspension, now)?);
@@ -403,53 +423,73 @@ impl Store {
         applied(result)
     }
 
-    /// The chats an operator holds now: their open assignment records (GSI2), then
-    /// the chats themselves, kept only if the operator still holds them (the index
-    /// trails the table). A chat held since before the records were listed carries
-    /// the GSI2 entry itself, until its release or close removes it.
+    /// The chats an operator holds now: their entries in GSI5 (keys), then the
+    /// chats themselves, kept only if the operator still holds them (the index
+    /// trails the table). A chat held since before GSI5 is listed in GSI2 (the whole
+    /// chat item, or an open assignment record) until its release or close.
     pub async fn operator_chats(&self, operator_id: &OperatorId) -> Result<Vec<Chat>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI2")
-            .key_condition_expression("GSI2PK = :pk")
-            .expression_attribute_values(":pk", s(operator_chats_pk(operator_id)));
+        let pk = operator_chats_pk(operator_id);
         let mut chats = Vec::new();
-        let mut keys = Vec::new();
-        for item in self.all_pages(query).await? {
-            if Reader(&item).opt_str("entity").as_deref() == Some("assignment") {
-                keys.push(key(Reader(&item).str("PK")?, "CHAT"));
-            } else {
+        let mut to_read = std::collections::BTreeSet::new();
+        for entry in self.index_partition("GSI5", &pk).await? {
+            to_read.insert(Reader(&entry).str("PK")?);
+        }
+        for item in self.index_partition("GSI2", &pk).await? {
+            if Reader(&item).opt_str("entity").as_deref() == Some("chat") {
                 chats.push(chat_from(&item)?);
+            } else {
+                to_read.insert(Reader(&item).str("PK")?);
             }
         }
+        for c in &chats {
+            to_read.remove(&chat_pk(&c.id));
+        }
+        let keys = to_read.into_iter().map(|pk| key(pk, "CHAT")).collect();
         for item in self.batch_get(keys, false).await? {
-            let chat = chat_from(&item)?;
-            if !chats.iter().any(|c: &Chat| c.id == chat.id) {
-                chats.push(chat);
-            }
+            chats.push(chat_from(&item)?);
         }
         chats.retain(|c| c.operator_id.as_ref() == Some(operator_id));
         chats.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(chats)
     }
 
-    pub async fn assignment_history(&self, chat_id: &ChatId) -> Result<Vec<AssignmentRecord>, StoreError> {
-        self.query_all(&chat_pk(chat_id), "ASSIGN#")
+    /// A chat's assignments, oldest first: the ended ones from their records, then
+    /// the current one from the chat (its record is written when it ends).
+    pub async fn assignment_history(&self, chat: &Chat) -> Result<Vec<AssignmentRecord>, StoreError> {
+        let mut history = self
+            .query_all(&chat_pk(&chat.id), "ASSIGN#")
             .await?
             .iter()
             .map(|i| {
                 let r = Reader(i);
+                let operator_id = OperatorId::new(r.str("operator_id")?);
+                // A record always names its start in its key; older records also hold it.
+                let assigned_at = match r.opt_time("assigned_at") {
+                    Some(at) => at,
+                    None => record_start(&r.str("SK")?)?,
+                };
                 Ok(AssignmentRecord {
-                    operator_id: OperatorId::new(r.str("operator_id")?),
-                    assigned_at: r.time("assigned_at")?,
+                    operator_id,
+                    assigned_at,
                     ended_at: r.opt_time("ended_at"),
                     end_reason: r.opt_str("end_reason"),
                     note: r.opt_str("note"),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if let (Some(op), Some(at)) = (&chat.operator_id, chat.assigned_at) {
+            // An open record written by a claim before records were written at the end.
+            if !history.iter().any(|r| r.operator_id == *op && r.assigned_at == at) {
+                history.push(AssignmentRecord {
+                    operator_id: op.clone(),
+                    assigned_at: at,
+                    ended_at: None,
+                    end_reason: None,
+                    note: None,
+                });
+            }
+        }
+        Ok(history)
     }
 
     /// Open chats whose last activity may be before `cutoff`: every chat whose

@@ -286,15 +286,7 @@ impl Store {
     /// may already have set the newer hour). Costs one query of an empty partition
     /// once every chat has moved.
     async fn move_listed_chats(&self, pk: &str) -> Result<(), StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(pk))
-            .projection_expression("PK, SK, GSI1SK");
-        for entry in self.all_pages(query).await? {
+        for entry in self.index_partition("GSI1", pk).await? {
             let r = Reader(&entry);
             let moved = self
                 .client

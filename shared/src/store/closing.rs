@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use super::assignments::ENDED;
+use super::assignments::ended_record;
 use super::attr::{key, n, s, ts};
 use super::chats::{chat_from, chat_pk};
 use super::notifications::member_notification_item;
@@ -44,7 +44,7 @@ impl Store {
         let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
             .update_expression(
                 "SET #status = :closed, close_reason = :reason, closed_at = :now, reassign_count = :zero \
-                 REMOVE GSI3PK, GSI3SK, operator_id, GSI2PK, GSI2SK, awaiting_reply_since, idle_warned, assignment_sk, \
+                 REMOVE GSI3PK, GSI3SK, operator_id, GSI5PK, GSI5SK, GSI2PK, GSI2SK, awaiting_reply_since, idle_warned, assignment_sk, \
                  excluded_operators, max_reassignments_reached",
             )
             .expression_attribute_names("#status", "status")
@@ -101,13 +101,8 @@ impl Store {
                 .expression_attribute_values(":minus", n(-1))
                 .expression_attribute_values(":zero", n(0));
             items.push(tx_update(free)?);
-            if let Some(sk) = &chat.assignment_sk {
-                let end = update(&self.table, key(chat_pk(&chat.id), sk))
-                    .update_expression(format!("SET {ENDED} REMOVE GSI2PK, GSI2SK"))
-                    .condition_expression("attribute_exists(PK) AND attribute_not_exists(ended_at)")
-                    .expression_attribute_values(":now", ts(now))
-                    .expression_attribute_values(":reason", s("chat_closed"));
-                items.push(tx_update(end)?);
+            if let Some(record) = ended_record(&self.table, chat, op, "chat_closed", None, now) {
+                items.push(record?);
             }
         }
         match self.transact(items).await {

@@ -306,14 +306,7 @@ impl Store {
     pub async fn available_operators(&self) -> Result<Vec<OnlineOperator>, StoreError> {
         let mut all = Vec::new();
         for shard in 0..AVAILABLE_SHARDS {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("GSI3")
-                .key_condition_expression("GSI3PK = :pk")
-                .expression_attribute_values(":pk", s(available_shard_pk(shard)));
-            for item in self.all_pages(query).await? {
+            for item in self.index_partition("GSI3", &available_shard_pk(shard)).await? {
                 all.push(online_from(&item)?);
             }
         }
@@ -325,14 +318,7 @@ impl Store {
     /// heartbeat again to be moved.
     pub async fn operators_to_watch(&self) -> Result<Vec<OnlineOperator>, StoreError> {
         let mut all = self.available_operators().await?;
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", s(LEGACY_AVAILABLE));
-        for item in self.all_pages(query).await? {
+        for item in self.index_partition("GSI1", LEGACY_AVAILABLE).await? {
             let op = operator_from(&item)?.online();
             if !all.iter().any(|o| o.id == op.id) {
                 all.push(op);

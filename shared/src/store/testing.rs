@@ -157,25 +157,27 @@ impl Store {
     }
 
     /// Makes a held chat look as one claimed before the operator's list moved to
-    /// the assignment records: the chat item carries the GSI2 entry, the record not.
+    /// GSI5: the chat item carries a GSI2 entry (the whole item) and the claim wrote
+    /// an open assignment record.
     pub async fn stage_legacy_operator_chat(&self, chat: &Chat) -> Result<(), StoreError> {
-        let (Some(op), Some(sk)) = (&chat.operator_id, &chat.assignment_sk) else {
+        let (Some(op), Some(sk), Some(at)) = (&chat.operator_id, &chat.assignment_sk, chat.assigned_at) else {
             return Err(StoreError::Corrupt(format!("chat {} is not held", chat.id)));
         };
-        let staged = [
-            (Record::Chat(&chat.id).key(), "SET GSI2PK = :pk, GSI2SK = :chat"),
-            (key(chat_pk(&chat.id), sk), "REMOVE GSI2PK, GSI2SK"),
-        ];
-        for (k, expr) in staged {
-            let u = self.client.update_item().table_name(&self.table).set_key(Some(k)).update_expression(expr);
-            let u = if expr.starts_with("SET") {
-                u.expression_attribute_values(":pk", s(super::assignments::operator_chats_pk(op)))
-                    .expression_attribute_values(":chat", s(&chat.id))
-            } else {
-                u
-            };
-            u.send().await.map_err(StoreError::sdk)?;
-        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Record::Chat(&chat.id).key()))
+            .update_expression("SET GSI2PK = :pk, GSI2SK = :chat REMOVE GSI5PK, GSI5SK")
+            .expression_attribute_values(":pk", s(super::assignments::operator_chats_pk(op)))
+            .expression_attribute_values(":chat", s(&chat.id))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let mut record = key(chat_pk(&chat.id), sk);
+        record.insert("entity".into(), s("assignment"));
+        record.insert("operator_id".into(), s(op));
+        record.insert("assigned_at".into(), ts(at));
+        self.client.put_item().table_name(&self.table).set_item(Some(record)).send().await.map_err(StoreError::sdk)?;
         Ok(())
     }
 }

@@ -148,6 +148,18 @@ impl Store {
         }
     }
 
+    /// Every entry of one partition of a GSI (`GSI<n>PK = pk`), all pages.
+    pub(crate) async fn index_partition(&self, index: &str, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression(format!("{index}PK = :pk"))
+            .expression_attribute_values(":pk", s(pk));
+        self.all_pages(query).await
+    }
+
     /// Every item of a partition whose sort key starts with `prefix` (all pages).
     /// An empty prefix is the whole partition.
     pub(crate) async fn query_all(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
