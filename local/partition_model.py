@@ -32,7 +32,7 @@ WCU_LIMIT, RRU_LIMIT, SHARE = 1000.0, 3000.0, 0.30
 
 # Requests a second at peak (issue 11): 2,000 member sends (10 % to waiting
 # chats), 2,000 operator replies, 2,000 operators heartbeating every 30 s, 200
-# assignment triggers and 20 whole assignment passes.
+# assignment triggers and 40 whole assignment passes.
 PEAK = {
     # One member message in ten taken as the first of its chat in a new hour (it
     # moves the open-chats entry); a conversation of ten messages an hour or more.
@@ -47,10 +47,11 @@ PEAK = {
     # afresh (the upper bound: batches share a pass and the list is kept a second).
     "assignment_trigger": 200.0,
     # Whole passes: asked for by a freed slot (an operator online, a release, a
-    # completed assignment, a close of a held chat) and the sweep, ten triggers to a
-    # batch. Issue 11 counted 200 when every trigger ran one; a freed slot per 100
-    # member messages (20 a second) is the generous figure now.
-    "assignment_pass": 20.0,
+    # completed assignment, a close of a held chat), the sweep, and a batch whose
+    # chats find no room in its cached operators (in a backlog, every batch: 20 a
+    # second at ten triggers a batch). Issue 11 counted 200 when every trigger ran
+    # one; a freed slot per 100 member messages plus a backlog's batches is 40.
+    "assignment_pass": 40.0,
 }
 
 _ENTITY = re.compile(r"^([A-Z_]+)#(.+)$")

@@ -25,12 +25,30 @@ const ROUNDS: usize = 5;
 /// suspended): it is a cost, never a wrong assignment.
 pub const ROSTER_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Claims in flight at once in one round (a whole pass after a shift starts could
+/// otherwise open a connection per operator).
+const CLAIMS_IN_FLIGHT: usize = 32;
+
 #[derive(Debug, Default, Serialize)]
 pub struct PassReport {
     pub waiting: usize,
     pub assigned: usize,
     pub escalated: usize,
     pub lost_claims: usize,
+    /// Chats the last round found no operator for.
+    pub unmatched: usize,
+}
+
+impl PassReport {
+    fn then(self, next: PassReport) -> PassReport {
+        PassReport {
+            waiting: self.waiting.max(next.waiting),
+            assigned: self.assigned + next.assigned,
+            escalated: self.escalated + next.escalated,
+            lost_claims: self.lost_claims + next.lost_claims,
+            unmatched: next.unmatched,
+        }
+    }
 }
 
 /// The available operators as this process last read them, for [`ROSTER_TTL`],
@@ -73,9 +91,10 @@ impl Roster {
     }
 
     /// An operator refused a claim (full, offline or suspended by now): the list
-    /// counts them as full until it is read again.
-    fn refused(&self, operator_id: &OperatorId) {
-        if let Some(listed) = self.guard().as_mut() {
+    /// the claim was matched from counts them as full until it is read again (a
+    /// list read since knows better).
+    fn refused(&self, operator_id: &OperatorId, matched_from: std::time::Instant) {
+        if let Some(listed) = self.guard().as_mut().filter(|l| l.read_at == matched_from) {
             if let Some(op) = listed.operators.iter_mut().find(|o| o.id == *operator_id) {
                 op.active_chats = op.active_chats.max(op.max_concurrent_chats);
             }
@@ -83,25 +102,27 @@ impl Roster {
     }
 }
 
-/// The operators to match against, and whether they were read just now: the
-/// cached list unless `fresh` is asked for or it is older than [`ROSTER_TTL`].
-async fn roster(app: &App, fresh: bool) -> Result<(Listed, bool), ApiError> {
+/// The operators to match against: the cached list unless `fresh` is asked for
+/// or it is older than [`ROSTER_TTL`].
+async fn roster(app: &App, fresh: bool) -> Result<Listed, ApiError> {
     if !fresh {
         if let Some(listed) = app.roster.cached() {
-            return Ok((listed, false));
+            return Ok(listed);
         }
     }
     let read_at = std::time::Instant::now();
     let listed = Listed { read_at, operators: app.store.available_operators().await? };
     app.roster.keep(&listed);
-    Ok((listed, true))
+    Ok(listed)
 }
 
-/// One SQS batch of triggers. A trigger that asks for a whole pass (an operator
-/// came free, chats went back to the queue) gets one, which covers the named chats
-/// too. Otherwise only the named chats are looked at: their queue entries read by
-/// key, matched against the cached operators, claimed. A named chat that finds no
-/// room waits in the queue for the pass that the next freed operator asks for.
+/// One SQS batch of triggers. Without a trigger that asks for a whole pass, only
+/// the named chats are looked at: their queue entries read by key, matched against
+/// the operators this process read under a second ago, claimed. If the list has
+/// no room for one of them, others may be waiting longer for the same room: a whole
+/// pass over the same list decides, by rank. A trigger that asks for a whole pass (an operator came
+/// free, chats went back to the queue) gets one, with the named chats' entries read
+/// by key as well (a whole pass reads the shards eventually consistent).
 pub async fn assign_batch(
     app: &App,
     named: &[ChatId],
@@ -109,48 +130,76 @@ pub async fn assign_batch(
     now: DateTime<Utc>,
 ) -> Result<PassReport, ApiError> {
     if whole_pass {
-        assign_pass(app, now).await
-    } else if named.is_empty() {
-        Ok(PassReport::default())
-    } else {
-        assign_rounds(app, Some(named), now).await
+        return assign_rounds(app, Scope::Everything { also: named, fresh: true }, now).await;
     }
+    if named.is_empty() {
+        return Ok(PassReport::default());
+    }
+    let report = assign_rounds(app, Scope::Named(named), now).await?;
+    if report.unmatched == 0 {
+        return Ok(report);
+    }
+    // For the ranking, not for news: a slot freed since asks for its own pass.
+    let whole = assign_rounds(app, Scope::Everything { also: named, fresh: false }, now).await?;
+    Ok(report.then(whole))
 }
 
 /// A whole pass: every waiting chat matched to present operators (read afresh),
 /// each pair claimed with one conditional transaction. "No operator has room" is
 /// not a failure: the queue entry keeps the chat for the next trigger or sweep.
 pub async fn assign_pass(app: &App, now: DateTime<Utc>) -> Result<PassReport, ApiError> {
-    assign_rounds(app, None, now).await
+    assign_rounds(app, Scope::Everything { also: &[], fresh: true }, now).await
 }
 
-/// Rounds of read, match and claim over the named chats' entries (all entries
-/// when `None`). Another round runs only when it can help: a claim was lost (the
-/// chat may go to someone else; an operator who refused counts as full), or the
-/// cached list left a chat unmatched (it may be out of date: the next round reads
-/// the operators afresh).
-async fn assign_rounds(app: &App, named: Option<&[ChatId]>, now: DateTime<Utc>) -> Result<PassReport, ApiError> {
+/// Which waiting chats a run looks at.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    /// These chats only, against the cached operators.
+    Named(&'a [ChatId]),
+    /// Every waiting chat (and `also`, read by key), against operators read afresh
+    /// when `fresh`, else the cached ones.
+    Everything { also: &'a [ChatId], fresh: bool },
+}
+
+impl Scope<'_> {
+    async fn entries(self, app: &App) -> Result<Vec<QueueEntry>, ApiError> {
+        Ok(match self {
+            Scope::Named(chats) => app.store.queue_entries(chats).await?,
+            Scope::Everything { also, .. } => {
+                let mut entries = app.store.queue_entries(also).await?;
+                for e in app.store.waiting_entries().await? {
+                    if !entries.iter().any(|n| n.chat_id == e.chat_id) {
+                        entries.push(e);
+                    }
+                }
+                entries
+            }
+        })
+    }
+}
+
+/// Rounds of read, match and claim. Another round runs only when a claim was lost:
+/// that chat may go to someone else (an operator who refused counts as full in the
+/// list the claim was matched from).
+async fn assign_rounds(app: &App, scope: Scope<'_>, now: DateTime<Utc>) -> Result<PassReport, ApiError> {
     let mut report = PassReport::default();
-    let mut fresh = named.is_none();
     for round in 0..ROUNDS {
-        let entries = match named {
-            Some(chats) => app.store.queue_entries(chats).await?,
-            None => app.store.waiting_entries().await?,
-        };
+        let entries = scope.entries(app).await?;
         if round == 0 {
             report.waiting = entries.len();
         }
+        report.unmatched = 0;
         if entries.is_empty() {
             break;
         }
-        let (listed, read_now) = roster(app, fresh).await?;
+        // A round after a lost claim reads afresh only where the first did.
+        let fresh = matches!(scope, Scope::Everything { fresh: true, .. });
+        let listed = roster(app, fresh).await?;
         let claimed = claim_round(app, &entries, &listed, now, &mut report).await?;
-        let lost = claimed.landed < claimed.proposed;
-        let unmatched_by_cache = !read_now && claimed.proposed < claimed.waiting;
-        if !lost && !unmatched_by_cache {
+        report.unmatched = claimed.waiting - claimed.proposed;
+        if claimed.landed == claimed.proposed {
             break;
         }
-        fresh = unmatched_by_cache || named.is_none();
     }
     Ok(report)
 }
@@ -197,15 +246,18 @@ async fn claim_round(
         }
     }
     let mut claims = tokio::task::JoinSet::new();
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(CLAIMS_IN_FLIGHT));
     for (operator_id, entries) in by_operator {
         let app = app.clone();
+        let in_flight = in_flight.clone();
         claims.spawn(async move {
+            let _permit = in_flight.acquire_owned().await.ok();
             let mut outcomes = Vec::with_capacity(entries.len());
             for entry in entries {
                 let outcome = app.store.claim(&entry, &operator_id, now).await;
                 // The operator's next chats are tried only while the operator can take them.
                 let stop = matches!(outcome, Ok(ClaimOutcome::OperatorUnavailable) | Err(_));
-                outcomes.push((entry.chat_id, outcome));
+                outcomes.push((entry, outcome));
                 if stop {
                     break;
                 }
@@ -215,7 +267,7 @@ async fn claim_round(
     }
     while let Some(done) = claims.join_next().await {
         let (operator_id, outcomes) = done.map_err(|e| ApiError::Internal(Box::new(e)))?;
-        for (chat_id, outcome) in outcomes {
+        for (entry, outcome) in outcomes {
             match outcome? {
                 ClaimOutcome::Claimed => {
                     round.landed += 1;
@@ -223,11 +275,11 @@ async fn claim_round(
                 }
                 ClaimOutcome::ChatUnavailable => {
                     report.lost_claims += 1;
-                    app.store.delete_queue_entry(&chat_id).await?;
+                    app.store.delete_stale_queue_entry(&entry).await?;
                 }
                 ClaimOutcome::OperatorUnavailable => {
                     report.lost_claims += 1;
-                    app.roster.refused(&operator_id);
+                    app.roster.refused(&operator_id, listed.read_at);
                 }
                 ClaimOutcome::EntryGone => report.lost_claims += 1,
             }
@@ -241,7 +293,7 @@ async fn escalate_entry(app: &App, e: &QueueEntry, now: DateTime<Utc>) -> Result
     match app.store.get_chat(&e.chat_id).await? {
         Some(chat) => Ok(app.store.escalate_waiting(&chat, now).await?),
         None => {
-            app.store.delete_queue_entry(&e.chat_id).await?;
+            app.store.delete_stale_queue_entry(e).await?;
             Ok(false)
         }
     }
@@ -310,7 +362,7 @@ pub async fn idle_watch(app: &App, timers: Timers, now: DateTime<Utc>) -> Result
             report.suspended += 1;
         }
     }
-    if report.reassigned + report.completed > 0 {
+    if report.reassigned + report.completed + report.escalated > 0 {
         app.queue.notify_pass().await;
     }
     Ok(report)
@@ -379,4 +431,51 @@ pub async fn auto_close(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError
         closed += usize::from(closing::close_chat(app, &chat_id, CloseReason::InactivityTimeout, now, due).await?);
     }
     Ok(closed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn operator(id: &str, active: u32) -> OnlineOperator {
+        OnlineOperator {
+            id: OperatorId::new(id),
+            is_suspended: false,
+            active_chats: active,
+            max_concurrent_chats: 5,
+            languages: vec![],
+            specializations: vec![],
+            working_hours: None,
+            last_heartbeat_at: None,
+            response_secs: 0,
+            rating_sum: 0,
+            rating_count: 0,
+        }
+    }
+
+    fn active(roster: &Roster, id: &str) -> u32 {
+        let listed = roster.cached().expect("a cached list");
+        listed.operators.iter().find(|o| o.id == *id).expect("listed").active_chats
+    }
+
+    #[test]
+    fn the_roster_counts_claims_and_refusals_into_the_list_they_were_matched_from() {
+        let roster = Roster::default();
+        let first = Listed { read_at: Instant::now(), operators: vec![operator("op_a", 1), operator("op_b", 0)] };
+        roster.keep(&first);
+        roster.took(&OperatorId::new("op_a"), first.read_at);
+        assert_eq!(active(&roster, "op_a"), 2, "a claim counts into the list it was matched from");
+        roster.refused(&OperatorId::new("op_b"), first.read_at);
+        assert_eq!(active(&roster, "op_b"), 5, "a refusal counts the operator as full");
+
+        // A list read since may already hold a claim: counting it again would hide room.
+        let second = Listed { read_at: first.read_at + Duration::from_millis(1), operators: vec![operator("op_a", 2)] };
+        roster.keep(&second);
+        roster.took(&OperatorId::new("op_a"), first.read_at);
+        roster.refused(&OperatorId::new("op_a"), first.read_at);
+        assert_eq!(active(&roster, "op_a"), 2, "outcomes of an older match leave a newer list alone");
+        roster.keep(&first);
+        assert_eq!(active(&roster, "op_a"), 2, "an older read never replaces a newer one");
+    }
 }

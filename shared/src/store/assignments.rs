@@ -115,25 +115,39 @@ pub(crate) fn ended_record(
     Some(put_if(table, record, "attribute_not_exists(ended_at)"))
 }
 
-/// The start of an assignment from its record's key (`ASSIGN#<assigned_at>#<operator>`).
-fn record_start(sk: &str) -> Result<DateTime<Utc>, StoreError> {
-    sk.split('#')
-        .nth(1)
-        .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-        .map(|at| at.with_timezone(&Utc))
-        .ok_or_else(|| StoreError::Corrupt(format!("assignment record key {sk}")))
+/// The start and the operator of an assignment from its record's key
+/// (`ASSIGN#<assigned_at>#<operator>`, `chats::assignment_record_sk`).
+fn record_key_parts(sk: &str) -> Result<(DateTime<Utc>, String), StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("assignment record key {sk}"));
+    let mut parts = sk.splitn(3, '#');
+    let (Some("ASSIGN"), Some(at), Some(op)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(corrupt());
+    };
+    let at = DateTime::parse_from_rfc3339(at).map_err(|_| corrupt())?.with_timezone(&Utc);
+    Ok((at, op.to_string()))
 }
 
 impl Store {
-    pub async fn delete_queue_entry(&self, chat_id: &ChatId) -> Result<(), StoreError> {
-        self.client
+    /// Deletes a queue entry found stale (its chat is held, closed, escalated or
+    /// gone), unless it changed since it was read: a release that requeued the chat
+    /// meanwhile wrote its new count (every requeue counts), and that wait must keep
+    /// its entry.
+    pub async fn delete_stale_queue_entry(&self, entry: &QueueEntry) -> Result<bool, StoreError> {
+        let condition = if entry.reassign_count == 0 {
+            "attribute_not_exists(reassign_count) OR reassign_count = :count"
+        } else {
+            "reassign_count = :count"
+        };
+        let result = self
+            .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(queue_key(chat_id)))
+            .set_key(Some(queue_key(&entry.chat_id)))
+            .condition_expression(condition)
+            .expression_attribute_values(":count", n(entry.reassign_count))
             .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        Ok(())
+            .await;
+        applied(result)
     }
 
     /// Gives `chat_id` to `operator_id` in one transaction: the chat must be active
@@ -424,27 +438,19 @@ impl Store {
     }
 
     /// The chats an operator holds now: their entries in GSI5 (keys), then the
-    /// chats themselves, kept only if the operator still holds them (the index
-    /// trails the table). A chat held since before GSI5 is listed in GSI2 (the whole
-    /// chat item, or an open assignment record) until its release or close.
+    /// chats themselves, read by key and kept only if the operator still holds them
+    /// (the index trails the table). A chat held since before GSI5 is listed in GSI2
+    /// (the whole chat item) until its release or close; it is read by key too.
     pub async fn operator_chats(&self, operator_id: &OperatorId) -> Result<Vec<Chat>, StoreError> {
         let pk = operator_chats_pk(operator_id);
-        let mut chats = Vec::new();
         let mut to_read = std::collections::BTreeSet::new();
-        for entry in self.index_partition("GSI5", &pk).await? {
-            to_read.insert(Reader(&entry).str("PK")?);
-        }
-        for item in self.index_partition("GSI2", &pk).await? {
-            if Reader(&item).opt_str("entity").as_deref() == Some("chat") {
-                chats.push(chat_from(&item)?);
-            } else {
-                to_read.insert(Reader(&item).str("PK")?);
+        for index in ["GSI5", "GSI2"] {
+            for entry in self.index_partition(index, &pk).await? {
+                to_read.insert(Reader(&entry).str("PK")?);
             }
         }
-        for c in &chats {
-            to_read.remove(&chat_pk(&c.id));
-        }
         let keys = to_read.into_iter().map(|pk| key(pk, "CHAT")).collect();
+        let mut chats = Vec::new();
         for item in self.batch_get(keys, false).await? {
             chats.push(chat_from(&item)?);
         }
@@ -462,12 +468,12 @@ impl Store {
             .iter()
             .map(|i| {
                 let r = Reader(i);
-                let operator_id = OperatorId::new(r.str("operator_id")?);
-                // A record always names its start in its key; older records also hold it.
-                let assigned_at = match r.opt_time("assigned_at") {
-                    Some(at) => at,
-                    None => record_start(&r.str("SK")?)?,
-                };
+                // A record names its start and its operator in its key; one written
+                // whole also holds them (an older release's end, run against a chat
+                // claimed by this version during a deploy, wrote only the end).
+                let (start, op) = record_key_parts(&r.str("SK")?)?;
+                let operator_id = OperatorId::new(r.opt_str("operator_id").unwrap_or(op));
+                let assigned_at = r.opt_time("assigned_at").unwrap_or(start);
                 Ok(AssignmentRecord {
                     operator_id,
                     assigned_at,
@@ -624,5 +630,23 @@ impl Store {
                 .map_err(StoreError::sdk)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::chats::assignment_record_sk;
+
+    #[test]
+    fn a_record_key_names_its_start_and_operator() {
+        let at = DateTime::parse_from_rfc3339("2026-11-30T10:06:00.123Z").expect("time").with_timezone(&Utc);
+        let sk = assignment_record_sk(at, "op_01abc");
+        assert_eq!(record_key_parts(&sk).expect("parts"), (at, "op_01abc".to_string()));
+        for bad in
+            ["ASSIGN#", "ASSIGN#yesterday#op_1", "MSG#2026-11-30T10:06:00.123Z#op_1", "ASSIGN#2026-11-30T10:06:00.123Z"]
+        {
+            assert!(record_key_parts(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::attr::{b, key, n, s, ts, Item, Reader};
 use super::cursor::{self, Page, Partition};
 use super::members::member_pk;
-use super::tx::{applied, shard_of};
+use super::tx::shard_of;
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::ids::{chat_parts, CharacterId, ChatId, MemberId, OperatorId};
 use crate::domain::{Chat, ChatStatus, CloseReason, Credits, MemberStatus, Message, Sender};
@@ -262,8 +262,12 @@ impl Store {
         limit: usize,
     ) -> Result<Page<Chat>, StoreError> {
         let pk = member_chats_pk(member_id);
-        self.move_listed_chats(&pk).await?;
-        let entries = self.page(Partition::Gsi4(&pk), oldest_first, cursor, limit).await?;
+        let moved = self.move_listed_chats(&pk).await?;
+        let entries = if moved.is_empty() {
+            self.page(Partition::Gsi4(&pk), oldest_first, cursor, limit).await?
+        } else {
+            self.page_with_moved(&pk, moved, oldest_first, cursor, limit).await?
+        };
         let keys = entries.items.iter().filter_map(|e| Some(key(Reader(e).opt_str("PK")?, "CHAT"))).collect();
         let mut items = Vec::with_capacity(entries.items.len());
         for item in self.batch_get(keys, true).await? {
@@ -283,26 +287,74 @@ impl Store {
 
     /// Moves a member's chats still listed in GSI1 (whole items, so every message
     /// rewrote the entry) to the keys-only GSI4, keeping their place (a message since
-    /// may already have set the newer hour). Costs one query of an empty partition
-    /// once every chat has moved.
-    async fn move_listed_chats(&self, pk: &str) -> Result<(), StoreError> {
+    /// may already have set the newer hour). Returns the moved entries' GSI4 keys.
+    /// Costs one query of an empty partition once every chat has moved.
+    async fn move_listed_chats(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut moved = Vec::new();
         for entry in self.index_partition("GSI1", pk).await? {
             let r = Reader(&entry);
-            let moved = self
+            let (table_pk, table_sk, old_sort) = (r.str("PK")?, r.str("SK")?, r.str("GSI1SK")?);
+            let result = self
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key("PK", s(r.str("PK")?))
-                .key("SK", s(r.str("SK")?))
+                .key("PK", s(&table_pk))
+                .key("SK", s(&table_sk))
                 .update_expression("SET GSI4PK = :pk, GSI4SK = if_not_exists(GSI4SK, :sk) REMOVE GSI1PK, GSI1SK")
                 .condition_expression("GSI1PK = :pk")
                 .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":sk", s(r.str("GSI1SK")?))
+                .expression_attribute_values(":sk", s(&old_sort))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
                 .send()
                 .await;
-            applied(moved)?;
+            let sort = match result {
+                Ok(out) => out.attributes.as_ref().and_then(|a| Reader(a).opt_str("GSI4SK")).unwrap_or(old_sort),
+                Err(e) if super::tx::is_condition_failed(&e) => continue,
+                Err(e) => return Err(StoreError::sdk(e)),
+            };
+            let mut k = key(table_pk, table_sk);
+            k.insert("GSI4PK".into(), s(pk));
+            k.insert("GSI4SK".into(), s(sort));
+            moved.push(k);
         }
-        Ok(())
+        Ok(moved)
+    }
+
+    /// One page of the member's list on the call that moved some of it: the index
+    /// trails the table, so it may not show the moved chats yet. The page is cut
+    /// from every entry the index shows and the moved ones, in the index's order,
+    /// with the cursor the index would give; later pages come from the index.
+    async fn page_with_moved(
+        &self,
+        pk: &str,
+        moved: Vec<Item>,
+        oldest_first: bool,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Item>, StoreError> {
+        let sort_of = |k: &Item| Reader(k).opt_str("GSI4SK").unwrap_or_default();
+        let mut all = self.index_partition("GSI4", pk).await?;
+        for k in moved {
+            if !all.iter().any(|e| e.get("PK") == k.get("PK")) {
+                all.push(k);
+            }
+        }
+        all.sort_by_key(|k| sort_of(k));
+        if !oldest_first {
+            all.reverse();
+        }
+        let after = cursor.map(|c| cursor::decode_gsi4(c, pk)).transpose()?.map(|start| sort_of(&start));
+        let mut rest = all.into_iter().skip_while(|k| match &after {
+            Some(a) if oldest_first => sort_of(k) <= *a,
+            Some(a) => sort_of(k) >= *a,
+            None => false,
+        });
+        let items: Vec<Item> = rest.by_ref().take(limit).collect();
+        let next_cursor = match rest.next() {
+            Some(_) => items.last().and_then(cursor::encode),
+            None => None,
+        };
+        Ok(Page { items, next_cursor })
     }
 
     /// Messages of a chat in time order.

@@ -45,6 +45,15 @@ pub fn decode(cursor: &str, names: &[&str], partition: (&str, &str)) -> Result<I
     Ok(flat.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect())
 }
 
+/// A cursor of a GSI4 list (`pk`), or of the same list when it lived in GSI1 (same
+/// key values, GSI1 names), as a GSI4 start key.
+pub(crate) fn decode_gsi4(cursor: &str, pk: &str) -> Result<Item, StoreError> {
+    decode(cursor, &["PK", "SK", "GSI4PK", "GSI4SK"], ("GSI4PK", pk)).or_else(|_| {
+        let old = decode(cursor, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", pk))?;
+        Ok(old.into_iter().map(|(k, v)| (k.replace("GSI1", "GSI4"), v)).collect())
+    })
+}
+
 /// A partition that lists can page through.
 pub(crate) enum Partition<'a> {
     /// Every item of a GSI1 partition.
@@ -75,14 +84,7 @@ impl super::Store {
             ),
             Partition::Gsi4(pk) => (
                 q.index_name("GSI4").key_condition_expression("GSI4PK = :pk").expression_attribute_values(":pk", s(pk)),
-                cursor
-                    .map(|c| {
-                        decode(c, &["PK", "SK", "GSI4PK", "GSI4SK"], ("GSI4PK", pk)).or_else(|_| {
-                            let old = decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", pk))?;
-                            Ok(old.into_iter().map(|(k, v)| (k.replace("GSI1", "GSI4"), v)).collect())
-                        })
-                    })
-                    .transpose()?,
+                cursor.map(|c| decode_gsi4(c, pk)).transpose()?,
             ),
             Partition::Prefix { pk, prefix } => (
                 q.key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")

@@ -139,6 +139,19 @@ impl Store {
         Ok(())
     }
 
+    /// Removes a chat's queue entry outright (test set-up: the product deletes an
+    /// entry only by a claim, a close or `delete_stale_queue_entry`).
+    pub async fn drop_queue_entry(&self, chat_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(queue_key(chat_id)))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(())
+    }
+
     /// Puts a chat back in its member's list the way it was kept before the
     /// keys-only index: a GSI1 entry (the whole item), no GSI4 entry.
     pub async fn stage_legacy_member_chat(&self, chat: &Chat) -> Result<(), StoreError> {
