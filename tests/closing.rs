@@ -256,13 +256,15 @@ async fn erasure_leaves_nothing_readable_of_the_member_and_keeps_money_records_p
     assert_eq!(bio.send().await.unwrap().status(), StatusCode::OK);
     stack.grant(&m, 3).await.unwrap();
     let chat = stack.open_chat(&m, "c_demo03").await.unwrap();
-    let now = Utc::now().to_rfc3339();
+    // A pinned normal-band hour: at the real time the paid fourth message would
+    // cost 1.20 at peak (20:00-02:00 Nairobi) or 0.80 off-peak, not 1.00.
+    let now = fantooo_tests::NOON_EAT;
     for i in 0..4 {
         let req = stack
             .http
             .post(stack.url(&format!("/chats/{chat}/messages")))
             .bearer_auth(&m.token)
-            .header("x-fantooo-now", &now)
+            .header("x-fantooo-now", now)
             .header("Idempotency-Key", format!("erase-{i}"))
             .json(&json!({ "content": format!("my secret number {i}") }));
         let (s, b) = Stack::answer(req.send().await.unwrap()).await.unwrap();
