@@ -159,8 +159,8 @@ pub async fn reconcile(app: App, invocation: Reconcile, now: DateTime<Utc>) -> R
     }
 }
 
-/// The assigner's SQS batch: the chats its triggers name are claimed first, and
-/// a trigger asking for a whole pass gets one for the batch (each message is only
+/// The assigner's SQS batch: the chats its triggers name are claimed, or, if a
+/// trigger asks for one, a whole pass covers them (each message is only
 /// a trigger; the queue entries in the table are the truth). Only real errors fail
 /// messages: a batch that fails fails them all, to be received again; a body that
 /// is not a trigger is poison and goes to the DLQ after 3 receives. No free

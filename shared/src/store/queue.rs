@@ -1,7 +1,7 @@
 //! The assignment queue's entries: the truth of which chats wait for an operator
 //! (an SQS message is only a trigger), sharded over `QUEUE_SHARDS` partitions.
 
-use super::attr::{key, s, Item, Reader};
+use super::attr::{key, Item, Reader};
 use super::tx::shard_of;
 use super::{Store, StoreError};
 use crate::domain::assignment::QueueEntry;
@@ -48,14 +48,7 @@ impl Store {
     pub async fn waiting_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
         let mut entries = Vec::new();
         for shard in 0..QUEUE_SHARDS {
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :p)")
-                .expression_attribute_values(":pk", s(queue_pk(shard)))
-                .expression_attribute_values(":p", s("CHAT#"));
-            for item in &self.all_pages(query).await? {
+            for item in &self.query_prefix(&queue_pk(shard), "CHAT#", false).await? {
                 entries.push(entry_from(item)?);
             }
         }

@@ -163,13 +163,18 @@ impl Store {
     /// Every item of a partition whose sort key starts with `prefix` (all pages).
     /// An empty prefix is the whole partition.
     pub(crate) async fn query_all(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_prefix(pk, prefix, true).await
+    }
+
+    /// `query_all`, strongly consistent only when `consistent`.
+    pub(crate) async fn query_prefix(&self, pk: &str, prefix: &str, consistent: bool) -> Result<Vec<Item>, StoreError> {
         let q = self.client.query().table_name(&self.table).expression_attribute_values(":pk", s(pk));
         let q = if prefix.is_empty() {
             q.key_condition_expression("PK = :pk")
         } else {
             q.key_condition_expression("PK = :pk AND begins_with(SK, :p)").expression_attribute_values(":p", s(prefix))
         };
-        self.all_pages(q.consistent_read(true)).await
+        self.all_pages(q.consistent_read(consistent)).await
     }
 }
 
