@@ -3,8 +3,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
-
 use crate::auth::TokenKeys;
 use crate::clock::Clock;
 use crate::config::{self, Config, ConfigError};
@@ -59,10 +57,10 @@ impl App {
 
     pub async fn from_env_with_clock(clock: Clock) -> Result<App, ConfigError> {
         let config = Config::from_env()?;
-        let aws = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let aws = config::aws_from_env()?;
         // DynamoDB calls give up in time to answer 503 rather than hang: the SDK's
         // connect, per-attempt and whole-call (retries included) timeouts.
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
             .connect_timeout(config.timeouts.db_connect)
             .operation_attempt_timeout(config.timeouts.db_attempt)
             .operation_timeout(config.timeouts.db_operation)

@@ -99,6 +99,31 @@ fn number(name: &'static str, default: u32) -> Result<u32, ConfigError> {
     }
 }
 
+/// The settings every AWS client shares, from the variables Lambda sets (and the
+/// local stack exports): region, the function role's credentials, and locally the
+/// emulator's endpoint (`AWS_ENDPOINT_URL`). Lambda hands an instance its role's
+/// credentials once, in the environment, so a static provider is what aws-config's
+/// chain would have resolved; the rest of that chain is not linked.
+pub fn aws_from_env() -> Result<aws_types::SdkConfig, ConfigError> {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+    let region = required("AWS_REGION").or_else(|_| required("AWS_DEFAULT_REGION"))?;
+    let credentials = Credentials::new(
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        env::var("AWS_SESSION_TOKEN").ok().filter(|v| !v.is_empty()),
+        None,
+        "environment",
+    );
+    let mut builder = aws_types::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials));
+    if let Some(url) = env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()) {
+        builder = builder.endpoint_url(url);
+    }
+    Ok(builder.build())
+}
+
 /// A secret named by `<NAME>_PARAM` (an SSM SecureString, read once per cold start)
 /// or, locally, given directly in `<NAME>`.
 pub async fn secret(ssm: &aws_sdk_ssm::Client, name: &'static str) -> Result<String, ConfigError> {
