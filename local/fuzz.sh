@@ -4,9 +4,11 @@
 #   bash local/fuzz.sh http://127.0.0.1:3000 [extra schemathesis run args...]
 #
 # Fuzzes each route with a valid credential of a principal that may call it, in
-# three runs: a fresh member's token (POST /auth/register) on the public and member
-# routes, a demo operator's token (POST /operator/login) on the operator routes,
-# and the Paystack webhook with every generated body signed (local/fuzz_hooks.py).
+# four runs: a fresh member's token (POST /auth/register) on the public and member
+# routes, a demo operator's token (POST /operator/login) on the operator routes, a
+# super admin's token (local/admin_session.py: the setup on a fresh stack) on the
+# admin routes, and the Paystack webhook with every generated body signed
+# (local/fuzz_hooks.py).
 # A route that answers only 401/403 in its run (schemathesis' missing_auth
 # warning) fails the fuzz: it was never reached.
 # Talks to nothing but the given base URL. Deterministic: the same schema and the
@@ -126,12 +128,16 @@ fuzz() {
 # Every run goes ahead; the worst result is the fuzz's.
 failed=0
 fuzz "public and member routes, as a member" \
-    --exclude-path-regex '^/operator/(?!login$)|^/webhooks/' \
+    --exclude-path-regex '^/operator/(?!login$)|^/admin/(?!login$)|^/webhooks/' \
     --header "Authorization: Bearer $TOKEN" "$@" || failed=1
 OP_TOKEN="$(operator_token)" || exit 2
 fuzz "operator routes, as an operator" \
     --include-path-regex '^/operator/' \
     --header "Authorization: Bearer $OP_TOKEN" "$@" || failed=1
+ADMIN_TOKEN="$("$PY" "$ROOT/local/admin_session.py" "$BASE_URL")" || exit 2
+fuzz "admin routes, as a super admin" \
+    --include-path-regex '^/admin/(?!login$)' \
+    --header "Authorization: Bearer $ADMIN_TOKEN" "$@" || failed=1
 (
     export SCHEMATHESIS_HOOKS=fuzz_hooks PYTHONPATH="$ROOT/local${PYTHONPATH:+:$PYTHONPATH}"
     # One operation with no links: the stateful phase has nothing to chain.

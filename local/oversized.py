@@ -3,7 +3,7 @@
 
 For every operation in infra/openapi.yaml (but those marked x-fuzz-skip), with a
 valid credential of a principal that may call it (a fresh member, a demo operator,
-a signed body for the Paystack webhook), sends one request per string field (path
+a super admin (local/admin_session.py), a signed body for the Paystack webhook), sends one request per string field (path
 parameter, query parameter, header parameter, top-level body property) with that
 field 5,000 characters long and the others plain. Every answer must be below 500
 and carry the JSON error body when it is an error. Exit 1 on the first failure.
@@ -45,20 +45,23 @@ def plain(schema: dict):
     return {"string": "x", "integer": 1, "number": 1.0, "boolean": True, "array": [], "object": {}}.get(kind, "x")
 
 
-def session(base: str) -> tuple[str, str]:
+def session(base: str) -> tuple[str, str, str]:
     username = "big_" + secrets.token_hex(5)
     body = {"username": username, "password": "pass-word-1", "age": 30, "gender": "other",
             "looking_for": "both", "location": "Nairobi"}
     member = requests.post(f"{base}/auth/register", json=body, timeout=30).json()["token"]
     op = requests.post(f"{base}/operator/login", json={"email": "op1@demo.local", "password": "demo-operator-1"},
                        timeout=30).json()["token"]
-    return member, op
+    sys.path.insert(0, str(ROOT / "local"))
+    from admin_session import token as admin_token
+
+    return member, op, admin_token(base)
 
 
 def main() -> int:
     base = sys.argv[1].rstrip("/")
     spec = yaml.safe_load((ROOT / "infra" / "openapi.yaml").read_text())
-    member, operator = session(base)
+    member, operator, admin = session(base)
     sent = 0
     for path, item in spec["paths"].items():
         for method, op in item.items():
@@ -88,6 +91,8 @@ def main() -> int:
                 url = base + path.format(**path_values)
                 if path.startswith("/operator/") and path != "/operator/login":
                     headers["Authorization"] = f"Bearer {operator}"
+                elif path.startswith("/admin/") and path != "/admin/login":
+                    headers["Authorization"] = f"Bearer {admin}"
                 elif path != "/webhooks/paystack":
                     headers["Authorization"] = f"Bearer {member}"
                 raw = json.dumps(body).encode() if body is not None else b""

@@ -27,6 +27,18 @@ pub enum ApiError {
     BannedLogin { restricted_token: String },
     #[error("not allowed")]
     Forbidden,
+    #[error("the setup token is wrong")]
+    InvalidSetupToken,
+    #[error("setup is done: the first admin exists")]
+    SetupDone,
+    #[error("this account needs its current authenticator code (totp_code)")]
+    TotpRequired,
+    #[error("a second factor is already enrolled: disable it first")]
+    TotpEnabled,
+    #[error("that email is taken")]
+    EmailTaken,
+    #[error("no active super admin would remain")]
+    LastSuperAdmin,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("that username is taken")]
@@ -72,6 +84,12 @@ impl ApiError {
             InvalidSignature => "invalid_signature",
             Banned | BannedLogin { .. } => "banned",
             Forbidden => "forbidden",
+            InvalidSetupToken => "invalid_setup_token",
+            SetupDone => "setup_done",
+            TotpRequired => "totp_required",
+            TotpEnabled => "totp_enabled",
+            EmailTaken => "email_taken",
+            LastSuperAdmin => "last_super_admin",
             NotFound(_) => "not_found",
             UsernameTaken => "username_taken",
             ChatClosed => "chat_closed",

@@ -384,3 +384,90 @@ pub fn keys_of(v: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// An API server of the test's own, on a fresh table and queues of the shared
+/// emulator: for a test that needs a state the shared table cannot give it (no
+/// setup done yet, exactly the super admins it made). Stopped on drop.
+pub struct OwnApi {
+    server: std::process::Child,
+    pub api: String,
+    pub table: String,
+    pub http: reqwest::Client,
+}
+
+impl Drop for OwnApi {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+impl OwnApi {
+    pub async fn start(name: &str) -> Result<OwnApi> {
+        use std::process::{Command, Stdio};
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL not set")?;
+        let table = format!("fantooo-{}", unique_username(name).replace('_', "-"));
+        let boot = Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("local/bootstrap.py"))
+            .args(["--endpoint", &endpoint, "--table", &table, "--queue-prefix", &table])
+            .output()?;
+        anyhow::ensure!(boot.status.success(), "bootstrap: {}", String::from_utf8_lossy(&boot.stderr));
+        let line = String::from_utf8_lossy(&boot.stdout).lines().last().unwrap_or_default().to_string();
+        let resources: Value = serde_json::from_str(&line)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut server = Command::new(root.join("target/debug/fantooo-local"));
+        server
+            .env("TABLE_NAME", &table)
+            .env("ASSIGNMENT_QUEUE_URL", resources["assignment_queue_url"].as_str().context("queue")?)
+            .env("EVENT_BUS_NAME", resources["event_bus_name"].as_str().context("bus")?)
+            .env("FANTOOO_PORT", port.to_string())
+            .env("FANTOOO_LOCAL_CONSUMER", "off")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for job in [
+            "OUTBOX",
+            "RECONCILE",
+            "AUDIT",
+            "ASSIGN_SWEEP",
+            "IDLE_WATCH",
+            "ESCALATE",
+            "AUTO_CLOSE",
+            "SUSPENSION",
+            "PENDING_JOBS",
+        ] {
+            server.env(format!("FANTOOO_LOCAL_{job}_SECS"), "86400");
+        }
+        let server = server.spawn()?;
+        let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+        let own = OwnApi { server, api: format!("http://127.0.0.1:{port}"), table, http };
+        for _ in 0..600 {
+            if own.http.get(format!("{}/health", own.api)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(own);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("the API server did not start")
+    }
+}
+
+/// One request with an optional bearer token and JSON body: (status, JSON or null).
+pub async fn call(
+    http: &reqwest::Client,
+    api: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Result<(StatusCode, Value)> {
+    let method = reqwest::Method::from_bytes(method.as_bytes())?;
+    let mut req = http.request(method, format!("{api}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    Stack::answer(req.send().await?).await
+}

@@ -33,14 +33,19 @@ pub async fn verify(password: String, phc: Option<String>) -> Result<bool, ApiEr
 }
 
 /// A password change's checks, in one place for every principal: the new password
-/// must be strong enough and the current one must match `current_hash` (422 with
-/// the failing field otherwise). Returns the new password's hash.
-pub async fn replace(current_hash: &str, current: String, new: &str) -> Result<String, ApiError> {
-    let new = crate::domain::validation::Password::parse(new).map_err(|e| ApiError::invalid("new_password", e))?;
+/// must pass `strong_enough` (the principal's rule) and the current one must match
+/// `current_hash` (422 with the failing field otherwise). Returns the new hash.
+pub async fn replace(
+    current_hash: &str,
+    current: String,
+    new: &str,
+    strong_enough: fn(&str) -> Result<(), String>,
+) -> Result<String, ApiError> {
+    strong_enough(new).map_err(|e| ApiError::invalid("new_password", e))?;
     if current.len() > 1024 || !verify(current, Some(current_hash.to_string())).await? {
         return Err(ApiError::invalid("current_password", "is not the current password"));
     }
-    hash(new.expose().to_string()).await
+    hash(new.to_string()).await
 }
 
 #[cfg(test)]

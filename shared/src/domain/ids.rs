@@ -111,6 +111,20 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
 }
 
+/// A new id whose ULID carries `at` (milliseconds) rather than the system clock,
+/// so the record's time can be read back from its id (`time_of`).
+pub fn new_id_at(prefix: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    let ulid = ulid::Ulid::from_parts(ms, rand::random::<u128>());
+    format!("{prefix}{}", ulid.to_string().to_ascii_lowercase())
+}
+
+/// The time a ULID (as `new_id` and `new_id_at` write it, prefix removed) carries.
+pub fn time_of(ulid: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let u = ulid::Ulid::from_string(&ulid.to_ascii_uppercase()).ok()?;
+    chrono::DateTime::from_timestamp_millis(i64::try_from(u.timestamp_ms()).ok()?)
+}
+
 const CHAT_SEPARATOR: char = '~';
 
 /// The one chat of a (member, character) pair: the key is derived from the pair,
@@ -145,6 +159,14 @@ pub fn message_seq(id: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_made_at_a_time_gives_that_time_back() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-30T18:00:01.234Z").unwrap().to_utc();
+        let id = new_id_at("an_", at);
+        assert_eq!(time_of(id.strip_prefix("an_").unwrap()), Some(at));
+        assert!(time_of("not-a-ulid").is_none());
+    }
 
     #[test]
     fn chat_ids_are_stable_per_pair_and_read_back() {

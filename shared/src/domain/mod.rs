@@ -1,5 +1,6 @@
 //! Pure rules and types: no I/O, no AWS types.
 
+pub mod admin;
 pub mod assignment;
 pub mod entities;
 pub mod events;

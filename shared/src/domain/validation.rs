@@ -120,6 +120,11 @@ impl Password {
     }
 }
 
+/// A member's or an operator's new password: `Password`'s rule.
+pub fn password(s: &str) -> Result<(), String> {
+    Password::parse(s).map(|_| ())
+}
+
 impl std::fmt::Debug for Password {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Password(***)")

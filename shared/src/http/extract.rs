@@ -125,8 +125,26 @@ impl FromRequestParts<App> for MemberRightsAuth {
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
+    bearer_of(&parts.headers)
+}
+
+/// The bearer token of `Authorization`; 401 without one.
+pub fn bearer_of(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::Unauthorized)?;
     header.to_str().ok().and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).ok_or(ApiError::Unauthorized)
+}
+
+/// The admin a route's gate admitted (routes::admin_gate), as read for this request.
+#[derive(Clone)]
+pub struct CurrentAdmin(pub crate::domain::admin::Admin);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        // Only a route without the gate lacks it: refuse rather than serve unchecked.
+        parts.extensions.get::<CurrentAdmin>().cloned().ok_or(ApiError::Unauthorized)
+    }
 }
 
 /// The session (refresh-token family) of the caller's access token, for routes

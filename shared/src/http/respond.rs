@@ -47,12 +47,15 @@ pub fn status_of(e: &ApiError) -> StatusCode {
     use ApiError::*;
     match e {
         MalformedJson | BadRequest(_) | BadCursor => StatusCode::BAD_REQUEST,
-        Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidSignature => StatusCode::UNAUTHORIZED,
+        Unauthorized | InvalidCredentials | InvalidRefreshToken | InvalidSignature | TotpRequired => {
+            StatusCode::UNAUTHORIZED
+        }
         InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
-        Banned | BannedLogin { .. } | Forbidden => StatusCode::FORBIDDEN,
+        Banned | BannedLogin { .. } | Forbidden | InvalidSetupToken => StatusCode::FORBIDDEN,
         NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        UsernameTaken | ChatClosed | RequestInProgress | Contention | ActiveChats(_) => StatusCode::CONFLICT,
+        UsernameTaken | ChatClosed | RequestInProgress | Contention | ActiveChats(_) | SetupDone | TotpEnabled
+        | EmailTaken | LastSuperAdmin => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Validation(_) | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -173,6 +173,20 @@ pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result
             MemberStatus::Deleted => return Err(ApiError::InvalidRefreshToken),
         }
     }
+    // An admin's new access token carries the role of the current record; a
+    // removed or deactivated admin's refresh token is dead.
+    let role = match old.kind {
+        PrincipalKind::Admin => Some(
+            crate::services::admins::current(app, &old.principal_id)
+                .await
+                .map_err(|e| match e {
+                    ApiError::Unauthorized => ApiError::InvalidRefreshToken,
+                    other => other,
+                })?
+                .role,
+        ),
+        _ => None,
+    };
     let (token_string, new, expires_at) = RefreshToken::generate(old.kind, &old.principal_id, Some(&old.family), now);
     let rotated = app.store.rotate_refresh_token(old.stored(), new.stored(), now, expires_at).await?;
     if !rotated {
@@ -188,7 +202,7 @@ pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result
         }
         return Err(ApiError::InvalidRefreshToken);
     }
-    let principal = Principal { kind: old.kind, id: old.principal_id, role: None };
+    let principal = Principal { kind: old.kind, id: old.principal_id, role };
     let token = app.tokens.issue_access(&principal, &new.family)?;
     Ok(Session { token, refresh_token: token_string, user: None })
 }
@@ -204,7 +218,7 @@ pub async fn change_password(
     new: &str,
 ) -> Result<(), ApiError> {
     let member = crate::services::active_member(app, member_id).await?;
-    let hash = password::replace(&member.password_hash, current, new).await?;
+    let hash = password::replace(&member.password_hash, current, new, validation::password).await?;
     if !app.store.set_member_password(member_id, &hash).await? {
         return Err(ApiError::Unauthorized);
     }

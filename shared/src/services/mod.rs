@@ -1,6 +1,7 @@
 //! Use cases: each takes the App, the caller and parsed input, and returns a view or an ApiError.
 
 pub mod accounts;
+pub mod admins;
 pub mod assignment;
 pub mod catalog;
 pub mod chats;

@@ -94,7 +94,7 @@ pub async fn change_password(
     new: &str,
 ) -> Result<(), ApiError> {
     let op = operator(app, operator_id).await?;
-    let hash = password::replace(&op.password_hash, current, new).await?;
+    let hash = password::replace(&op.password_hash, current, new, validation::password).await?;
     app.store.set_operator_password(operator_id, &hash).await?;
     // Whoever knew the old password loses their sessions: only the caller's survives.
     app.store.revoke_refresh_tokens(PrincipalKind::Operator, operator_id, session).await?;

@@ -63,6 +63,8 @@ pub(crate) enum Partition<'a> {
     Gsi4(&'a str),
     /// The items of a base-table partition whose sort key starts with `prefix`.
     Prefix { pk: &'a str, prefix: &'a str },
+    /// Every item of a base-table partition.
+    Whole(&'a str),
 }
 
 impl super::Store {
@@ -90,6 +92,10 @@ impl super::Store {
                 q.key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
                     .expression_attribute_values(":pk", s(pk))
                     .expression_attribute_values(":prefix", s(prefix)),
+                cursor.map(|c| decode(c, &["PK", "SK"], ("PK", pk))).transpose()?,
+            ),
+            Partition::Whole(pk) => (
+                q.key_condition_expression("PK = :pk").expression_attribute_values(":pk", s(pk)),
                 cursor.map(|c| decode(c, &["PK", "SK"], ("PK", pk))).transpose()?,
             ),
         };

@@ -1,6 +1,7 @@
 //! DynamoDB: the only code that knows keys and attribute names (docs/data-model.md).
 
 mod accounts;
+mod admins;
 mod assignments;
 pub mod attr;
 mod characters;
@@ -34,6 +35,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use rand::Rng;
 
 pub use accounts::{BalanceOutcome, Deletion, Refund};
+pub use admins::{AdminWrite, AuditRecord};
 pub use assignments::{AssignmentRecord, ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome};
 pub use attr::Item;
 pub use characters::CharacterFilter;

@@ -11,7 +11,7 @@ use super::{Store, StoreError};
 use crate::domain::ids;
 use crate::domain::ids::{MemberId, OperatorId};
 
-const ADMIN_NOTIFICATIONS: &str = "ADMIN_NOTIFICATIONS";
+pub(crate) const ADMIN_NOTIFICATIONS: &str = "ADMIN_NOTIFICATIONS";
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Notification {
@@ -59,9 +59,10 @@ pub(crate) fn admin_notification_item(
     reference: Option<&str>,
     now: DateTime<Utc>,
 ) -> Item {
-    let id = ids::new_id("an_");
-    let mut item =
-        key(ADMIN_NOTIFICATIONS, format!("{}#{id}", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
+    // The id carries the same time as the key (Store::admin_notification finds it by id).
+    let id = ids::new_id_at("an_", now);
+    let sk = format!("{}#{id}", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let mut item = key(ADMIN_NOTIFICATIONS, sk);
     item.insert("entity".into(), s("admin_notification"));
     item.insert("id".into(), s(&id));
     item.insert("kind".into(), s(kind));
@@ -75,7 +76,28 @@ pub(crate) fn admin_notification_item(
     item
 }
 
+pub(crate) fn admin_notification_from(i: &Item) -> Result<AdminNotification, StoreError> {
+    let r = Reader(i);
+    Ok(AdminNotification {
+        id: r.str("id")?,
+        kind: r.str("kind")?,
+        priority: r.str("priority")?,
+        message: r.str("message")?,
+        reference: r.opt_str("reference"),
+        created_at: r.time("created_at")?,
+    })
+}
+
 impl Store {
+    /// A page of every admin notification, newest first (each admin's view filters it).
+    pub async fn admin_notifications_page(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<AdminNotification>, StoreError> {
+        self.page(Partition::Whole(ADMIN_NOTIFICATIONS), false, cursor, limit).await?.try_map(admin_notification_from)
+    }
+
     pub async fn put_admin_notification(
         &self,
         kind: &str,
@@ -99,17 +121,7 @@ impl Store {
         self.first_page(ADMIN_NOTIFICATIONS, true, Some(limit), false)
             .await?
             .iter()
-            .map(|i| {
-                let r = Reader(i);
-                Ok(AdminNotification {
-                    id: r.str("id")?,
-                    kind: r.str("kind")?,
-                    priority: r.str("priority")?,
-                    message: r.str("message")?,
-                    reference: r.opt_str("reference"),
-                    created_at: r.time("created_at")?,
-                })
-            })
+            .map(admin_notification_from)
             .collect()
     }
 

@@ -20,7 +20,7 @@ fn owner_pk(kind: PrincipalKind, id: &str) -> String {
     match kind {
         PrincipalKind::Member => super::members::member_pk(id),
         PrincipalKind::Operator => super::operators::operator_pk(id),
-        PrincipalKind::Admin => format!("ADMIN#{id}"),
+        PrincipalKind::Admin => super::admins::admin_pk(id),
     }
 }
 

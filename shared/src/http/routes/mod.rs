@@ -13,8 +13,11 @@ use axum::routing::MethodRouter;
 use axum::Router;
 use sha2::{Digest, Sha256};
 
+use crate::domain::admin::Access;
+use crate::domain::principal::PrincipalKind;
 use crate::error::ApiError;
 use crate::http;
+use crate::services::admins;
 use crate::services::idempotent::Idempotency;
 use crate::App;
 
@@ -28,6 +31,8 @@ pub enum Function {
     DeleteAccount,
     ProcessPayment,
     Operator,
+    Admin,
+    BootstrapAdmin,
 }
 
 impl Function {
@@ -40,6 +45,8 @@ impl Function {
             Function::DeleteAccount => "delete-account",
             Function::ProcessPayment => "process-payment",
             Function::Operator => "operator",
+            Function::Admin => "admin",
+            Function::BootstrapAdmin => "bootstrap-admin",
         }
     }
 }
@@ -48,6 +55,8 @@ pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
     pub function: Function,
+    /// What an admin route needs; `None` on every other route.
+    pub access: Option<Access>,
     handler: fn() -> MethodRouter<App>,
 }
 
@@ -57,11 +66,22 @@ pub(super) const fn route(
     function: Function,
     handler: fn() -> MethodRouter<App>,
 ) -> Route {
-    Route { method, path, function, handler }
+    Route { method, path, function, access: None, handler }
+}
+
+/// An admin route: served by the admin function behind the gate for `access`.
+pub(super) const fn admin_route(
+    method: &'static str,
+    path: &'static str,
+    access: Access,
+    handler: fn() -> MethodRouter<App>,
+) -> Route {
+    Route { method, path, function: Function::Admin, access: Some(access), handler }
 }
 
 /// Every function's routes: what the local stack serves. A Lambda names only its
 /// own slice, so its binary links only its own handlers.
+mod admin;
 mod auth;
 mod deletion;
 mod member;
@@ -70,6 +90,7 @@ mod payments;
 mod public;
 mod send;
 
+pub use admin::{access_of, ADMIN, BOOTSTRAP_ADMIN};
 pub use auth::AUTH;
 pub use deletion::DELETE_ACCOUNT;
 pub use member::MEMBER;
@@ -78,13 +99,19 @@ pub use payments::PROCESS_PAYMENT;
 pub use public::PUBLIC_API;
 pub use send::SEND_MESSAGE;
 
-pub const ALL: &[&[Route]] = &[PUBLIC_API, AUTH, MEMBER, SEND_MESSAGE, DELETE_ACCOUNT, PROCESS_PAYMENT, OPERATOR];
+pub const ALL: &[&[Route]] =
+    &[PUBLIC_API, AUTH, MEMBER, SEND_MESSAGE, DELETE_ACCOUNT, PROCESS_PAYMENT, OPERATOR, ADMIN, BOOTSTRAP_ADMIN];
 
 /// The router for some slices of the route table: one function's, or `ALL`.
 pub fn router(app: App, slices: &[&[Route]]) -> Router {
     let mut by_path: BTreeMap<&str, MethodRouter<App>> = BTreeMap::new();
     for r in slices.iter().flat_map(|s| s.iter()) {
-        let handler = (r.handler)();
+        let handler = match r.access {
+            None | Some(Access::Open) => (r.handler)(),
+            Some(access) => {
+                (r.handler)().route_layer(middleware::from_fn_with_state((app.clone(), access), admin_gate))
+            }
+        };
         let merged = match by_path.remove(r.path) {
             Some(existing) => existing.merge(handler),
             None => handler,
@@ -127,6 +154,37 @@ async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     res
 }
 
+/// In front of every admin route but login: an admin's access token (401 without
+/// one; 403 for a member's or an operator's), the admin's current record (one
+/// consistent read: removed or deactivated is 401 at once), and the route's
+/// permission (403). The record travels on to the handler (`CurrentAdmin`).
+async fn admin_gate(State((app, access)): State<(App, Access)>, mut req: Request, next: Next) -> Response {
+    // Decoded before any await: the request (its body) must not be borrowed across one.
+    let token = http::bearer(req.headers()).and_then(|t| app.tokens.verify_access_session(t));
+    let admitted = async {
+        let (principal, session, issued_at) = token?;
+        if principal.kind != PrincipalKind::Admin {
+            return Err(ApiError::Forbidden);
+        }
+        let me = admins::current(&app, &principal.id).await?;
+        // A password change or a new second factor ended the token's session.
+        if me.sessions_cut.as_ref().is_some_and(|cut| cut.ends(session.as_deref(), issued_at)) {
+            return Err(ApiError::Unauthorized);
+        }
+        if !access.allows(me.permissions()) {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(me)
+    };
+    match admitted.await {
+        Ok(me) => {
+            req.extensions_mut().insert(http::CurrentAdmin(me));
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 pub(super) type Answer = Result<http::Json, ApiError>;
 
 /// The request hash an Idempotency-Key is bound to: the target and the exact body.
@@ -147,4 +205,21 @@ pub(super) struct MessageBody {
 pub(super) struct PasswordChange {
     pub(super) current_password: String,
     pub(super) new_password: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_admin_route_and_only_those_name_what_they_need() {
+        for r in ALL.iter().flat_map(|s| s.iter()) {
+            let admin_path = r.path.starts_with("/admin/");
+            assert_eq!(admin_path, r.access.is_some(), "{} {}", r.method, r.path);
+            assert_eq!(admin_path, r.function == Function::Admin, "{} {}", r.method, r.path);
+            if r.access == Some(Access::Open) {
+                assert_eq!((r.method, r.path), ("POST", "/admin/login"), "only login is open");
+            }
+        }
+    }
 }

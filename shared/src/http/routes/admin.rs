@@ -1,0 +1,178 @@
+//! The back office (the admin function) and the first admin's setup (the
+//! bootstrap-admin function).
+//!
+//! Every admin route names what it needs (`Access`) in its entry of `ADMIN`: the
+//! router puts the gate in front of it from that entry, and the permission matrix
+//! test (tests/admin_matrix.rs) walks the same table. A route without an entry
+//! cannot be served.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, patch, post};
+
+use super::Function::*;
+use super::{admin_route, route, Answer, PasswordChange, Route};
+use crate::domain::admin::Access::{self, AnyAdmin, Needs, Open};
+use crate::domain::admin::Permission::ManageAdmins;
+use crate::error::ApiError;
+use crate::http::{ClientIp, CurrentAdmin, JsonBody, ListParams, Now, OptionalJson, Path, SessionId};
+use crate::services::admins;
+use crate::{http, App};
+
+/// The first admin's setup: no token; the setup token is in the body.
+pub const BOOTSTRAP_ADMIN: &[Route] = &[
+    route("GET", "/setup", BootstrapAdmin, || get(setup_status)),
+    route("POST", "/setup", BootstrapAdmin, || post(setup)),
+];
+
+/// The admin routes, each with what it needs.
+pub const ADMIN: &[Route] = &[
+    admin_route("POST", "/admin/login", Open, || post(login)),
+    admin_route("GET", "/admin/me", AnyAdmin, || get(me)),
+    admin_route("POST", "/admin/me/password", AnyAdmin, || post(change_password)),
+    admin_route("POST", "/admin/me/totp", AnyAdmin, || post(totp_enrol)),
+    admin_route("POST", "/admin/me/totp/confirm", AnyAdmin, || post(totp_confirm)),
+    admin_route("POST", "/admin/me/totp/disable", AnyAdmin, || post(totp_disable)),
+    admin_route("GET", "/admin/admins", Needs(ManageAdmins), || get(list_admins)),
+    admin_route("POST", "/admin/admins", Needs(ManageAdmins), || post(create_admin)),
+    admin_route("PATCH", "/admin/admins/{id}", Needs(ManageAdmins), || patch(update_admin)),
+    admin_route("DELETE", "/admin/admins/{id}", Needs(ManageAdmins), || delete(delete_admin)),
+    admin_route("GET", "/admin/audit", Needs(ManageAdmins), || get(audit)),
+    admin_route("GET", "/admin/notifications", AnyAdmin, || get(notifications)),
+    admin_route("POST", "/admin/notifications/{id}/read", AnyAdmin, || post(read_notification)),
+];
+
+/// What `route` needs, if it is an admin route.
+pub fn access_of(method: &str, path: &str) -> Option<Access> {
+    ADMIN.iter().find(|r| r.method == method && r.path == path).and_then(|r| r.access)
+}
+
+async fn setup_status(State(app): State<App>) -> Answer {
+    http::json(StatusCode::OK, &serde_json::json!({ "available": admins::setup_available(&app).await? }))
+}
+
+async fn setup(
+    State(app): State<App>,
+    ip: ClientIp,
+    Now(now): Now,
+    JsonBody(r): JsonBody<admins::SetupRequest>,
+) -> Answer {
+    http::json(StatusCode::CREATED, &admins::setup(&app, r, &ip.0, now).await?)
+}
+
+#[derive(serde::Deserialize)]
+struct Login {
+    email: String,
+    password: String,
+    totp_code: Option<String>,
+}
+
+async fn login(State(app): State<App>, ip: ClientIp, Now(now): Now, JsonBody(r): JsonBody<Login>) -> Answer {
+    let session = admins::login(&app, &r.email, r.password, r.totp_code.as_deref(), &ip.0, now).await?;
+    http::json(StatusCode::OK, &session)
+}
+
+async fn me(CurrentAdmin(me): CurrentAdmin) -> Answer {
+    http::json(StatusCode::OK, &admins::AdminView::from(&me))
+}
+
+async fn change_password(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    SessionId(session): SessionId,
+    Now(now): Now,
+    JsonBody(r): JsonBody<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    admins::change_password(&app, &me, session.as_deref(), r.current_password, &r.new_password, now).await?;
+    Ok(http::empty())
+}
+
+async fn totp_enrol(State(app): State<App>, CurrentAdmin(me): CurrentAdmin, Now(now): Now) -> Answer {
+    http::json(StatusCode::CREATED, &admins::totp_enrol(&app, &me, now).await?)
+}
+
+#[derive(serde::Deserialize)]
+struct Code {
+    code: String,
+}
+
+async fn totp_confirm(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    SessionId(session): SessionId,
+    Now(now): Now,
+    JsonBody(r): JsonBody<Code>,
+) -> Answer {
+    http::json(StatusCode::OK, &admins::totp_confirm(&app, &me, session.as_deref(), &r.code, now).await?)
+}
+
+#[derive(serde::Deserialize)]
+struct PasswordOnly {
+    password: String,
+}
+
+async fn totp_disable(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    JsonBody(r): JsonBody<PasswordOnly>,
+) -> Answer {
+    http::json(StatusCode::OK, &admins::totp_disable(&app, &me, r.password, now).await?)
+}
+
+async fn list_admins(State(app): State<App>, _: CurrentAdmin, p: ListParams) -> Answer {
+    http::list(&admins::list(&app, p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn create_admin(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    JsonBody(r): JsonBody<admins::NewAdmin>,
+) -> Answer {
+    http::json(StatusCode::CREATED, &admins::create(&app, &me, r, now).await?)
+}
+
+async fn update_admin(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<String>,
+    JsonBody(r): JsonBody<admins::ChangeRequest>,
+) -> Answer {
+    http::json(StatusCode::OK, &admins::update(&app, &me, &id, r, now).await?)
+}
+
+async fn delete_admin(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admins::delete(&app, &me, &id, now).await?;
+    Ok(http::empty())
+}
+
+async fn audit(State(app): State<App>, _: CurrentAdmin, p: ListParams) -> Answer {
+    http::list(&admins::audit(&app, p.get("admin_id"), p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn notifications(State(app): State<App>, CurrentAdmin(me): CurrentAdmin, p: ListParams) -> Answer {
+    let unread = match p.get("unread") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid("unread", "must be true or false")),
+    };
+    http::list(&admins::notifications(&app, &me, unread, p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn read_notification(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<String>,
+    _body: OptionalJson,
+) -> Result<StatusCode, ApiError> {
+    admins::read_notification(&app, &me, &id, now).await?;
+    Ok(http::empty())
+}
