@@ -777,3 +777,87 @@ async fn going_offline_races_heartbeats_and_never_stays_listed() {
         assert!(stack.store.raw_listing_entry(&op).await.unwrap().is_none(), "round {round}: offline but listed");
     }
 }
+
+async fn op_call(
+    stack: &Stack,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<(StatusCode, serde_json::Value)> {
+    fantooo_tests::call(&stack.http, &stack.api, method, path, Some(token), body).await
+}
+
+#[tokio::test]
+async fn an_operator_reads_their_notifications_and_sets_their_own_skills() {
+    let stack = Stack::connect().await.unwrap();
+    let app = stack.app().await.unwrap();
+    let now = Utc::now();
+    let id = OperatorId::new(ids::new_id("op_me"));
+    let email = format!("{id}@test.local");
+    let hash = fantooo::auth::password::hash("console-password-1".into()).await.unwrap();
+    let op = Operator::new_account(id.clone(), email.clone(), "Console Tester".into(), hash, now);
+    assert!(app.store.create_operator(&op, now).await.unwrap());
+    let body = json!({ "email": email, "password": "console-password-1" });
+    let (s, login) =
+        Stack::answer(stack.http.post(stack.url("/operator/login")).json(&body).send().await.unwrap()).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{login}");
+    let token = login["token"].as_str().unwrap().to_string();
+
+    // What the idle watch and a suspension write, as the console lists them.
+    app.store.put_operator_notification(&id, "idle_warning", "Chat ch_x waits for your reply", now).await.unwrap();
+    app.store
+        .put_operator_notification(&id, "suspended", "You are suspended until tomorrow", now + Duration::seconds(1))
+        .await
+        .unwrap();
+    let (s, page) = op_call(&stack, &token, "GET", "/operator/notifications", None).await.unwrap();
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let items = page["items"].as_array().unwrap();
+    let kinds: Vec<&str> = items.iter().filter_map(|n| n["kind"].as_str()).collect();
+    assert_eq!(kinds, vec!["suspended", "idle_warning"], "newest first");
+    assert!(items.iter().all(|n| n["read"] == json!(false) && n["title"].as_str().is_some_and(|t| !t.is_empty())));
+    let first = items[1]["id"].as_str().unwrap().to_string();
+    let (s, _) = op_call(&stack, &token, "POST", &format!("/operator/notifications/{first}/read"), None).await.unwrap();
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, page) = op_call(&stack, &token, "GET", "/operator/notifications", None).await.unwrap();
+    let read: Vec<bool> = page["items"].as_array().unwrap().iter().map(|n| n["read"] == json!(true)).collect();
+    assert_eq!(read, vec![false, true]);
+    let (s, _) = op_call(&stack, &token, "POST", "/operator/notifications/on_nothing/read", None).await.unwrap();
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A member's token is not an operator's.
+    let member = stack.register("opnotif").await.unwrap();
+    let (s, _) =
+        fantooo_tests::call(&stack.http, &stack.api, "GET", "/operator/notifications", Some(&member.token), None)
+            .await
+            .unwrap();
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Skills: validated, deduplicated, and what the assigner reads.
+    let (s, body) = op_call(
+        &stack,
+        &token,
+        "PATCH",
+        "/operator/me",
+        Some(json!({ "languages": ["en", "sw", "en"], "specializations": ["playful"] })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!((body["languages"].clone(), body["specializations"].clone()), (json!(["en", "sw"]), json!(["playful"])));
+    let stored = app.store.get_operator(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.languages, stored.specializations),
+        (vec!["en".to_string(), "sw".into()], vec!["playful".to_string()])
+    );
+    for bad in [
+        json!({ "languages": [] }),
+        json!({ "languages": ["English"] }),
+        json!({ "specializations": ["spicy"] }),
+        json!({ "max_concurrent_chats": 9 }),
+    ] {
+        let (s, body) = op_call(&stack, &token, "PATCH", "/operator/me", Some(bad.clone())).await.unwrap();
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let unchanged = app.store.get_operator(&id).await.unwrap().unwrap();
+    assert_eq!(unchanged.languages, vec!["en".to_string(), "sw".into()], "refusals change nothing");
+}

@@ -70,42 +70,15 @@ impl OwnStack {
             .spawn()?;
         let endpoint = json_line(&mut emulator, "endpoint")?["endpoint"].as_str().context("endpoint")?.to_string();
         let table = format!("fantooo-{name}");
-        let boot = Command::new(&py)
-            .arg(root().join("local/bootstrap.py"))
-            .args(["--endpoint", &endpoint, "--table", &table, "--queue-prefix", &table])
-            .output()?;
-        anyhow::ensure!(boot.status.success(), "bootstrap: {}", String::from_utf8_lossy(&boot.stderr));
-        let line = String::from_utf8_lossy(&boot.stdout).lines().last().unwrap_or_default().to_string();
-        let resources: Value = serde_json::from_str(&line)?;
+        let resources = fantooo_tests::bootstrap(&endpoint, &table)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut server = Command::new(root().join("target/debug/fantooo-local"));
+        let mut server = fantooo_tests::server_command(&table, &resources, port)?;
         server
             .env("AWS_ENDPOINT_URL", &endpoint)
-            .env("TABLE_NAME", &table)
-            .env("ASSIGNMENT_QUEUE_URL", resources["assignment_queue_url"].as_str().context("queue")?)
-            .env("EVENT_BUS_NAME", resources["event_bus_name"].as_str().context("bus")?)
-            .env("FANTOOO_PORT", port.to_string())
-            .env("FANTOOO_LOCAL_CONSUMER", "off")
             .env("DB_CONNECT_TIMEOUT_MS", "500")
             .env("DB_ATTEMPT_TIMEOUT_MS", "1000")
             .env("DB_OPERATION_TIMEOUT_MS", "2000")
-            .env("REQUEST_TIMEOUT_MS", "6000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for job in [
-            "OUTBOX",
-            "RECONCILE",
-            "AUDIT",
-            "ASSIGN_SWEEP",
-            "IDLE_WATCH",
-            "ESCALATE",
-            "AUTO_CLOSE",
-            "SUSPENSION",
-            "PENDING_JOBS",
-        ] {
-            server.env(format!("FANTOOO_LOCAL_{job}_SECS"), "86400");
-        }
+            .env("REQUEST_TIMEOUT_MS", "6000");
         for (k, v) in extra_env {
             server.env(k, v);
         }
@@ -114,13 +87,8 @@ impl OwnStack {
         let store = Store::new(aws_sdk_dynamodb::Client::new(&aws), table);
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
         let stack = OwnStack { emulator, server, api: format!("http://127.0.0.1:{port}"), endpoint, store, http };
-        for _ in 0..600 {
-            if stack.http.get(stack.url("/health")).send().await.is_ok_and(|r| r.status().is_success()) {
-                return Ok(stack);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("the API server did not start")
+        fantooo_tests::wait_healthy(&stack.http, &stack.api).await?;
+        Ok(stack)
     }
 
     fn url(&self, path: &str) -> String {

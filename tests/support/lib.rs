@@ -402,53 +402,76 @@ impl Drop for OwnApi {
     }
 }
 
+/// The repository's root (for local/ scripts and target/ binaries).
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fresh table and queues named `table` on the emulator at `endpoint`
+/// (`local/bootstrap.py`): its output (`assignment_queue_url`, `event_bus_name`, ...).
+pub fn bootstrap(endpoint: &str, table: &str) -> Result<Value> {
+    let boot = std::process::Command::new(root().join(".venv/bin/python"))
+        .arg(root().join("local/bootstrap.py"))
+        .args(["--endpoint", endpoint, "--table", table, "--queue-prefix", table])
+        .output()?;
+    anyhow::ensure!(boot.status.success(), "bootstrap: {}", String::from_utf8_lossy(&boot.stderr));
+    let line = String::from_utf8_lossy(&boot.stdout).lines().last().unwrap_or_default().to_string();
+    Ok(serde_json::from_str(&line)?)
+}
+
+/// The local API server on `table` (as `bootstrap` made it) and `port`, with the
+/// consumer and every schedule off and its output discarded; the caller adds what
+/// else it needs and spawns it.
+pub fn server_command(table: &str, resources: &Value, port: u16) -> Result<std::process::Command> {
+    use std::process::Stdio;
+    let mut server = std::process::Command::new(root().join("target/debug/fantooo-local"));
+    server
+        .env("TABLE_NAME", table)
+        .env("ASSIGNMENT_QUEUE_URL", resources["assignment_queue_url"].as_str().context("queue")?)
+        .env("EVENT_BUS_NAME", resources["event_bus_name"].as_str().context("bus")?)
+        .env("FANTOOO_PORT", port.to_string())
+        .env("FANTOOO_LOCAL_CONSUMER", "off")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for job in [
+        "OUTBOX",
+        "RECONCILE",
+        "AUDIT",
+        "ASSIGN_SWEEP",
+        "IDLE_WATCH",
+        "ESCALATE",
+        "AUTO_CLOSE",
+        "SUSPENSION",
+        "PENDING_JOBS",
+    ] {
+        server.env(format!("FANTOOO_LOCAL_{job}_SECS"), "86400");
+    }
+    Ok(server)
+}
+
+/// Until `GET /health` at `api` answers, for up to a minute.
+pub async fn wait_healthy(http: &reqwest::Client, api: &str) -> Result<()> {
+    for _ in 0..600 {
+        if http.get(format!("{api}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the API server did not start")
+}
+
 impl OwnApi {
     pub async fn start(name: &str) -> Result<OwnApi> {
-        use std::process::{Command, Stdio};
-        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL not set")?;
         let table = format!("fantooo-{}", unique_username(name).replace('_', "-"));
-        let boot = Command::new(root.join(".venv/bin/python"))
-            .arg(root.join("local/bootstrap.py"))
-            .args(["--endpoint", &endpoint, "--table", &table, "--queue-prefix", &table])
-            .output()?;
-        anyhow::ensure!(boot.status.success(), "bootstrap: {}", String::from_utf8_lossy(&boot.stderr));
-        let line = String::from_utf8_lossy(&boot.stdout).lines().last().unwrap_or_default().to_string();
-        let resources: Value = serde_json::from_str(&line)?;
+        let resources = bootstrap(&endpoint, &table)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut server = Command::new(root.join("target/debug/fantooo-local"));
-        server
-            .env("TABLE_NAME", &table)
-            .env("ASSIGNMENT_QUEUE_URL", resources["assignment_queue_url"].as_str().context("queue")?)
-            .env("EVENT_BUS_NAME", resources["event_bus_name"].as_str().context("bus")?)
-            .env("FANTOOO_PORT", port.to_string())
-            .env("FANTOOO_LOCAL_CONSUMER", "off")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for job in [
-            "OUTBOX",
-            "RECONCILE",
-            "AUDIT",
-            "ASSIGN_SWEEP",
-            "IDLE_WATCH",
-            "ESCALATE",
-            "AUTO_CLOSE",
-            "SUSPENSION",
-            "PENDING_JOBS",
-        ] {
-            server.env(format!("FANTOOO_LOCAL_{job}_SECS"), "86400");
-        }
-        let server = server.spawn()?;
+        let server = server_command(&table, &resources, port)?.spawn()?;
         let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
         let own = OwnApi { server, api: format!("http://127.0.0.1:{port}"), table, http };
-        for _ in 0..600 {
-            if own.http.get(format!("{}/health", own.api)).send().await.is_ok_and(|r| r.status().is_success()) {
-                return Ok(own);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        anyhow::bail!("the API server did not start")
+        wait_healthy(&own.http, &own.api).await?;
+        Ok(own)
     }
 }
 

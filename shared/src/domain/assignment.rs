@@ -296,6 +296,63 @@ pub fn match_chats(waiting: &[Waiting], operators: &[Candidate]) -> Vec<Proposal
     out
 }
 
+/// The response styles an operator can specialise in (and a character can have).
+pub const STYLES: [&str; 5] = ["flirty", "romantic", "friendly", "intellectual", "playful"];
+
+/// An operator's languages and specializations as an operator or an admin sets
+/// them: 1-10 language tags (`en`, `sw`, `pt-BR`: letters, subtags after `-`), at
+/// most 5 known styles; duplicates dropped, order kept. `Err` names the field.
+pub fn operator_skills(
+    languages: Option<&[String]>,
+    specializations: Option<&[String]>,
+) -> Result<SkillsChange, (&'static str, String)> {
+    fn dedup(list: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for v in list {
+            if !out.contains(v) {
+                out.push(v.clone());
+            }
+        }
+        out
+    }
+    let languages = match languages {
+        None => None,
+        Some(list) => {
+            let tag_ok = |t: &str| {
+                let mut parts = t.split('-');
+                let primary = parts.next().unwrap_or("");
+                (2..=3).contains(&primary.len())
+                    && primary.bytes().all(|b| b.is_ascii_lowercase())
+                    && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+            };
+            if list.is_empty() || list.len() > 10 {
+                return Err(("languages", "must name 1 to 10 languages".into()));
+            }
+            if let Some(bad) = list.iter().find(|t| t.len() > 35 || !tag_ok(t)) {
+                return Err(("languages", format!("{bad:?} is not a language tag such as en, sw or pt-BR")));
+            }
+            Some(dedup(list))
+        }
+    };
+    let specializations = match specializations {
+        None => None,
+        Some(list) => {
+            if let Some(bad) = list.iter().find(|s| !STYLES.contains(&s.as_str())) {
+                return Err(("specializations", format!("{bad:?} is not one of {}", STYLES.join(", "))));
+            }
+            Some(dedup(list))
+        }
+    };
+    Ok(SkillsChange { languages, specializations })
+}
+
+/// What an operator's skills become; `None` leaves that list as it is.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SkillsChange {
+    pub languages: Option<Vec<String>>,
+    pub specializations: Option<Vec<String>>,
+}
+
 /// Bits for response styles and languages, so scoring is a mask test.
 pub struct Skills;
 
@@ -695,5 +752,21 @@ mod tests {
         ] {
             assert_eq!(minutes(Timers::from_settings(&bad)), (4, 5, 10), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn operator_skills_take_language_tags_and_known_styles() {
+        let langs = vec!["en".to_string(), "pt-BR".into(), "en".into()];
+        let styles = vec!["flirty".to_string(), "playful".into()];
+        let change = operator_skills(Some(&langs), Some(&styles)).unwrap();
+        assert_eq!(change.languages, Some(vec!["en".to_string(), "pt-BR".into()]));
+        assert_eq!(change.specializations, Some(styles.clone()));
+        assert_eq!(operator_skills(Some(&[]), None).unwrap_err().0, "languages");
+        assert_eq!(operator_skills(Some(&["English".to_string()]), None).unwrap_err().0, "languages");
+        assert_eq!(operator_skills(None, Some(&["spicy".to_string()])).unwrap_err().0, "specializations");
+        assert_eq!(
+            operator_skills(None, Some(&[])).unwrap(),
+            SkillsChange { languages: None, specializations: Some(vec![]) }
+        );
     }
 }

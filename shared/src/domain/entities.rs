@@ -49,6 +49,15 @@ impl CloseReason {
     }
 }
 /// A chat without a message for this long is closed (`inactivity_timeout`).
+/// The title an operator's console shows for a notification kind.
+pub fn operator_notification_title(kind: &str) -> &'static str {
+    match kind {
+        "idle_warning" => "A member is waiting for your reply",
+        "suspended" => "Your account is suspended",
+        _ => "Notice",
+    }
+}
+
 pub const INACTIVE_CLOSE_AFTER: chrono::Duration = chrono::Duration::hours(24);
 
 string_enum!(Sender { Member => "member", Character => "character" });

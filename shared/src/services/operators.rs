@@ -101,6 +101,46 @@ pub async fn change_password(
     Ok(())
 }
 
+/// `GET /operator/notifications`: idle warnings and suspension notices, newest first.
+pub async fn notifications(
+    app: &App,
+    operator_id: &OperatorId,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<crate::store::Page<crate::store::Notification>, ApiError> {
+    operator(app, operator_id).await?;
+    Ok(app.store.operator_notifications(operator_id, cursor, limit).await?)
+}
+
+/// `POST /operator/notifications/{id}/read`: 404 for an id that is not the operator's.
+pub async fn read_notification(app: &App, operator_id: &OperatorId, id: &str) -> Result<(), ApiError> {
+    operator(app, operator_id).await?;
+    if !app.store.mark_operator_notification_read(operator_id, id).await? {
+        return Err(ApiError::NotFound("notification"));
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkillsChange {
+    pub languages: Option<Vec<String>>,
+    pub specializations: Option<Vec<String>>,
+}
+
+/// `PATCH /operator/me`: the operator's own languages and specializations (what
+/// the assigner matches chats on).
+pub async fn update_me(app: &App, operator_id: &OperatorId, r: SkillsChange) -> Result<OperatorView, ApiError> {
+    let change = assignment::operator_skills(r.languages.as_deref(), r.specializations.as_deref())
+        .map_err(|(field, msg)| ApiError::invalid(field, msg))?;
+    let op = app
+        .store
+        .set_operator_skills(operator_id, change.languages.as_deref(), change.specializations.as_deref())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(OperatorView::from(&op))
+}
+
 async fn operator(app: &App, id: &OperatorId) -> Result<Operator, ApiError> {
     app.store.get_operator(id).await?.ok_or(ApiError::Unauthorized)
 }

@@ -132,14 +132,32 @@ impl Store {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<Notification>, StoreError> {
-        let pk = member_pk(member_id);
-        let page = self.page(Partition::Prefix { pk: &pk, prefix: "NOTIF#" }, false, cursor, limit).await?;
+        self.notifications_of(&member_pk(member_id), cursor, limit).await
+    }
+
+    /// Marks one of the member's notifications read; `false` if there is none with that id.
+    pub async fn mark_notification_read(&self, member_id: &MemberId, id: &str) -> Result<bool, StoreError> {
+        self.mark_read(&member_pk(member_id), id).await
+    }
+
+    /// A principal's notifications (`NOTIF#` items of its partition), newest first.
+    /// Operator notifications carry no title: the console's comes from the kind.
+    async fn notifications_of(
+        &self,
+        pk: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Notification>, StoreError> {
+        let page = self.page(Partition::Prefix { pk, prefix: "NOTIF#" }, false, cursor, limit).await?;
         page.try_map(|i| {
             let r = Reader(i);
+            let kind = r.str("kind")?;
             Ok(Notification {
                 id: r.str("id")?,
-                kind: r.str("kind")?,
-                title: r.str("title")?,
+                title: r
+                    .opt_str("title")
+                    .unwrap_or_else(|| crate::domain::operator_notification_title(&kind).to_string()),
+                kind,
                 body: r.str("body")?,
                 read: r.bool("read"),
                 created_at: r.time("created_at")?,
@@ -147,13 +165,13 @@ impl Store {
         })
     }
 
-    /// Marks one of the member's notifications read; `false` if there is none with that id.
-    pub async fn mark_notification_read(&self, member_id: &MemberId, id: &str) -> Result<bool, StoreError> {
+    /// Marks one notification of a principal's partition read; `false` if there is none.
+    async fn mark_read(&self, pk: &str, id: &str) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(member_pk(member_id), format!("NOTIF#{id}"))))
+            .set_key(Some(key(pk, format!("NOTIF#{id}"))))
             .update_expression("SET #read = :t")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_names("#read", "read")
@@ -161,6 +179,25 @@ impl Store {
             .send()
             .await;
         applied(result)
+    }
+
+    /// An operator's notifications, newest first.
+    pub async fn operator_notifications(
+        &self,
+        operator_id: &OperatorId,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Notification>, StoreError> {
+        self.notifications_of(&super::operators::operator_pk(operator_id), cursor, limit).await
+    }
+
+    /// Marks one of the operator's notifications read; `false` if there is none with that id.
+    pub async fn mark_operator_notification_read(
+        &self,
+        operator_id: &OperatorId,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        self.mark_read(&super::operators::operator_pk(operator_id), id).await
     }
 
     /// A notification for an operator (idle warnings, suspension).

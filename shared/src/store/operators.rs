@@ -301,6 +301,42 @@ impl Store {
         Ok(())
     }
 
+    /// An operator's languages and specializations (either may stay). The slim
+    /// listing projects both, so a change reaches the assigner with its next read.
+    /// `None` if the operator is gone.
+    pub async fn set_operator_skills(
+        &self,
+        id: &OperatorId,
+        languages: Option<&[String]>,
+        specializations: Option<&[String]>,
+    ) -> Result<Option<Operator>, StoreError> {
+        let mut sets = Vec::new();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(operator_pk(id), "PROFILE")))
+            .condition_expression("attribute_exists(PK)")
+            .return_values(ReturnValue::AllNew);
+        if let Some(l) = languages {
+            sets.push("languages = :l");
+            req = req.expression_attribute_values(":l", list(l));
+        }
+        if let Some(sp) = specializations {
+            sets.push("specializations = :s");
+            req = req.expression_attribute_values(":s", list(sp));
+        }
+        if sets.is_empty() {
+            return self.get_operator(id).await;
+        }
+        let result = req.update_expression(format!("SET {}", sets.join(", "))).send().await;
+        match result {
+            Ok(out) => out.attributes.as_ref().map(operator_from).transpose(),
+            Err(e) if e.as_service_error().is_some_and(super::tx::is_condition_failed) => Ok(None),
+            Err(e) => Err(StoreError::sdk(e)),
+        }
+    }
+
     /// Operators who are online, from the slim listing (heartbeat freshness and
     /// room are the caller's check: [`OnlineOperator::can_take_chat`]).
     pub async fn available_operators(&self) -> Result<Vec<OnlineOperator>, StoreError> {

@@ -2,13 +2,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 
 use super::Function::*;
 use super::{route, Answer, MessageBody, PasswordChange, Route};
 use crate::domain::ids::ChatId;
 use crate::error::ApiError;
-use crate::http::{ClientIp, JsonBody, Now, OperatorAuth, OptionalJson, Path, SessionId};
+use crate::http::{ClientIp, JsonBody, ListParams, Now, OperatorAuth, OptionalJson, Path, SessionId};
 use crate::services::operators;
 use crate::{http, App};
 
@@ -23,6 +23,9 @@ pub const OPERATOR: &[Route] = &[
     route("PUT", "/operator/chats/{id}/notes", Operator, || put(operator_notes)),
     route("POST", "/operator/chats/{id}/messages", Operator, || post(operator_reply)),
     route("POST", "/operator/chats/{id}/release", Operator, || post(operator_release)),
+    route("GET", "/operator/notifications", Operator, || get(operator_notifications)),
+    route("POST", "/operator/notifications/{id}/read", Operator, || post(operator_notification_read)),
+    route("PATCH", "/operator/me", Operator, || patch(operator_update_me)),
 ];
 
 #[derive(serde::Deserialize)]
@@ -126,4 +129,26 @@ async fn operator_release(
     };
     let outcome = operators::release(&app, &id, &chat, note.as_deref(), now).await?;
     http::json(StatusCode::OK, &serde_json::json!({ "released": true, "outcome": outcome }))
+}
+
+async fn operator_notifications(State(app): State<App>, OperatorAuth(id): OperatorAuth, p: ListParams) -> Answer {
+    http::list(&operators::notifications(&app, &id, p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn operator_notification_read(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Path(notification): Path<String>,
+    _body: OptionalJson,
+) -> Result<StatusCode, ApiError> {
+    operators::read_notification(&app, &id, &notification).await?;
+    Ok(http::empty())
+}
+
+async fn operator_update_me(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    JsonBody(r): JsonBody<operators::SkillsChange>,
+) -> Answer {
+    http::json(StatusCode::OK, &operators::update_me(&app, &id, r).await?)
 }
