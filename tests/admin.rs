@@ -148,6 +148,9 @@ const API_MD: &[(&str, &str, &str)] = &[
     ("GET", "/admin/audit", "manage_admins"),
     ("GET", "/admin/notifications", "any"),
     ("POST", "/admin/notifications/{id}/read", "any"),
+    ("GET", "/admin/operators", "manage_operators"),
+    ("POST", "/admin/operators", "manage_operators"),
+    ("PATCH", "/admin/operators/{id}", "manage_operators"),
 ];
 
 #[test]
@@ -222,7 +225,7 @@ async fn every_admin_route_answers_each_principal_as_the_permission_table_says()
             checked += 1;
         }
     }
-    assert!(checked >= 12 * 4, "walked {checked} (route, admin) pairs");
+    assert!(checked >= 15 * 4, "walked {checked} (route, admin) pairs");
     // The table itself against API.md: managing admins is the super admin's alone.
     for (who, staff) in [("admin", &admin), ("moderator", &moderator), ("custom", &custom)] {
         let (status, _) = api.call("GET", "/admin/admins", Some(&staff.token), None).await?;
@@ -621,4 +624,96 @@ async fn twenty_concurrent_setups_make_one_admin_and_two_super_admins_never_remo
 async fn super_admins_is(api: &Api<'_>, who: &Staff) -> Result<bool> {
     let (status, body) = api.call("GET", "/admin/me", Some(&who.token), None).await?;
     Ok(status == StatusCode::OK && body["role"] == "super_admin" && body["active"] == json!(true))
+}
+
+#[tokio::test]
+async fn an_admin_creates_lists_and_edits_operators_and_each_write_is_audited() -> Result<()> {
+    let stack = Stack::connect().await?;
+    let api = shared(&stack);
+    let root = staged_super(&stack).await?;
+    let admin = api.create(&root, "admin").await?;
+    let moderator = api.create(&root, "moderator").await?;
+    let op_email = email("opnew");
+    let body = json!({
+        "name": "Nia", "email": op_email, "password": PASSWORD, "languages": ["en", "sw"],
+        "specializations": ["romantic"], "max_concurrent_chats": 3
+    });
+    let (status, created) = api.call("POST", "/admin/operators", Some(&admin.token), Some(body.clone())).await?;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        (created["languages"].clone(), created["max_concurrent_chats"].clone(), created["is_available"].clone()),
+        (json!(["en", "sw"]), json!(3), json!(false))
+    );
+    assert_eq!(
+        (created["stats"]["messages"].clone(), created["stats"]["avg_response_s"].clone()),
+        (json!(0), Value::Null)
+    );
+    let id = created["id"].as_str().context("id")?.to_string();
+    let (status, b) = api.call("POST", "/admin/operators", Some(&admin.token), Some(body)).await?;
+    assert_eq!((status, b["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("email_taken")));
+    for (bad, field) in [
+        (json!({ "name": "X", "email": email("b1"), "password": PASSWORD, "languages": [] }), "languages"),
+        (
+            json!({ "name": "X", "email": email("b2"), "password": PASSWORD, "languages": ["en"], "max_concurrent_chats": 0 }),
+            "max_concurrent_chats",
+        ),
+        (json!({ "name": "X", "email": email("b3"), "password": "short1", "languages": ["en"] }), "password"),
+    ] {
+        let (status, b) = api.call("POST", "/admin/operators", Some(&admin.token), Some(bad)).await?;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(b["error"]["fields"][field].is_string(), "{field}: {b}");
+    }
+    let (status, _) = api.call("GET", "/admin/operators", Some(&moderator.token), None).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The new operator signs in with the password the admin set.
+    let (status, _) = call(
+        &stack.http,
+        &stack.api,
+        "POST",
+        "/operator/login",
+        None,
+        Some(json!({ "email": op_email, "password": PASSWORD })),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+
+    // Listed (the directory), with the item's figures.
+    let mut cursor: Option<String> = None;
+    let mut listed = None;
+    for _ in 0..60 {
+        let path = match &cursor {
+            Some(c) => format!("/admin/operators?limit=50&cursor={c}"),
+            None => "/admin/operators?limit=50".to_string(),
+        };
+        let (status, page) = api.call("GET", &path, Some(&admin.token), None).await?;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        listed = page["items"].as_array().and_then(|items| items.iter().find(|o| o["id"] == id.as_str()).cloned());
+        cursor = page["next_cursor"].as_str().map(String::from);
+        if listed.is_some() || cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(listed.context("the new operator is listed")?["name"], "Nia");
+
+    let path = format!("/admin/operators/{id}");
+    let change = json!({ "name": "Nia W", "max_concurrent_chats": 4, "specializations": ["romantic", "playful"] });
+    let (status, edited) = api.call("PATCH", &path, Some(&admin.token), Some(change)).await?;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!((edited["name"].clone(), edited["max_concurrent_chats"].clone()), (json!("Nia W"), json!(4)));
+    let (status, _) = api.call("PATCH", &path, Some(&admin.token), Some(json!({ "is_suspended": true }))).await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "suspension has its own route");
+    let (status, _) =
+        api.call("PATCH", "/admin/operators/op_nobody", Some(&admin.token), Some(json!({ "name": "Z" }))).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let entries = audit_of(&api, &root, &admin.id).await?;
+    let target = format!("operator:{id}");
+    let ours: Vec<&Value> = entries.iter().filter(|e| e["target"] == target.as_str()).collect();
+    let actions: Vec<&str> = ours.iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, vec!["operator.update", "operator.create"]);
+    assert_eq!(ours[0]["details"]["max_concurrent_chats"], json!({ "from": 3, "to": 4 }));
+    assert_eq!(ours[0]["details"]["name"], json!({ "from": "Nia", "to": "Nia W" }));
+    assert!(!serde_json::to_string(&entries)?.contains(PASSWORD), "no password in the audit log");
+    Ok(())
 }

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod operators;
 pub mod payments;
 pub mod send_message;
+pub mod staff;
 
 use crate::domain::ids::MemberId;
 use crate::domain::{Member, MemberStatus};

@@ -148,6 +148,11 @@ fn audit_item(e: &AuditEntry, now: DateTime<Utc>) -> Item {
     item
 }
 
+/// The audit entry's put, for the transaction of the admin write it records.
+pub(crate) fn audit_put(table: &str, e: &AuditEntry, now: DateTime<Utc>) -> Result<TransactWriteItem, StoreError> {
+    put_new(table, audit_item(e, now))
+}
+
 /// An audit entry as listed.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AuditRecord {

@@ -47,7 +47,7 @@ pub use jobs::JobRecord;
 pub use limits::RateDecision;
 pub use members::{NewMember, ProfileChanges};
 pub use notifications::{AdminNotification, Notification};
-pub use operators::AvailabilityOutcome;
+pub use operators::{AvailabilityOutcome, OperatorProfileChange};
 pub use outbox::{OutboxEvent, OUTBOX_SHARDS};
 pub use payments::{CreditOutcome, Unsuccessful};
 pub use payouts::{Payout, PayoutSource};

@@ -5,8 +5,10 @@ use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFail
 use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, list, n, s, ts, Item, Reader};
-use super::tx::{applied, shard_of};
+use super::cursor::{Page, Partition};
+use super::tx::{applied, shard_of, tx_update, update};
 use super::{Store, StoreError, TransactFailure};
+use crate::domain::admin::AuditEntry;
 use crate::domain::assignment::{OnlineOperator, UNMEASURED_RESPONSE_SECS};
 use crate::domain::ids::OperatorId;
 use crate::domain::Operator;
@@ -139,13 +141,48 @@ pub enum AvailabilityOutcome {
     NotFound,
 }
 
+/// The operators' directory: one small item per operator, written when an operator
+/// is created or renamed, so the back office lists operators without a scan and
+/// without an index entry that every reply would rewrite.
+const DIRECTORY: &str = "OPERATORS";
+
+fn directory_item(op: &Operator) -> Item {
+    let mut item = key(DIRECTORY, format!("OP#{}", op.id));
+    item.insert("entity".into(), s("operator_directory"));
+    item.insert("operator_id".into(), s(&op.id));
+    item.insert("name".into(), s(&op.name));
+    item.insert("created_at".into(), ts(op.created_at));
+    item
+}
+
+/// What an admin may change on an operator; `None` keeps a field.
+#[derive(Debug, Default)]
+pub struct OperatorProfileChange {
+    pub name: Option<String>,
+    pub languages: Option<Vec<String>>,
+    pub specializations: Option<Vec<String>>,
+    pub max_concurrent_chats: Option<u32>,
+}
+
 impl Store {
     /// Creates an operator unless the email is already claimed. `Ok(false)` if it is.
-    pub async fn create_operator(&self, op: &Operator, _now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn create_operator(&self, op: &Operator, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.create_operator_audited(op, None, now).await
+    }
+
+    /// Creates an operator (its email claim, its item, its entry in the operators'
+    /// directory and, when an admin creates it, the audit entry) in one transaction.
+    /// `Ok(false)` if the email is claimed.
+    pub async fn create_operator_audited(
+        &self,
+        op: &Operator,
+        audit: Option<&AuditEntry>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut claim = key(format!("OPEMAIL#{}", op.email), "OPEMAIL");
         claim.insert("operator_id".into(), s(&op.id));
         let mut puts = Vec::new();
-        for i in [claim, operator_item(op)] {
+        for i in [claim, operator_item(op), directory_item(op)] {
             let p = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(i))
@@ -154,7 +191,71 @@ impl Store {
                 .map_err(StoreError::dynamo)?;
             puts.push(TransactWriteItem::builder().put(p).build());
         }
+        if let Some(a) = audit {
+            puts.push(super::admins::audit_put(&self.table, a, now)?);
+        }
         match self.transact(puts).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Every operator, in id order (`op_<ulid>`: creation order), with their current items
+    /// (the directory lists ids; the items carry the figures).
+    pub async fn list_operators(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Operator>, StoreError> {
+        let page = self.page(Partition::Prefix { pk: DIRECTORY, prefix: "OP#" }, true, cursor, limit).await?;
+        let ids: Vec<String> = page.items.iter().filter_map(|i| Reader(i).opt_str("operator_id")).collect();
+        let keys = ids.iter().map(|id| key(operator_pk(id), "PROFILE")).collect();
+        let mut found: std::collections::HashMap<String, Operator> = std::collections::HashMap::new();
+        for item in self.batch_get(keys, false).await? {
+            let op = operator_from(&item)?;
+            found.insert(op.id.to_string(), op);
+        }
+        Ok(Page { items: ids.iter().filter_map(|id| found.remove(id)).collect(), next_cursor: page.next_cursor })
+    }
+
+    /// An admin's change to an operator's profile (name, skills, capacity), with
+    /// its directory entry and audit entry, in one transaction. `Ok(false)` if the
+    /// operator is gone.
+    pub async fn update_operator_profile(
+        &self,
+        id: &OperatorId,
+        change: &OperatorProfileChange,
+        audit: &AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut sets = Vec::new();
+        let mut u = update(&self.table, key(operator_pk(id), "PROFILE")).condition_expression("attribute_exists(PK)");
+        if let Some(name) = &change.name {
+            sets.push("#name = :name");
+            u = u.expression_attribute_names("#name", "name").expression_attribute_values(":name", s(name));
+        }
+        if let Some(l) = &change.languages {
+            sets.push("languages = :l");
+            u = u.expression_attribute_values(":l", list(l));
+        }
+        if let Some(sp) = &change.specializations {
+            sets.push("specializations = :sp");
+            u = u.expression_attribute_values(":sp", list(sp));
+        }
+        if let Some(cap) = change.max_concurrent_chats {
+            sets.push("max_concurrent_chats = :cap");
+            u = u.expression_attribute_values(":cap", n(cap));
+        }
+        if sets.is_empty() {
+            return Ok(self.get_operator(id).await?.is_some());
+        }
+        let mut items = vec![tx_update(u.update_expression(format!("SET {}", sets.join(", "))))?];
+        if let Some(name) = &change.name {
+            let d = update(&self.table, key(DIRECTORY, format!("OP#{id}")))
+                .update_expression("SET #name = :name")
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":name", s(name));
+            items.push(tx_update(d)?);
+        }
+        items.push(super::admins::audit_put(&self.table, audit, now)?);
+        match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(TransactFailure::ConditionFailed(_)) => Ok(false),
             Err(TransactFailure::Store(e)) => Err(e),

@@ -13,10 +13,11 @@ use axum::routing::{delete, get, patch, post};
 use super::Function::*;
 use super::{admin_route, route, Answer, PasswordChange, Route};
 use crate::domain::admin::Access::{self, AnyAdmin, Needs, Open};
-use crate::domain::admin::Permission::ManageAdmins;
+use crate::domain::admin::Permission::{ManageAdmins, ManageOperators};
+use crate::domain::ids::OperatorId;
 use crate::error::ApiError;
 use crate::http::{ClientIp, CurrentAdmin, JsonBody, ListParams, Now, OptionalJson, Path, SessionId};
-use crate::services::admins;
+use crate::services::{admins, staff};
 use crate::{http, App};
 
 /// The first admin's setup: no token; the setup token is in the body.
@@ -40,6 +41,9 @@ pub const ADMIN: &[Route] = &[
     admin_route("GET", "/admin/audit", Needs(ManageAdmins), || get(audit)),
     admin_route("GET", "/admin/notifications", AnyAdmin, || get(notifications)),
     admin_route("POST", "/admin/notifications/{id}/read", AnyAdmin, || post(read_notification)),
+    admin_route("GET", "/admin/operators", Needs(ManageOperators), || get(list_operators)),
+    admin_route("POST", "/admin/operators", Needs(ManageOperators), || post(create_operator)),
+    admin_route("PATCH", "/admin/operators/{id}", Needs(ManageOperators), || patch(edit_operator)),
 ];
 
 /// What `route` needs, if it is an admin route.
@@ -175,4 +179,27 @@ async fn read_notification(
 ) -> Result<StatusCode, ApiError> {
     admins::read_notification(&app, &me, &id, now).await?;
     Ok(http::empty())
+}
+
+async fn list_operators(State(app): State<App>, _: CurrentAdmin, p: ListParams) -> Answer {
+    http::list(&staff::list(&app, p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn create_operator(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    JsonBody(r): JsonBody<staff::NewOperator>,
+) -> Answer {
+    http::json(StatusCode::CREATED, &staff::create(&app, &me, r, now).await?)
+}
+
+async fn edit_operator(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<OperatorId>,
+    JsonBody(r): JsonBody<staff::OperatorEdit>,
+) -> Answer {
+    http::json(StatusCode::OK, &staff::edit(&app, &me, &id, r, now).await?)
 }

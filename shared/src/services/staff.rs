@@ -1,0 +1,209 @@
+//! The back office's operators: list with their figures, create, edit (the admin
+//! routes under `manage_operators`). Every write carries its audit entry.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::auth::password;
+use crate::domain::admin::{self, Admin, AuditEntry};
+use crate::domain::assignment::{self, quality_score};
+use crate::domain::ids::{self, OperatorId};
+use crate::domain::validation::{self, max, FieldErrors};
+use crate::domain::Operator;
+use crate::error::ApiError;
+use crate::store::{OperatorProfileChange, Page};
+use crate::App;
+
+/// Most chats one operator may hold at once (an admin's setting).
+pub const MAX_CONCURRENT_CHATS: u32 = 20;
+
+/// An operator as the back office sees them: the profile and the figures.
+#[derive(Debug, Serialize)]
+pub struct OperatorAdminView {
+    pub id: OperatorId,
+    pub name: String,
+    pub email: String,
+    pub languages: Vec<String>,
+    pub specializations: Vec<String>,
+    pub max_concurrent_chats: u32,
+    pub active_chats: u32,
+    pub is_available: bool,
+    pub is_suspended: bool,
+    pub suspended_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub stats: OperatorStats,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OperatorStats {
+    pub messages: u32,
+    /// `null` until the operator has replied.
+    pub avg_response_s: Option<f64>,
+    pub rating: Option<f64>,
+    pub quality_score: f64,
+    pub idle_incidents: u32,
+    pub reassignments: u32,
+}
+
+impl From<&Operator> for OperatorAdminView {
+    fn from(o: &Operator) -> Self {
+        OperatorAdminView {
+            id: o.id.clone(),
+            name: o.name.clone(),
+            email: o.email.clone(),
+            languages: o.languages.clone(),
+            specializations: o.specializations.clone(),
+            max_concurrent_chats: o.max_concurrent_chats,
+            active_chats: o.active_chats,
+            is_available: o.is_available,
+            is_suspended: o.is_suspended,
+            suspended_until: o.suspended_until,
+            created_at: o.created_at,
+            stats: OperatorStats {
+                messages: o.replies,
+                avg_response_s: (o.replies > 0).then(|| (o.avg_response_secs() * 10.0).round() / 10.0),
+                rating: (o.rating_count > 0).then(|| (o.rating() * 100.0).round() / 100.0),
+                quality_score: (quality_score(o) * 10.0).round() / 10.0,
+                idle_incidents: o.idle_incidents,
+                reassignments: o.reassignments,
+            },
+        }
+    }
+}
+
+fn target(id: &OperatorId) -> String {
+    format!("operator:{id}")
+}
+
+fn capacity(n: u32) -> Result<u32, String> {
+    if (1..=MAX_CONCURRENT_CHATS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("must be from 1 to {MAX_CONCURRENT_CHATS}"))
+    }
+}
+
+pub async fn list(app: &App, cursor: Option<&str>, limit: usize) -> Result<Page<OperatorAdminView>, ApiError> {
+    Ok(app.store.list_operators(cursor, limit).await?.map(|o| OperatorAdminView::from(&o)))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOperator {
+    pub name: String,
+    pub email: String,
+    pub password: String,
+    pub languages: Vec<String>,
+    pub specializations: Option<Vec<String>>,
+    pub max_concurrent_chats: Option<u32>,
+}
+
+/// `POST /admin/operators`: offline, no chats, no history; 409 `email_taken`.
+pub async fn create(
+    app: &App,
+    actor: &Admin,
+    r: NewOperator,
+    now: DateTime<Utc>,
+) -> Result<OperatorAdminView, ApiError> {
+    let mut f = FieldErrors::new();
+    let name = f.check("name", validation::line(&r.name, 1, max::DISPLAY_NAME));
+    let email = f.check("email", validation::email(&r.email));
+    f.check("password", admin::staff_password(&r.password));
+    let cap = r.max_concurrent_chats.and_then(|n| f.check("max_concurrent_chats", capacity(n)));
+    let skills = match assignment::operator_skills(Some(&r.languages), r.specializations.as_deref()) {
+        Ok(skills) => Some(skills),
+        Err((field, msg)) => {
+            f.add(field, msg);
+            None
+        }
+    };
+    f.into_result()?;
+    let (Some(name), Some(email), Some(skills)) = (name, email, skills) else {
+        return Err(ApiError::invalid("body", "is not valid"));
+    };
+    let id = OperatorId::new(ids::new_id("op_"));
+    let hash = password::hash(r.password).await?;
+    let mut op = Operator::new_account(id.clone(), email, name, hash, now);
+    op.languages = skills.languages.unwrap_or(op.languages);
+    op.specializations = skills.specializations.unwrap_or_default();
+    op.max_concurrent_chats = cap.unwrap_or(op.max_concurrent_chats);
+    let audit = AuditEntry::new(
+        &actor.id,
+        "operator.create",
+        target(&id),
+        serde_json::json!({
+            "name": op.name, "email": op.email, "languages": op.languages,
+            "specializations": op.specializations, "max_concurrent_chats": op.max_concurrent_chats,
+        }),
+    );
+    if !app.store.create_operator_audited(&op, Some(&audit), now).await? {
+        return Err(ApiError::EmailTaken);
+    }
+    Ok(OperatorAdminView::from(&op))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorEdit {
+    pub name: Option<String>,
+    pub languages: Option<Vec<String>>,
+    pub specializations: Option<Vec<String>>,
+    pub max_concurrent_chats: Option<u32>,
+}
+
+/// `PATCH /admin/operators/{id}`: a lower capacity than the chats held takes no
+/// chat away; the operator gets no new one until below it.
+pub async fn edit(
+    app: &App,
+    actor: &Admin,
+    id: &OperatorId,
+    r: OperatorEdit,
+    now: DateTime<Utc>,
+) -> Result<OperatorAdminView, ApiError> {
+    let mut f = FieldErrors::new();
+    let name = r.name.as_deref().and_then(|n| f.check("name", validation::line(n, 1, max::DISPLAY_NAME)));
+    let cap = r.max_concurrent_chats.and_then(|n| f.check("max_concurrent_chats", capacity(n)));
+    let skills = match assignment::operator_skills(r.languages.as_deref(), r.specializations.as_deref()) {
+        Ok(skills) => Some(skills),
+        Err((field, msg)) => {
+            f.add(field, msg);
+            None
+        }
+    };
+    f.into_result()?;
+    let skills = skills.ok_or_else(|| ApiError::invalid("body", "is not valid"))?;
+    let change = OperatorProfileChange {
+        name,
+        languages: skills.languages,
+        specializations: skills.specializations,
+        max_concurrent_chats: cap,
+    };
+    let before = app.store.get_operator(id).await?.ok_or(ApiError::NotFound("operator"))?;
+    let mut details = serde_json::Map::new();
+    let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
+        if from != to {
+            details.insert(field.into(), serde_json::json!({ "from": from, "to": to }));
+        }
+    };
+    if let Some(n) = &change.name {
+        note("name", before.name.clone().into(), n.clone().into());
+    }
+    if let Some(l) = &change.languages {
+        note("languages", before.languages.clone().into(), l.clone().into());
+    }
+    if let Some(sp) = &change.specializations {
+        note("specializations", before.specializations.clone().into(), sp.clone().into());
+    }
+    if let Some(c) = change.max_concurrent_chats {
+        note("max_concurrent_chats", before.max_concurrent_chats.into(), c.into());
+    }
+    if details.is_empty() {
+        return Ok(OperatorAdminView::from(&before));
+    }
+    let audit = AuditEntry::new(&actor.id, "operator.update", target(id), serde_json::Value::Object(details));
+    if !app.store.update_operator_profile(id, &change, &audit, now).await? {
+        return Err(ApiError::NotFound("operator"));
+    }
+    let after = app.store.get_operator(id).await?.ok_or(ApiError::NotFound("operator"))?;
+    Ok(OperatorAdminView::from(&after))
+}
