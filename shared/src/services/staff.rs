@@ -11,25 +11,19 @@ use crate::domain::ids::{self, OperatorId};
 use crate::domain::validation::{self, max, FieldErrors};
 use crate::domain::Operator;
 use crate::error::ApiError;
+use crate::services::operators::OperatorView;
 use crate::store::{OperatorProfileChange, Page};
 use crate::App;
 
 /// Most chats one operator may hold at once (an admin's setting).
 pub const MAX_CONCURRENT_CHATS: u32 = 20;
 
-/// An operator as the back office sees them: the profile and the figures.
-#[derive(Debug, Serialize)]
+/// An operator as the back office sees them: what the operator sees of themselves,
+/// when they joined, and the figures.
+#[derive(Serialize)]
 pub struct OperatorAdminView {
-    pub id: OperatorId,
-    pub name: String,
-    pub email: String,
-    pub languages: Vec<String>,
-    pub specializations: Vec<String>,
-    pub max_concurrent_chats: u32,
-    pub active_chats: u32,
-    pub is_available: bool,
-    pub is_suspended: bool,
-    pub suspended_until: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub operator: OperatorView,
     pub created_at: DateTime<Utc>,
     pub stats: OperatorStats,
 }
@@ -48,16 +42,7 @@ pub struct OperatorStats {
 impl From<&Operator> for OperatorAdminView {
     fn from(o: &Operator) -> Self {
         OperatorAdminView {
-            id: o.id.clone(),
-            name: o.name.clone(),
-            email: o.email.clone(),
-            languages: o.languages.clone(),
-            specializations: o.specializations.clone(),
-            max_concurrent_chats: o.max_concurrent_chats,
-            active_chats: o.active_chats,
-            is_available: o.is_available,
-            is_suspended: o.is_suspended,
-            suspended_until: o.suspended_until,
+            operator: OperatorView::from(o),
             created_at: o.created_at,
             stats: OperatorStats {
                 messages: o.replies,
