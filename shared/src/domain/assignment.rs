@@ -296,6 +296,18 @@ pub fn match_chats(waiting: &[Waiting], operators: &[Candidate]) -> Vec<Proposal
     out
 }
 
+/// Most chats one operator may hold at once (an admin's setting).
+pub const MAX_CONCURRENT_CHATS: u32 = 20;
+
+/// An operator's capacity as an admin sets it: 1 to `MAX_CONCURRENT_CHATS`.
+pub fn operator_capacity(n: u32) -> Result<u32, String> {
+    if (1..=MAX_CONCURRENT_CHATS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("must be from 1 to {MAX_CONCURRENT_CHATS}"))
+    }
+}
+
 /// The response styles an operator can specialise in (and a character can have).
 pub const STYLES: [&str; 5] = ["flirty", "romantic", "friendly", "intellectual", "playful"];
 

@@ -218,6 +218,15 @@ pub fn id(s: &str) -> Result<&str, String> {
 }
 
 /// A plausible address: one @, something on both sides, a dot in the domain.
+/// A staff login's email, trimmed and lower-cased, when the email and password are
+/// within the bounds any account could have; `None` otherwise (401, no lookup).
+pub fn staff_login_email(email: &str, password: &str) -> Option<String> {
+    let email = email.trim().to_ascii_lowercase();
+    let plausible =
+        !email.is_empty() && email.len() <= max::EMAIL && !password.is_empty() && password.len() <= max::LOGIN_PASSWORD;
+    plausible.then_some(email)
+}
+
 pub fn email(s: &str) -> Result<String, String> {
     let t = s.trim().to_ascii_lowercase();
     let valid = t.len() <= 254

@@ -143,10 +143,7 @@ pub async fn login(
     ip: &str,
     now: DateTime<Utc>,
 ) -> Result<AdminSession, ApiError> {
-    let email = email.trim().to_ascii_lowercase();
-    if email.is_empty() || email.len() > max::EMAIL || pass.is_empty() || pass.len() > max::LOGIN_PASSWORD {
-        return Err(ApiError::InvalidCredentials);
-    }
+    let email = validation::staff_login_email(email, &pass).ok_or(ApiError::InvalidCredentials)?;
     limits::check_ip(app, "admin_login", ip, now).await?;
     limits::check_name(app, "admin_login", &email, now).await?;
     let found = app.store.admin_by_email(&email).await?;

@@ -63,14 +63,7 @@ pub async fn login(
     ip: &str,
     now: DateTime<Utc>,
 ) -> Result<OperatorSession, ApiError> {
-    let email = email.trim().to_ascii_lowercase();
-    if email.is_empty()
-        || email.len() > validation::max::EMAIL
-        || pass.is_empty()
-        || pass.len() > validation::max::LOGIN_PASSWORD
-    {
-        return Err(ApiError::InvalidCredentials);
-    }
+    let email = validation::staff_login_email(email, &pass).ok_or(ApiError::InvalidCredentials)?;
     crate::services::limits::check_ip(app, "operator_login", ip, now).await?;
     crate::services::limits::check_name(app, "operator_login", &email, now).await?;
     let op = app.store.operator_by_email(&email).await?;

@@ -15,9 +15,6 @@ use crate::services::operators::OperatorView;
 use crate::store::{OperatorProfileChange, Page};
 use crate::App;
 
-/// Most chats one operator may hold at once (an admin's setting).
-pub const MAX_CONCURRENT_CHATS: u32 = 20;
-
 /// An operator as the back office sees them: what the operator sees of themselves,
 /// when they joined, and the figures.
 #[derive(Serialize)]
@@ -60,14 +57,6 @@ fn target(id: &OperatorId) -> String {
     format!("operator:{id}")
 }
 
-fn capacity(n: u32) -> Result<u32, String> {
-    if (1..=MAX_CONCURRENT_CHATS).contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!("must be from 1 to {MAX_CONCURRENT_CHATS}"))
-    }
-}
-
 pub async fn list(app: &App, cursor: Option<&str>, limit: usize) -> Result<Page<OperatorAdminView>, ApiError> {
     Ok(app.store.list_operators(cursor, limit).await?.map(|o| OperatorAdminView::from(&o)))
 }
@@ -94,7 +83,7 @@ pub async fn create(
     let name = f.check("name", validation::line(&r.name, 1, max::DISPLAY_NAME));
     let email = f.check("email", validation::email(&r.email));
     f.check("password", admin::staff_password(&r.password));
-    let cap = r.max_concurrent_chats.and_then(|n| f.check("max_concurrent_chats", capacity(n)));
+    let cap = r.max_concurrent_chats.and_then(|n| f.check("max_concurrent_chats", assignment::operator_capacity(n)));
     let skills = match assignment::operator_skills(Some(&r.languages), r.specializations.as_deref()) {
         Ok(skills) => Some(skills),
         Err((field, msg)) => {
@@ -147,7 +136,7 @@ pub async fn edit(
 ) -> Result<OperatorAdminView, ApiError> {
     let mut f = FieldErrors::new();
     let name = r.name.as_deref().and_then(|n| f.check("name", validation::line(n, 1, max::DISPLAY_NAME)));
-    let cap = r.max_concurrent_chats.and_then(|n| f.check("max_concurrent_chats", capacity(n)));
+    let cap = r.max_concurrent_chats.and_then(|n| f.check("max_concurrent_chats", assignment::operator_capacity(n)));
     let skills = match assignment::operator_skills(r.languages.as_deref(), r.specializations.as_deref()) {
         Ok(skills) => Some(skills),
         Err((field, msg)) => {
@@ -189,6 +178,10 @@ pub async fn edit(
     if !app.store.update_operator_profile(id, &change, &audit, now).await? {
         return Err(ApiError::NotFound("operator"));
     }
-    let after = app.store.get_operator(id).await?.ok_or(ApiError::NotFound("operator"))?;
+    let mut after = before;
+    after.name = change.name.unwrap_or(after.name);
+    after.languages = change.languages.unwrap_or(after.languages);
+    after.specializations = change.specializations.unwrap_or(after.specializations);
+    after.max_concurrent_chats = change.max_concurrent_chats.unwrap_or(after.max_concurrent_chats);
     Ok(OperatorAdminView::from(&after))
 }
