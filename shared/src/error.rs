@@ -47,6 +47,13 @@ pub enum ApiError {
     ChatClosed,
     #[error("Cannot go offline with {0} active chats: finish or release them first")]
     ActiveChats(u32),
+    /// Deleting an operator who still holds chats.
+    #[error("the operator holds {0} active chats: they must release them, or an admin reassign them, first")]
+    OperatorHoldsChats(u32),
+    #[error("this operator account is suspended; an admin can reactivate it")]
+    Suspended,
+    #[error("this report is already resolved")]
+    ReportResolved,
     #[error("a request with this Idempotency-Key is still running; retry shortly")]
     RequestInProgress,
     #[error("too many concurrent changes; retry")]
@@ -93,7 +100,9 @@ impl ApiError {
             NotFound(_) => "not_found",
             UsernameTaken => "username_taken",
             ChatClosed => "chat_closed",
-            ActiveChats(_) => "active_chats",
+            ActiveChats(_) | OperatorHoldsChats(_) => "active_chats",
+            Suspended => "suspended",
+            ReportResolved => "report_resolved",
             RequestInProgress => "request_in_progress",
             Contention => "conflict",
             InsufficientCredits { .. } => "insufficient_credits",

@@ -494,3 +494,76 @@ pub async fn call(
     }
     Stack::answer(req.send().await?).await
 }
+
+/// Back-office principals for tests on the shared table: admins staged through the
+/// store (the shared table never runs the setup), signed in through the API.
+pub mod staff {
+    use anyhow::{Context, Result};
+    use chrono::Utc;
+    use fantooo::domain::admin::{Admin, AdminRole, Permissions, Totp};
+    use fantooo::domain::ids;
+    use serde_json::json;
+
+    use super::{call, unique_username, Stack, StatusCode};
+
+    pub const PASSWORD: &str = "admin-pass-12345";
+
+    /// A signed-in admin.
+    #[derive(Clone, Debug)]
+    pub struct Staff {
+        pub id: String,
+        pub email: String,
+        pub token: String,
+    }
+
+    /// An admin of `role` (with `custom` permissions instead of the role's, if
+    /// given), staged through the store and signed in.
+    pub async fn admin(stack: &Stack, role: AdminRole, custom: Option<Permissions>) -> Result<Staff> {
+        let email = format!("{}@staff.test", unique_username(role.as_str()));
+        let admin = Admin {
+            id: ids::new_id("ad_"),
+            name: format!("Staged {}", role.as_str()),
+            email: email.clone(),
+            role,
+            custom_permissions: custom,
+            active: true,
+            password_hash: fantooo::auth::password::hash(PASSWORD.into()).await?,
+            totp: Totp::Off,
+            created_at: Utc::now(),
+            version: 1,
+            sessions_cut: None,
+        };
+        stack.store.stage_admin(&admin, Utc::now()).await?;
+        let body = json!({ "email": email, "password": PASSWORD });
+        let (status, b) = call(&stack.http, &stack.api, "POST", "/admin/login", None, Some(body)).await?;
+        anyhow::ensure!(status == StatusCode::OK, "admin login: {status} {b}");
+        Ok(Staff { id: admin.id, email, token: b["token"].as_str().context("token")?.into() })
+    }
+
+    /// A signed-in operator: id, access token, refresh token.
+    #[derive(Clone, Debug)]
+    pub struct Operator {
+        pub id: String,
+        pub email: String,
+        pub token: String,
+        pub refresh_token: String,
+    }
+
+    /// A new operator created by `by` through the back office, signed in.
+    pub async fn operator(stack: &Stack, by: &Staff) -> Result<Operator> {
+        let email = format!("{}@ops.test", unique_username("op"));
+        let body = json!({ "name": "Test Operator", "email": email, "password": PASSWORD, "languages": ["en"] });
+        let (status, b) =
+            call(&stack.http, &stack.api, "POST", "/admin/operators", Some(&by.token), Some(body)).await?;
+        anyhow::ensure!(status == StatusCode::CREATED, "create operator: {status} {b}");
+        let body = json!({ "email": email, "password": PASSWORD });
+        let (status, s) = call(&stack.http, &stack.api, "POST", "/operator/login", None, Some(body)).await?;
+        anyhow::ensure!(status == StatusCode::OK, "operator login: {status} {s}");
+        Ok(Operator {
+            id: b["id"].as_str().context("id")?.into(),
+            email,
+            token: s["token"].as_str().context("token")?.into(),
+            refresh_token: s["refresh_token"].as_str().context("refresh")?.into(),
+        })
+    }
+}

@@ -419,6 +419,92 @@ pub fn near_suspension(score: f64) -> bool {
     score < QUALITY_THRESHOLD + SUSPENSION_WARNING_MARGIN
 }
 pub const SUSPENSION_DAYS: i64 = 7;
+/// The longest suspension an admin may set; reactivation ends any earlier.
+pub const MAX_SUSPENSION_DAYS: i64 = 90;
+
+/// An admin's suspension length: 1-90 days, 7 (the quality review's) by default.
+pub fn suspension_days(days: Option<i64>) -> Result<i64, String> {
+    match days {
+        None => Ok(SUSPENSION_DAYS),
+        Some(d) if (1..=MAX_SUSPENSION_DAYS).contains(&d) => Ok(d),
+        Some(_) => Err(format!("must be a whole number of days from 1 to {MAX_SUSPENSION_DAYS}")),
+    }
+}
+
+/// The business day (Nairobi) an instant falls on: how staff figures are grouped.
+pub fn business_day(at: DateTime<Utc>) -> chrono::NaiveDate {
+    at.with_timezone(&Nairobi).date_naive()
+}
+
+/// `GET /operator/stats?days=`: 14 by default, at most 90.
+pub fn stats_days(days: Option<i64>) -> Result<i64, String> {
+    match days {
+        None => Ok(14),
+        Some(d) if (1..=90).contains(&d) => Ok(d),
+        Some(_) => Err("must be a whole number from 1 to 90".into()),
+    }
+}
+
+/// An operator's reply counters as they stood at the start of a business day
+/// (written by the day's first heartbeat or going online).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DaySnapshot {
+    pub date: chrono::NaiveDate,
+    pub replies: u32,
+    pub total_response_secs: i64,
+}
+
+/// One day of an operator's figures.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DayFigures {
+    pub date: chrono::NaiveDate,
+    pub messages: u32,
+    /// `null` on a day without replies.
+    pub avg_response_s: Option<f64>,
+}
+
+/// Each of the `days` business days up to `today`, oldest first: the replies
+/// between a day's snapshot and the next one (or the counters now, for the last).
+/// Replies need the operator online, and being online writes the day's snapshot,
+/// so a day without one had no replies.
+pub fn daily_figures(
+    snapshots: &[DaySnapshot],
+    now: (u32, i64),
+    today: chrono::NaiveDate,
+    days: i64,
+) -> Vec<DayFigures> {
+    let mut sorted = snapshots.to_vec();
+    sorted.sort_by_key(|s| s.date);
+    (0..days)
+        .rev()
+        .map(|back| today - Duration::days(back))
+        .map(|date| {
+            let start = sorted.iter().position(|s| s.date == date);
+            let (messages, secs) = match start {
+                None => (0, 0),
+                Some(i) => {
+                    let (replies, total) = sorted.get(i + 1).map(|n| (n.replies, n.total_response_secs)).unwrap_or(now);
+                    (replies.saturating_sub(sorted[i].replies), (total - sorted[i].total_response_secs).max(0))
+                }
+            };
+            let avg = (messages > 0).then(|| ((secs as f64 / f64::from(messages)) * 10.0).round() / 10.0);
+            DayFigures { date, messages, avg_response_s: avg }
+        })
+        .collect()
+}
+
+/// The quality review's reason for a suspension it decides.
+pub fn quality_suspension_reason(score: f64) -> String {
+    format!("quality score {score:.0} fell below {QUALITY_THRESHOLD:.0}")
+}
+
+/// What a suspended operator is told.
+pub fn suspension_notice(until: DateTime<Utc>, reason: &str) -> String {
+    format!(
+        "You are suspended until {} ({reason}). Your chats went back to the queue.",
+        until.format("%Y-%m-%d %H:%M UTC")
+    )
+}
 
 /// Counted returns to the queue a chat may have (ARCHITECTURE.md invariant 5): a
 /// chat reassigned this many times is escalated instead of a further time.
@@ -780,5 +866,36 @@ mod tests {
             operator_skills(None, Some(&[])).unwrap(),
             SkillsChange { languages: None, specializations: Some(vec![]) }
         );
+    }
+
+    #[test]
+    fn an_admin_suspension_lasts_one_to_ninety_days_seven_by_default() {
+        assert_eq!(suspension_days(None), Ok(SUSPENSION_DAYS));
+        assert_eq!(suspension_days(Some(1)), Ok(1));
+        assert_eq!(suspension_days(Some(90)), Ok(90));
+        assert!(suspension_days(Some(0)).is_err());
+        assert!(suspension_days(Some(91)).is_err());
+    }
+
+    #[test]
+    fn a_days_figures_are_the_replies_between_its_snapshot_and_the_next() {
+        let d = |day: u32| chrono::NaiveDate::from_ymd_opt(2026, 11, day).expect("a date");
+        let snaps = [
+            DaySnapshot { date: d(27), replies: 10, total_response_secs: 100 },
+            DaySnapshot { date: d(29), replies: 14, total_response_secs: 180 },
+            DaySnapshot { date: d(30), replies: 20, total_response_secs: 240 },
+        ];
+        let figures = daily_figures(&snaps, (23, 300), d(30), 4);
+        let got: Vec<(u32, Option<f64>)> = figures.iter().map(|f| (f.messages, f.avg_response_s)).collect();
+        assert_eq!(got, vec![(4, Some(20.0)), (0, None), (6, Some(10.0)), (3, Some(20.0))]);
+        assert_eq!(figures.first().map(|f| f.date), Some(d(27)));
+        assert_eq!(stats_days(None), Ok(14));
+        assert!(stats_days(Some(91)).is_err() && stats_days(Some(0)).is_err());
+    }
+
+    #[test]
+    fn the_business_day_turns_at_midnight_in_nairobi() {
+        let late_utc = chrono::DateTime::parse_from_rfc3339("2026-11-30T21:30:00Z").expect("time").with_timezone(&Utc);
+        assert_eq!(business_day(late_utc).to_string(), "2026-12-01");
     }
 }

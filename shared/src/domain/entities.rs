@@ -54,6 +54,7 @@ pub fn operator_notification_title(kind: &str) -> &'static str {
     match kind {
         "idle_warning" => "A member is waiting for your reply",
         "suspended" => "Your account is suspended",
+        "reactivated" => "Your account is active again",
         _ => "Notice",
     }
 }
@@ -458,6 +459,10 @@ pub struct Operator {
     pub is_available: bool,
     pub is_suspended: bool,
     pub suspended_until: Option<DateTime<Utc>>,
+    /// Why the operator is suspended (an admin's reason, or the quality review's).
+    pub suspension_reason: Option<String>,
+    /// Soft deletion: the item stays for the performance history; the account is gone.
+    pub deleted_at: Option<DateTime<Utc>>,
     pub active_chats: u32,
     pub last_heartbeat_at: Option<DateTime<Utc>>,
     pub replies: u32,
@@ -484,6 +489,8 @@ impl Operator {
             is_available: false,
             is_suspended: false,
             suspended_until: None,
+            suspension_reason: None,
+            deleted_at: None,
             active_chats: 0,
             last_heartbeat_at: None,
             replies: 0,

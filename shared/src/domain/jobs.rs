@@ -1,13 +1,13 @@
 //! Background jobs: work a cause leaves behind when it touches more items than one
-//! transaction or one request may (a member's deletion or ban; later a character's
-//! removal and an operator's suspension). The cause commits its own change with
+//! transaction or one request may (a member's deletion or ban, an operator's
+//! suspension; later a character's removal). The cause commits its own change with
 //! the job in one transaction; a scheduled runner does the rest, idempotently,
 //! resuming from the job's cursor after a crash.
 
 use chrono::Duration;
 
 use super::entities::CloseReason;
-use super::ids::MemberId;
+use super::ids::{MemberId, OperatorId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Job {
@@ -17,6 +17,9 @@ pub enum Job {
     /// readable of them (their messages, copies of their texts, notes about them,
     /// notifications, favorites), end pending checkouts, strip payments of the email.
     EraseMember { member_id: MemberId },
+    /// A suspended operator: every chat they held when suspended goes back to the
+    /// queue at the top (a suspension the request could not finish, or a crash).
+    RequeueOperatorChats { operator_id: OperatorId },
 }
 
 impl Job {
@@ -24,19 +27,22 @@ impl Job {
         match self {
             Job::CloseMemberChats { .. } => "close_member_chats",
             Job::EraseMember { .. } => "erase_member",
+            Job::RequeueOperatorChats { .. } => "requeue_operator_chats",
         }
     }
 
-    pub fn subject(&self) -> &MemberId {
+    /// Whose items the job works on: a member's or an operator's id.
+    pub fn subject(&self) -> &str {
         match self {
             Job::CloseMemberChats { member_id, .. } | Job::EraseMember { member_id } => member_id,
+            Job::RequeueOperatorChats { operator_id } => operator_id,
         }
     }
 
     pub fn reason(&self) -> Option<CloseReason> {
         match self {
             Job::CloseMemberChats { reason, .. } => Some(*reason),
-            Job::EraseMember { .. } => None,
+            Job::EraseMember { .. } | Job::RequeueOperatorChats { .. } => None,
         }
     }
 
@@ -46,6 +52,7 @@ impl Job {
         match kind {
             "close_member_chats" => Some(Job::CloseMemberChats { member_id, reason: CloseReason::parse(reason?)? }),
             "erase_member" => Some(Job::EraseMember { member_id }),
+            "requeue_operator_chats" => Some(Job::RequeueOperatorChats { operator_id: OperatorId::new(subject) }),
             _ => None,
         }
     }
@@ -72,6 +79,7 @@ mod tests {
         for job in [
             Job::CloseMemberChats { member_id: MemberId::new("m_1"), reason: CloseReason::MemberBanned },
             Job::EraseMember { member_id: MemberId::new("m_2") },
+            Job::RequeueOperatorChats { operator_id: OperatorId::new("op_1") },
         ] {
             let reason = job.reason().map(CloseReason::as_str);
             assert_eq!(Job::parse(job.kind(), job.subject(), reason), Some(job.clone()));

@@ -7,6 +7,7 @@ pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod limits;
+pub mod moderation;
 pub mod money;
 pub mod payment;
 pub mod pricing;

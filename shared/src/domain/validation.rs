@@ -81,10 +81,24 @@ impl FieldErrors {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Username(String);
 
+fn username_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'
+}
+
+/// A search prefix for usernames: trimmed and lowercased; at most 20 characters.
+/// `Ok(None)`: no username can start with it (nothing matches).
+pub fn username_prefix(q: &str) -> Result<Option<String>, String> {
+    let p = q.trim().to_ascii_lowercase();
+    if p.chars().count() > 20 {
+        return Err("must be at most 20 characters".into());
+    }
+    Ok(p.bytes().all(username_byte).then_some(p))
+}
+
 impl Username {
     pub fn parse(s: &str) -> Result<Self, String> {
         let ok_len = (3..=20).contains(&s.len());
-        let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let ok_chars = s.bytes().all(username_byte);
         if ok_len && ok_chars {
             Ok(Username(s.to_string()))
         } else {
@@ -370,5 +384,13 @@ mod tests {
         f.add("age", "other");
         assert_eq!(f.iter().next().map(|(_, m)| m.as_str()), Some("must be at least 18"));
         assert!(f.into_result().is_err());
+    }
+
+    #[test]
+    fn a_username_prefix_is_lowercased_and_one_no_username_has_matches_nothing() {
+        assert_eq!(username_prefix(" AmI "), Ok(Some("ami".into())));
+        assert_eq!(username_prefix(""), Ok(Some(String::new())));
+        assert_eq!(username_prefix("a b"), Ok(None));
+        assert!(username_prefix(&"a".repeat(21)).is_err());
     }
 }

@@ -159,7 +159,8 @@ impl FromRequestParts<App> for SessionId {
     }
 }
 
-/// An operator's verified access token.
+/// An operator's verified access token, checked against the operator's current
+/// record (one read): a deleted operator's live token is 401 at once.
 pub struct OperatorAuth(pub OperatorId);
 
 impl FromRequestParts<App> for OperatorAuth {
@@ -170,7 +171,9 @@ impl FromRequestParts<App> for OperatorAuth {
         if principal.kind != PrincipalKind::Operator {
             return Err(ApiError::Forbidden);
         }
-        Ok(OperatorAuth(OperatorId::new(principal.id)))
+        let id = OperatorId::new(principal.id);
+        crate::services::operators::current(app, &id).await?;
+        Ok(OperatorAuth(id))
     }
 }
 
@@ -239,6 +242,17 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             return Ok(ClientIp(peer.0.ip().to_string()));
         }
         Ok(ClientIp("unknown".into()))
+    }
+}
+
+/// `X-Device-Id`, as the client sent it (the domain decides whether it is usable).
+pub struct DeviceId(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for DeviceId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(DeviceId(parts.headers.get("x-device-id").and_then(|v| v.to_str().ok()).map(str::to_string)))
     }
 }
 

@@ -51,11 +51,20 @@ pub fn status_of(e: &ApiError) -> StatusCode {
             StatusCode::UNAUTHORIZED
         }
         InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
-        Banned | BannedLogin { .. } | Forbidden | InvalidSetupToken => StatusCode::FORBIDDEN,
+        Banned | BannedLogin { .. } | Forbidden | InvalidSetupToken | Suspended => StatusCode::FORBIDDEN,
         NotFound(_) | NoRoute => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        UsernameTaken | ChatClosed | RequestInProgress | Contention | ActiveChats(_) | SetupDone | TotpEnabled
-        | EmailTaken | LastSuperAdmin => StatusCode::CONFLICT,
+        UsernameTaken
+        | ChatClosed
+        | RequestInProgress
+        | Contention
+        | ActiveChats(_)
+        | SetupDone
+        | TotpEnabled
+        | EmailTaken
+        | LastSuperAdmin
+        | OperatorHoldsChats(_)
+        | ReportResolved => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Validation(_) | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -5,11 +5,12 @@ use serde::Serialize;
 
 use crate::auth::{password, RefreshToken};
 use crate::domain::ids::MemberId;
+use crate::domain::moderation::Sighting;
 use crate::domain::principal::{Principal, PrincipalKind};
 use crate::domain::validation::{self, max, FieldErrors, Password, Username};
 use crate::domain::{ids, Credits, Gender, LookingFor, Member, MemberStatus, MemberView, Tier};
 use crate::error::ApiError;
-use crate::services::limits;
+use crate::services::{limits, moderation};
 use crate::store::{NewMember, ProfileChanges};
 use crate::App;
 
@@ -91,12 +92,20 @@ fn validate_registration(r: RegisterRequest, now: DateTime<Utc>) -> Result<Valid
     Ok(ValidRegistration { username, password, member })
 }
 
-pub async fn register(app: &App, r: RegisterRequest, ip: &str, now: DateTime<Utc>) -> Result<Session, ApiError> {
+pub async fn register(
+    app: &App,
+    r: RegisterRequest,
+    ip: &str,
+    seen: &Sighting,
+    now: DateTime<Utc>,
+) -> Result<Session, ApiError> {
     // The IP is counted first, whatever the body; the username only once it is
     // valid, so no key is ever built from unchecked input.
     limits::check_ip(app, "register", ip, now).await?;
     let ValidRegistration { username, password, mut member } = validate_registration(r, now)?;
     limits::check_name(app, "register", username.as_str(), now).await?;
+    // A banned member's device opens no new account.
+    moderation::screen_device(app, seen, now).await?;
     // A cheap early answer that spares an argon2 hash; the claim's condition in
     // create_member is what actually keeps usernames unique.
     if app.store.username_taken(username.as_str()).await? {
@@ -108,6 +117,7 @@ pub async fn register(app: &App, r: RegisterRequest, ip: &str, now: DateTime<Utc
         return Err(ApiError::UsernameTaken);
     }
     tracing::info!(member_id = %member.id, "member registered");
+    moderation::note_entry(app, &member.id, seen, now).await?;
     session(app, &member, now).await
 }
 
@@ -124,7 +134,13 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-pub async fn login(app: &App, r: LoginRequest, ip: &str, now: DateTime<Utc>) -> Result<Session, ApiError> {
+pub async fn login(
+    app: &App,
+    r: LoginRequest,
+    ip: &str,
+    seen: &Sighting,
+    now: DateTime<Utc>,
+) -> Result<Session, ApiError> {
     let username = r.username.trim().to_ascii_lowercase();
     if username.is_empty()
         || username.len() > max::LOGIN_NAME
@@ -143,9 +159,12 @@ pub async fn login(app: &App, r: LoginRequest, ip: &str, now: DateTime<Utc>) -> 
     };
     if member.status == MemberStatus::Banned {
         // A ban does not take away erasure and export (API.md): the refusal carries
-        // a token for those two routes alone.
+        // a token for those two routes alone. The device joins the ban.
+        moderation::note_banned_login(app, &member.id, seen, now).await?;
         return Err(ApiError::BannedLogin { restricted_token: app.tokens.issue_restricted(&member.id)? });
     }
+    moderation::screen_device(app, seen, now).await?;
+    moderation::note_entry(app, &member.id, seen, now).await?;
     session(app, &member, now).await
 }
 
@@ -172,6 +191,13 @@ pub async fn refresh(app: &App, r: RefreshRequest, now: DateTime<Utc>) -> Result
             MemberStatus::Banned => return Err(ApiError::Banned),
             MemberStatus::Deleted => return Err(ApiError::InvalidRefreshToken),
         }
+    }
+    if old.kind == PrincipalKind::Operator {
+        let id = crate::domain::ids::OperatorId::new(old.principal_id.as_str());
+        crate::services::operators::current(app, &id).await.map_err(|e| match e {
+            ApiError::Unauthorized => ApiError::InvalidRefreshToken,
+            other => other,
+        })?;
     }
     // An admin's new access token carries the role of the current record; a
     // removed or deactivated admin's refresh token is dead.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::assignment::{
@@ -385,41 +385,55 @@ async fn warn_idle(
     Ok(true)
 }
 
-/// Suspends an operator whose quality fell below the threshold: 7 days, offline,
-/// chats requeued at high priority, admins told. Returns whether it happened.
+/// Suspends an operator whose quality fell below the threshold: 7 days, through
+/// the one suspension (`staff::suspend`). Returns whether it happened.
 pub async fn review_quality(app: &App, operator_id: &OperatorId, now: DateTime<Utc>) -> Result<bool, ApiError> {
     let Some(op) = app.store.get_operator(operator_id).await? else { return Ok(false) };
     let score = assignment::quality_score(&op);
-    if op.is_suspended || score >= QUALITY_THRESHOLD {
+    if op.is_suspended || op.deleted_at.is_some() || score >= QUALITY_THRESHOLD {
         return Ok(false);
     }
-    let until = now + Duration::days(SUSPENSION_DAYS);
-    app.store.set_suspension(operator_id, Some(until)).await?;
-    for chat in app.store.operator_chats(operator_id).await? {
-        app.store.release(&chat, operator_id, ReleaseKind::Suspension, None, now).await?;
+    let cause = crate::services::staff::SuspensionCause::Quality { score };
+    let suspended = crate::services::staff::suspend(app, operator_id, SUSPENSION_DAYS, &cause, now).await?;
+    if suspended {
+        tracing::warn!(%operator_id, score, "operator suspended");
     }
-    let msg = format!("Operator {operator_id} suspended until {until}: quality score {score:.0}");
-    app.store.put_admin_notification("operator_suspended", "high", &msg, Some(operator_id), now).await?;
-    app.store
-        .put_operator_notification(
-            operator_id,
-            "suspended",
-            &format!("You are suspended until {until} (quality {score:.0})."),
-            now,
-        )
-        .await?;
-    app.queue.notify_pass().await;
-    tracing::warn!(%operator_id, score, "operator suspended");
-    Ok(true)
+    Ok(suspended)
+}
+
+/// Gives back to the queue, at the top, every chat the operator has held since
+/// before `since` (their suspension): the suspension's own follow-up and its job.
+/// A chat claimed after `since` (the operator was reactivated meanwhile) stays.
+/// Returns how many went back.
+pub async fn requeue_operator_chats(
+    app: &App,
+    operator_id: &OperatorId,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    let mut requeued = 0;
+    for chat in app.store.operator_chats(operator_id).await? {
+        if chat.assigned_at.is_some_and(|at| at > since) {
+            continue;
+        }
+        let outcome = app.store.release(&chat, operator_id, ReleaseKind::Suspension, None, now).await?;
+        requeued += usize::from(matches!(outcome, ReleaseOutcome::Requeued | ReleaseOutcome::Escalated));
+    }
+    if requeued > 0 {
+        app.queue.notify_pass().await;
+    }
+    Ok(requeued)
 }
 
 /// Reinstates operators whose suspension has ended (they come back offline).
 pub async fn end_suspensions(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError> {
     let ended = app.store.suspensions_ended(now).await?;
+    let mut n = 0;
     for op in &ended {
-        app.store.set_suspension(&op.id, None).await?;
+        let notice = crate::services::staff::REACTIVATED_NOTICE;
+        n += usize::from(app.store.reactivate_operator(&op.id, None, notice, now).await?);
     }
-    Ok(ended.len())
+    Ok(n)
 }
 
 /// Hourly: closes chats with no message for 24 h (inactivity_timeout, no refunds),

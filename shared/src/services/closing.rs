@@ -80,6 +80,7 @@ pub struct JobsReport {
     pub jobs_left: usize,
     pub jobs_failed: usize,
     pub chats_closed: usize,
+    pub chats_requeued: usize,
     pub messages_erased: usize,
     pub records_erased: usize,
 }
@@ -179,21 +180,42 @@ impl Run<'_> {
 
     /// Waits until the member's chat index has settled after the job was written
     /// (at most `INDEX_SETTLE`, only for a job written moments ago).
+    /// Never longer than `INDEX_SETTLE`: a job stamped later than this runner's
+    /// clock (clock skew between writers) must not park the runner.
     async fn settle(&self, created_at: DateTime<Utc>) {
-        let left = created_at + INDEX_SETTLE - self.clock();
+        let left = (created_at + INDEX_SETTLE - self.clock()).min(INDEX_SETTLE);
         if let Ok(wait) = left.to_std() {
             tokio::time::sleep(wait).await;
         }
     }
 
-    /// One page of the member's chats, least recent first. `None` if the lease was
-    /// lost; otherwise the cursor of the next page (`Some(None)`: the pass is over).
+    /// One page of the member's chats, least recent first (an operator's job: all
+    /// the chats they hold, at most 20, in one page). `None` if the lease was lost;
+    /// otherwise the cursor of the next page (`Some(None)`: the pass is over).
     async fn page(&mut self, kind: &Job, job: &mut JobRecord) -> Result<Option<Option<String>>, ApiError> {
-        let page = self.app.store.member_chats_oldest_first(kind.subject(), job.cursor.as_deref(), PAGE).await?;
+        if let Job::RequeueOperatorChats { operator_id } = kind {
+            self.pages += 1;
+            let requeued = crate::services::assignment::requeue_operator_chats(
+                self.app,
+                operator_id,
+                job.created_at,
+                self.clock(),
+            )
+            .await?;
+            self.report.chats_requeued += requeued;
+            job.pass_changed |= requeued > 0;
+            if !self.app.store.renew_job_lease(job, self.clock() + LEASE).await? {
+                return Ok(None);
+            }
+            return Ok(Some(None));
+        }
+        let member = MemberId::new(kind.subject());
+        let page = self.app.store.member_chats_oldest_first(&member, job.cursor.as_deref(), PAGE).await?;
         self.pages += 1;
         for chat in &page.items {
             let changed = match kind {
                 Job::CloseMemberChats { reason, .. } => self.close(chat, *reason).await?,
+                Job::RequeueOperatorChats { .. } => false,
                 Job::EraseMember { .. } => {
                     let closed = self.close(chat, CloseReason::MemberDeleted).await?;
                     let erased = self.app.store.erase_member_messages(&chat.id).await?;
@@ -224,8 +246,12 @@ impl Run<'_> {
 /// What a job does once, after a pass over the chats that changed nothing.
 async fn finish(app: &App, job: &Job, now: DateTime<Utc>) -> Result<usize, ApiError> {
     match job {
-        Job::CloseMemberChats { .. } => Ok(0),
+        Job::CloseMemberChats { .. } | Job::RequeueOperatorChats { .. } => Ok(0),
         Job::EraseMember { member_id } => {
+            // A banned member's IPs stop flagging others (personal data); the hashed
+            // devices stay on the ban record.
+            let (_, ips) = app.store.member_sightings(member_id).await?;
+            app.store.clear_banned_ips(member_id, &ips).await?;
             let scope = Principal::member(member_id.as_str()).scope();
             let erased = app.store.erase_member_records(member_id, &scope).await?;
             end_pending_checkouts(app, member_id, now).await?;

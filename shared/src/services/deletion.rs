@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::admin::{Admin, AuditEntry};
 use crate::domain::ids::MemberId;
 use crate::domain::principal::PrincipalKind;
-use crate::domain::{ChatView, Credits, MemberStatus, MemberView, MessageView};
+use crate::domain::{ChatView, Credits, Member, MemberStatus, MemberView, MessageView};
 use crate::error::ApiError;
 use crate::services::member_with_rights;
 use crate::services::payments::TransactionView;
@@ -28,16 +29,70 @@ pub async fn delete_me(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeletionView, ApiError> {
+    check_reason(reason)?;
+    let member = member_with_rights(app, member_id).await?;
+    erase(app, member, reason, None, now).await
+}
+
+fn check_reason(reason: Option<&str>) -> Result<(), ApiError> {
     use crate::domain::validation::{max, note};
-    if let Some(Err(e)) = reason.map(|r| note(r, max::DELETION_REASON)) {
-        return Err(ApiError::invalid("reason", e));
+    match reason.map(|r| note(r, max::DELETION_REASON)) {
+        Some(Err(e)) => Err(ApiError::invalid("reason", e)),
+        _ => Ok(()),
     }
-    let mut member = member_with_rights(app, member_id).await?;
+}
+
+/// `DELETE /admin/members/{id}` (`delete_data`): the same erasure as `DELETE /me`,
+/// with the admin's audit entry in its transaction. A deleted or unknown member is 404.
+pub async fn delete_by_admin(
+    app: &App,
+    actor: &Admin,
+    member_id: &MemberId,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<DeletionView, ApiError> {
+    check_reason(reason)?;
+    let member = existing(app, member_id).await?;
+    let details = serde_json::json!({ "reason": reason });
+    let audit = AuditEntry::new(&actor.id, "member.delete", format!("member:{member_id}"), details);
+    erase(app, member, reason, Some(&audit), now).await
+}
+
+/// `GET /admin/members/{id}/export` (`delete_data`): what `GET /me/export` answers;
+/// reading everything held about a member is audited.
+pub async fn export_by_admin(
+    app: &App,
+    actor: &Admin,
+    member_id: &MemberId,
+    now: DateTime<Utc>,
+) -> Result<Export, ApiError> {
+    existing(app, member_id).await?;
+    let export = export(app, member_id).await?;
+    let audit = AuditEntry::new(&actor.id, "member.export", format!("member:{member_id}"), serde_json::json!({}));
+    app.store.put_audit(&audit, now).await?;
+    Ok(export)
+}
+
+async fn existing(app: &App, member_id: &MemberId) -> Result<Member, ApiError> {
+    let member = app.store.get_member(member_id).await?;
+    member.filter(|m| m.status != MemberStatus::Deleted).ok_or(ApiError::NotFound("member"))
+}
+
+/// Closes the account (active or banned), pinned to the member as read and read
+/// again when it changed under the write.
+async fn erase(
+    app: &App,
+    mut member: Member,
+    reason: Option<&str>,
+    audit: Option<&AuditEntry>,
+    now: DateTime<Utc>,
+) -> Result<DeletionView, ApiError> {
+    let member_id = member.id.clone();
     for _ in 0..20 {
-        let (outcome, deletion) = app.store.delete_member(&member, reason, now).await?;
+        let (outcome, deletion) = app.store.delete_member(&member, reason, audit, now).await?;
         match outcome {
             BalanceOutcome::Done(_) => {
-                app.store.revoke_refresh_tokens(PrincipalKind::Member, member_id, None).await?;
+                app.store.revoke_refresh_tokens(PrincipalKind::Member, &member_id, None).await?;
                 tracing::info!(%member_id, refund_due_cents = deletion.refund_due_cents, "member deleted");
                 return Ok(DeletionView {
                     deleted: true,

@@ -10,6 +10,7 @@ pub mod deletion;
 pub mod idempotent;
 pub mod jobs;
 pub mod limits;
+pub mod moderation;
 pub mod operators;
 pub mod payments;
 pub mod send_message;

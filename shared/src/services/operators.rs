@@ -70,7 +70,7 @@ pub async fn login(
     if !password::verify(pass, op.as_ref().map(|o| o.password_hash.clone())).await? {
         return Err(ApiError::InvalidCredentials);
     }
-    let op = op.ok_or(ApiError::InvalidCredentials)?;
+    let op = op.filter(|o| o.deleted_at.is_none()).ok_or(ApiError::InvalidCredentials)?;
     let principal = Principal { kind: PrincipalKind::Operator, id: op.id.to_string(), role: None };
     let (refresh_token, parsed, expires_at) = RefreshToken::generate(PrincipalKind::Operator, &op.id, None, now);
     app.store.put_refresh_token(parsed.stored(), now, expires_at).await?;
@@ -135,7 +135,13 @@ pub async fn update_me(app: &App, operator_id: &OperatorId, r: SkillsChange) -> 
 }
 
 async fn operator(app: &App, id: &OperatorId) -> Result<Operator, ApiError> {
-    app.store.get_operator(id).await?.ok_or(ApiError::Unauthorized)
+    current(app, id).await
+}
+
+/// The calling operator's current record: none, or deleted, is 401 (API.md: every
+/// staff request is checked against the staff member's current record).
+pub async fn current(app: &App, id: &OperatorId) -> Result<Operator, ApiError> {
+    app.store.get_operator(id).await?.filter(|o| o.deleted_at.is_none()).ok_or(ApiError::Unauthorized)
 }
 
 pub async fn set_availability(
@@ -152,9 +158,39 @@ pub async fn set_availability(
             Ok(OperatorView::from(op.as_ref()))
         }
         AvailabilityOutcome::HoldsChats(n) => Err(ApiError::ActiveChats(n)),
-        AvailabilityOutcome::Suspended => Err(ApiError::Forbidden),
+        AvailabilityOutcome::Suspended => Err(ApiError::Suspended),
         AvailabilityOutcome::NotFound => Err(ApiError::Unauthorized),
     }
+}
+
+/// `GET /operator/stats?days=`: the operator's own figures by business day, and
+/// where their quality stands.
+#[derive(Serialize)]
+pub struct DailyStats {
+    pub days: Vec<assignment::DayFigures>,
+    pub quality_score: f64,
+    pub rating: Option<f64>,
+    pub incidents: u32,
+    pub suspended_until: Option<DateTime<Utc>>,
+}
+
+pub async fn stats(
+    app: &App,
+    operator_id: &OperatorId,
+    days: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<DailyStats, ApiError> {
+    let days = assignment::stats_days(days).map_err(|e| ApiError::invalid("days", e))?;
+    let op = operator(app, operator_id).await?;
+    let today = assignment::business_day(now);
+    let snapshots = app.store.operator_days(operator_id, today - chrono::Duration::days(days - 1)).await?;
+    Ok(DailyStats {
+        days: assignment::daily_figures(&snapshots, (op.replies, op.total_response_secs), today, days),
+        quality_score: (assignment::quality_score(&op) * 10.0).round() / 10.0,
+        rating: (op.rating_count > 0).then(|| (op.rating() * 100.0).round() / 100.0),
+        incidents: op.idle_incidents,
+        suspended_until: op.suspended_until,
+    })
 }
 
 pub async fn heartbeat(app: &App, operator_id: &OperatorId, now: DateTime<Utc>) -> Result<(), ApiError> {

@@ -22,6 +22,10 @@ pub struct OperatorAdminView {
     #[serde(flatten)]
     pub operator: OperatorView,
     pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspension_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
     pub stats: OperatorStats,
 }
 
@@ -41,6 +45,8 @@ impl From<&Operator> for OperatorAdminView {
         OperatorAdminView {
             operator: OperatorView::from(o),
             created_at: o.created_at,
+            suspension_reason: o.suspension_reason.clone(),
+            deleted_at: o.deleted_at,
             stats: OperatorStats {
                 messages: o.replies,
                 avg_response_s: (o.replies > 0).then(|| (o.avg_response_secs() * 10.0).round() / 10.0),
@@ -58,7 +64,7 @@ fn target(id: &OperatorId) -> String {
 }
 
 pub async fn list(app: &App, cursor: Option<&str>, limit: usize) -> Result<Page<OperatorAdminView>, ApiError> {
-    Ok(app.store.list_operators(cursor, limit).await?.map(|o| OperatorAdminView::from(&o)))
+    Ok(app.store.list_operators(false, cursor, limit).await?.map(|o| OperatorAdminView::from(&o)))
 }
 
 #[derive(serde::Deserialize)]
@@ -152,7 +158,7 @@ pub async fn edit(
         specializations: skills.specializations,
         max_concurrent_chats: cap,
     };
-    let before = app.store.get_operator(id).await?.ok_or(ApiError::NotFound("operator"))?;
+    let before = existing(app, id).await?;
     let mut details = serde_json::Map::new();
     let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
         if from != to {
@@ -184,4 +190,131 @@ pub async fn edit(
     after.specializations = change.specializations.unwrap_or(after.specializations);
     after.max_concurrent_chats = change.max_concurrent_chats.unwrap_or(after.max_concurrent_chats);
     Ok(OperatorAdminView::from(&after))
+}
+
+/// What an operator is told when a suspension ends, early or on its date.
+pub const REACTIVATED_NOTICE: &str = "Your suspension has ended: you can go online again.";
+
+/// Who suspended an operator, and why.
+pub enum SuspensionCause<'a> {
+    /// The quality review, on the score it computed.
+    Quality { score: f64 },
+    /// An admin, with the reason they gave.
+    Admin { actor: &'a Admin, reason: &'a str },
+}
+
+/// The one suspension, whoever decides it: suspended and offline at once, told,
+/// admins told, the requeue job written (one transaction); then the held chats go
+/// back to the queue at the top here, and the job finishes whatever this could not.
+/// `Ok(false)` when nothing changed (gone, deleted, or already suspended by the
+/// quality review).
+pub async fn suspend(
+    app: &App,
+    id: &OperatorId,
+    days: i64,
+    cause: &SuspensionCause<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let until = now + chrono::Duration::days(days);
+    let (reason, audit) = match cause {
+        SuspensionCause::Quality { score } => (assignment::quality_suspension_reason(*score), None),
+        SuspensionCause::Admin { actor, reason } => {
+            let details = serde_json::json!({ "reason": reason, "days": days, "until": until });
+            (reason.to_string(), Some(AuditEntry::new(&actor.id, "operator.suspend", target(id), details)))
+        }
+    };
+    let notice = assignment::suspension_notice(until, &reason);
+    let admin_notice = format!("Operator {id} suspended until {}: {reason}", until.format("%Y-%m-%d %H:%M UTC"));
+    let suspension = crate::store::Suspension {
+        operator_id: id,
+        until,
+        reason: &reason,
+        first_only: matches!(cause, SuspensionCause::Quality { .. }),
+        notice: &notice,
+        admin_notice: &admin_notice,
+        audit: audit.as_ref(),
+    };
+    if !app.store.suspend_operator(&suspension, now).await? {
+        return Ok(false);
+    }
+    // The job is written: a failure here leaves the chats to it (within a minute).
+    match crate::services::assignment::requeue_operator_chats(app, id, now, now).await {
+        Ok(n) => tracing::info!(operator_id = %id, requeued = n, "operator suspended; held chats requeued"),
+        Err(e) => tracing::warn!(operator_id = %id, error = %e, "requeue after suspension failed; the job retries"),
+    }
+    Ok(true)
+}
+
+/// The back office's lists: the current operators, or the deleted ones.
+pub async fn list_former(app: &App, cursor: Option<&str>, limit: usize) -> Result<Page<OperatorAdminView>, ApiError> {
+    Ok(app.store.list_operators(true, cursor, limit).await?.map(|o| OperatorAdminView::from(&o)))
+}
+
+/// An operator the back office may act on: 404 if there is none, or it was deleted.
+async fn existing(app: &App, id: &OperatorId) -> Result<Operator, ApiError> {
+    app.store.get_operator(id).await?.filter(|o| o.deleted_at.is_none()).ok_or(ApiError::NotFound("operator"))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendRequest {
+    pub reason: String,
+    pub days: Option<i64>,
+}
+
+/// `POST /admin/operators/{id}/suspend`: again on a suspended operator sets the
+/// new end and reason.
+pub async fn suspend_by_admin(
+    app: &App,
+    actor: &Admin,
+    id: &OperatorId,
+    r: SuspendRequest,
+    now: DateTime<Utc>,
+) -> Result<OperatorAdminView, ApiError> {
+    let mut f = FieldErrors::new();
+    let reason = f.check("reason", validation::text(&r.reason, 1, crate::domain::moderation::MAX_BAN_REASON));
+    let days = f.check("days", assignment::suspension_days(r.days));
+    f.into_result()?;
+    let (Some(reason), Some(days)) = (reason, days) else { return Err(ApiError::invalid("body", "is not valid")) };
+    existing(app, id).await?;
+    if !suspend(app, id, days, &SuspensionCause::Admin { actor, reason: &reason }, now).await? {
+        return Err(ApiError::NotFound("operator"));
+    }
+    Ok(OperatorAdminView::from(&existing(app, id).await?))
+}
+
+/// `POST /admin/operators/{id}/reactivate`: ends a suspension early (after
+/// retraining); on an operator who is not suspended, 200 and no change.
+pub async fn reactivate(
+    app: &App,
+    actor: &Admin,
+    id: &OperatorId,
+    now: DateTime<Utc>,
+) -> Result<OperatorAdminView, ApiError> {
+    let op = existing(app, id).await?;
+    if !op.is_suspended {
+        return Ok(OperatorAdminView::from(&op));
+    }
+    let details = serde_json::json!({ "suspended_until": op.suspended_until, "reason": op.suspension_reason });
+    let audit = AuditEntry::new(&actor.id, "operator.reactivate", target(id), details);
+    app.store.reactivate_operator(id, Some(&audit), REACTIVATED_NOTICE, now).await?;
+    Ok(OperatorAdminView::from(&existing(app, id).await?))
+}
+
+/// `DELETE /admin/operators/{id}`: 409 `active_chats` while they hold chats; then
+/// the account is gone (login, refresh and the live token are 401) and the
+/// performance history stays.
+pub async fn delete(app: &App, actor: &Admin, id: &OperatorId, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let op = existing(app, id).await?;
+    let details = serde_json::json!({ "name": op.name, "email": op.email });
+    let audit = AuditEntry::new(&actor.id, "operator.delete", target(id), details);
+    match app.store.delete_operator(&op, &audit, now).await? {
+        crate::store::OperatorDeletion::Deleted => {}
+        crate::store::OperatorDeletion::HoldsChats(n) => return Err(ApiError::OperatorHoldsChats(n)),
+        crate::store::OperatorDeletion::Gone => return Err(ApiError::NotFound("operator")),
+    }
+    // Refresh also checks the record; this spares the dead tokens their TTL.
+    app.store.revoke_refresh_tokens(crate::domain::principal::PrincipalKind::Operator, id, None).await?;
+    tracing::info!(operator_id = %id, "operator deleted");
+    Ok(())
 }

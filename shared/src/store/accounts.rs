@@ -121,6 +121,7 @@ impl Store {
         &self,
         member: &Member,
         reason: Option<&str>,
+        audit: Option<&crate::domain::admin::AuditEntry>,
         now: DateTime<Utc>,
     ) -> Result<(BalanceOutcome, Deletion), StoreError> {
         let deletion =
@@ -182,6 +183,9 @@ impl Store {
             refund_due_cents: deletion.refund_due_cents,
         };
         items.push(put_new(&self.table, outbox_item(&event, now)?)?);
+        if let Some(a) = audit {
+            items.push(super::admins::audit_put(&self.table, a, now)?);
+        }
         match self.transact(items).await {
             Ok(()) => Ok((BalanceOutcome::Done(Credits::ZERO), deletion)),
             Err(TransactFailure::ConditionFailed(old)) => Ok((member_changed(&old)?, deletion)),

@@ -153,6 +153,14 @@ pub(crate) fn audit_put(table: &str, e: &AuditEntry, now: DateTime<Utc>) -> Resu
     put_new(table, audit_item(e, now))
 }
 
+impl Store {
+    /// An audit entry of its own: for an admin's read of personal data (an export),
+    /// which has no write to share a transaction with.
+    pub async fn put_audit(&self, e: &AuditEntry, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.transact(vec![audit_put(&self.table, e, now)?]).await.map_err(super::TransactFailure::into_store)
+    }
+}
+
 /// An audit entry as listed.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AuditRecord {

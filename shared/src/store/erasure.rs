@@ -85,6 +85,10 @@ impl Store {
         let mut keys = self.query_keys(&idem_pk(scope), "").await?;
         keys.extend(self.query_keys(&member, "NOTIF#").await?);
         keys.extend(self.query_keys(&member, "FAV#").await?);
+        // Where they were seen from, and the signals that name their IPs.
+        for prefix in ["DEVICE#", "IP#", "SIGNAL#"] {
+            keys.extend(self.query_keys(&member, prefix).await?);
+        }
         keys.push((format!("MEMBERNOTES#{member_id}"), "NOTES".to_string()));
         for (pk, sk) in &keys {
             self.client

@@ -105,6 +105,9 @@ impl Store {
         let m = &new.member;
         let mut claim = key(username_pk(&m.username), "USERNAME");
         claim.insert("member_id".into(), s(&m.id));
+        // The back office's search: claims are written by registrations and erasures only.
+        claim.insert("GSI1PK".into(), s(super::moderation::MEMBER_NAMES));
+        claim.insert("GSI1SK".into(), s(&m.username));
         let mut age_log = key(member_pk(&m.id), format!("AGE#{}", now.timestamp_millis()));
         age_log.insert("stated_age".into(), n(new.stated_age));
         age_log.insert("method".into(), s("self_declared"));

@@ -14,6 +14,7 @@ mod jobs;
 mod ledger;
 mod limits;
 mod members;
+mod moderation;
 mod notifications;
 mod operators;
 mod outbox;
@@ -46,8 +47,9 @@ pub use idempotency::{DoneRecord, IdemRef, Recorded, StoredResponse};
 pub use jobs::JobRecord;
 pub use limits::RateDecision;
 pub use members::{NewMember, ProfileChanges};
+pub use moderation::{AgeCheck, Ban, MemberFile, MemberMatch, Seen, Signal, StatusChange};
 pub use notifications::{AdminNotification, Notification};
-pub use operators::{AvailabilityOutcome, OperatorProfileChange};
+pub use operators::{AvailabilityOutcome, OperatorDeletion, OperatorProfileChange, Suspension};
 pub use outbox::{OutboxEvent, OUTBOX_SHARDS};
 pub use payments::{CreditOutcome, Unsuccessful};
 pub use payouts::{Payout, PayoutSource};
@@ -140,6 +142,16 @@ pub enum TransactFailure {
     /// action's condition failed (ReturnValuesOnConditionCheckFailure ALL_OLD).
     ConditionFailed(Vec<Option<Item>>),
     Store(StoreError),
+}
+
+impl TransactFailure {
+    /// For a transaction whose conditions cannot fail but on a broken invariant.
+    pub fn into_store(self) -> StoreError {
+        match self {
+            TransactFailure::Store(e) => e,
+            TransactFailure::ConditionFailed(_) => StoreError::Corrupt("a new item's key already existed".into()),
+        }
+    }
 }
 
 impl From<StoreError> for TransactFailure {

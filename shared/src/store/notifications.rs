@@ -208,15 +208,21 @@ impl Store {
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let id = ids::new_id("on_");
-        let mut item = key(super::operators::operator_pk(operator_id), format!("NOTIF#{id}"));
-        item.insert("entity".into(), s("operator_notification"));
-        item.insert("id".into(), s(&id));
-        item.insert("kind".into(), s(kind));
-        item.insert("body".into(), s(body));
-        item.insert("read".into(), b(false));
-        item.insert("created_at".into(), ts(now));
+        let item = operator_notification_item(operator_id, kind, body, now);
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
         Ok(())
     }
+}
+
+/// An operator's notification, for a transaction (a suspension) or a put.
+pub(crate) fn operator_notification_item(operator_id: &str, kind: &str, body: &str, now: DateTime<Utc>) -> Item {
+    let id = ids::new_id("on_");
+    let mut item = key(super::operators::operator_pk(operator_id), format!("NOTIF#{id}"));
+    item.insert("entity".into(), s("operator_notification"));
+    item.insert("id".into(), s(&id));
+    item.insert("kind".into(), s(kind));
+    item.insert("body".into(), s(body));
+    item.insert("read".into(), b(false));
+    item.insert("created_at".into(), ts(now));
+    item
 }

@@ -1,16 +1,19 @@
 //! Operators: the account, its unique email claim, availability (guarded by a
 //! condition, not a read), heartbeats and the counters the quality score uses.
 
-use aws_sdk_dynamodb::types::{Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
 use super::attr::{b, key, list, n, s, ts, Item, Reader};
 use super::cursor::{Page, Partition};
-use super::tx::{applied, shard_of, tx_update, update};
+use super::jobs::job_item;
+use super::notifications::{admin_notification_item, operator_notification_item};
+use super::tx::{applied, put_if, put_new, shard_of, tx_update, update};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::admin::AuditEntry;
 use crate::domain::assignment::{OnlineOperator, UNMEASURED_RESPONSE_SECS};
 use crate::domain::ids::OperatorId;
+use crate::domain::jobs::Job;
 use crate::domain::Operator;
 
 /// Shards of the available-operators listing (GSI3 `OPS_AVAILABLE#<shard>`):
@@ -56,6 +59,13 @@ fn operator_item(op: &Operator) -> Item {
     item.insert("created_at".into(), ts(op.created_at));
     item.insert("is_available".into(), b(op.is_available));
     item.insert("is_suspended".into(), b(op.is_suspended));
+    if let Some(until) = op.suspended_until {
+        item.insert("suspended_until".into(), ts(until));
+    }
+    super::attr::put_opt(&mut item, "suspension_reason", &op.suspension_reason);
+    if let Some(at) = op.deleted_at {
+        item.insert("deleted_at".into(), ts(at));
+    }
     item.insert("active_chats".into(), n(op.active_chats));
     for (name, v) in [
         ("replies", op.replies),
@@ -120,6 +130,8 @@ pub(crate) fn operator_from(item: &Item) -> Result<Operator, StoreError> {
         is_available: r.bool("is_available"),
         is_suspended: r.bool("is_suspended"),
         suspended_until: r.opt_time("suspended_until"),
+        suspension_reason: r.opt_str("suspension_reason"),
+        deleted_at: r.opt_time("deleted_at"),
         active_chats: count("active_chats"),
         last_heartbeat_at: r.opt_time("last_heartbeat_at"),
         replies: count("replies"),
@@ -153,6 +165,31 @@ fn directory_item(op: &Operator) -> Item {
     item.insert("name".into(), s(&op.name));
     item.insert("created_at".into(), ts(op.created_at));
     item
+}
+
+/// GSI2 sort key of a suspended operator: when the suspension ends.
+fn suspended_sk(id: &str, until: DateTime<Utc>) -> String {
+    format!("{}#{id}", until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// A suspension as decided: by an admin (with the audit entry) or by the quality review.
+pub struct Suspension<'a> {
+    pub operator_id: &'a OperatorId,
+    pub until: DateTime<Utc>,
+    pub reason: &'a str,
+    /// Only suspend one who is not suspended yet (the quality review).
+    pub first_only: bool,
+    pub notice: &'a str,
+    pub admin_notice: &'a str,
+    pub audit: Option<&'a AuditEntry>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum OperatorDeletion {
+    Deleted,
+    HoldsChats(u32),
+    /// No such operator, or already deleted.
+    Gone,
 }
 
 /// What an admin may change on an operator; `None` keeps a field.
@@ -201,10 +238,17 @@ impl Store {
         }
     }
 
-    /// Every operator, in id order (`op_<ulid>`: creation order), with their current items
-    /// (the directory lists ids; the items carry the figures).
-    pub async fn list_operators(&self, cursor: Option<&str>, limit: usize) -> Result<Page<Operator>, StoreError> {
-        let page = self.page(Partition::Prefix { pk: DIRECTORY, prefix: "OP#" }, true, cursor, limit).await?;
+    /// Every operator (or, with `former`, every deleted one), in id order
+    /// (`op_<ulid>`: creation order), with their current items (the directory lists
+    /// ids; the items carry the figures).
+    pub async fn list_operators(
+        &self,
+        former: bool,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Operator>, StoreError> {
+        let prefix = if former { "FORMER#" } else { "OP#" };
+        let page = self.page(Partition::Prefix { pk: DIRECTORY, prefix }, true, cursor, limit).await?;
         let ids: Vec<String> = page.items.iter().filter_map(|i| Reader(i).opt_str("operator_id")).collect();
         let keys = ids.iter().map(|id| key(operator_pk(id), "PROFILE")).collect();
         let mut found: std::collections::HashMap<String, Operator> = std::collections::HashMap::new();
@@ -303,7 +347,7 @@ impl Store {
             req.update_expression(
                 "SET is_available = :avail, last_heartbeat_at = :now, GSI3PK = :list, GSI3SK = :id REMOVE GSI1PK, GSI1SK",
             )
-            .condition_expression("attribute_exists(PK) AND is_suspended = :f")
+            .condition_expression("attribute_exists(PK) AND is_suspended = :f AND attribute_not_exists(deleted_at)")
             .expression_attribute_values(":now", ts(now))
             .expression_attribute_values(":list", s(available_pk(id)))
             .expression_attribute_values(":id", s(id))
@@ -316,6 +360,9 @@ impl Store {
         match req.send().await {
             Ok(out) => match out.attributes.as_ref() {
                 Some(item) => {
+                    if available {
+                        self.snapshot_day(item, now).await?;
+                    }
                     self.refresh_listing(item).await?;
                     Ok(AvailabilityOutcome::Changed(Box::new(operator_from(item)?)))
                 }
@@ -323,7 +370,7 @@ impl Store {
             },
             Err(e) => match e.as_service_error() {
                 Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
-                    let Some(old) = c.item().map(operator_from).transpose()? else {
+                    let Some(old) = c.item().map(operator_from).transpose()?.filter(|o| o.deleted_at.is_none()) else {
                         return Ok(AvailabilityOutcome::NotFound);
                     };
                     if available {
@@ -352,9 +399,72 @@ impl Store {
             .await
             .map_err(StoreError::sdk)?;
         match out.attributes {
-            Some(item) => self.refresh_listing(&item).await,
+            Some(item) => {
+                self.snapshot_day(&item, now).await?;
+                self.refresh_listing(&item).await
+            }
             None => Ok(()),
         }
+    }
+
+    /// The first heartbeat (or going online) of a business day keeps the reply
+    /// counters as they stand (`DAY#<date>`), so a day's figures are the difference
+    /// to the next snapshot: one small write a day per operator, none per reply.
+    async fn snapshot_day(&self, item: &Item, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let r = Reader(item);
+        let day = crate::domain::assignment::business_day(now).to_string();
+        if r.opt_str("stats_day").as_deref() == Some(day.as_str()) {
+            return Ok(());
+        }
+        let id = r.str("id")?;
+        let mark = update(&self.table, key(operator_pk(&id), "PROFILE"))
+            .update_expression("SET stats_day = :d")
+            .condition_expression("attribute_exists(PK) AND (attribute_not_exists(stats_day) OR stats_day <> :d)")
+            .expression_attribute_values(":d", s(&day));
+        let mut snap = key(operator_pk(&id), format!("DAY#{day}"));
+        snap.insert("entity".into(), s("operator_day"));
+        snap.insert("replies".into(), n(count(&r, "replies")));
+        snap.insert("total_response_secs".into(), n(r.opt_i64("total_response_secs").unwrap_or(0)));
+        match self.transact(vec![tx_update(mark)?, put_new(&self.table, snap)?]).await {
+            Ok(()) | Err(TransactFailure::ConditionFailed(_)) => Ok(()),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// The operator's day snapshots from `from` on, oldest first.
+    pub async fn operator_days(
+        &self,
+        id: &OperatorId,
+        from: chrono::NaiveDate,
+    ) -> Result<Vec<crate::domain::assignment::DaySnapshot>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", s(operator_pk(id)))
+            .expression_attribute_values(":from", s(format!("DAY#{from}")))
+            .expression_attribute_values(":to", s("DAY#~"))
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                let r = Reader(i);
+                let sk = r.str("SK")?;
+                let date = sk
+                    .strip_prefix("DAY#")
+                    .and_then(|d| d.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("operator day {sk}")))?;
+                Ok(crate::domain::assignment::DaySnapshot {
+                    date,
+                    replies: count(&r, "replies"),
+                    total_response_secs: r.opt_i64("total_response_secs").unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     /// The listing's response time follows the reply counters, which replies
@@ -464,34 +574,140 @@ impl Store {
         Ok(all)
     }
 
-    /// Suspends (with an end) or reinstates an operator. Suspension also takes
-    /// them offline; their chats are requeued by the caller.
-    pub async fn set_suspension(&self, id: &str, until: Option<DateTime<Utc>>) -> Result<(), StoreError> {
-        let req = self.client.update_item().table_name(&self.table).set_key(Some(key(operator_pk(id), "PROFILE")));
-        let req = match until {
-            Some(t) => req
-                .update_expression(
-                    "SET is_suspended = :t, suspended_until = :until, is_available = :f, GSI2PK = :susp, GSI2SK = :sk \
-                     REMOVE GSI3PK, GSI3SK, GSI1PK, GSI1SK",
-                )
-                .expression_attribute_values(":t", b(true))
-                .expression_attribute_values(":f", b(false))
-                .expression_attribute_values(":until", ts(t))
-                .expression_attribute_values(":susp", s(SUSPENDED))
-                .expression_attribute_values(
-                    ":sk",
-                    s(format!("{}#{id}", t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))),
-                ),
-            None => req
-                .update_expression(
-                    "SET is_suspended = :f, idle_incidents = :zero, reassignments = :zero \
-                     REMOVE suspended_until, GSI2PK, GSI2SK",
-                )
-                .expression_attribute_values(":f", b(false))
-                .expression_attribute_values(":zero", n(0)),
-        };
-        req.condition_expression("attribute_exists(PK)").send().await.map_err(StoreError::sdk)?;
-        Ok(())
+    /// Suspends an operator until `until` in one transaction: suspended and offline
+    /// at once (out of the available listing, into the expiry listing), the job
+    /// that requeues every chat they hold, their notice, the admins' notice and,
+    /// when an admin decided it, the audit entry. A deleted operator is not
+    /// suspended; with `first_only` (the quality review) neither is one already
+    /// suspended. `Ok(false)` when nothing changed.
+    pub async fn suspend_operator(&self, susp: &Suspension<'_>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let id = susp.operator_id;
+        let mut cond = "attribute_exists(PK) AND attribute_not_exists(deleted_at)".to_string();
+        if susp.first_only {
+            cond.push_str(" AND is_suspended = :f");
+        }
+        let op = update(&self.table, key(operator_pk(id), "PROFILE"))
+            .update_expression(
+                "SET is_suspended = :t, suspended_until = :until, suspension_reason = :reason, is_available = :f, \
+                 GSI2PK = :susp, GSI2SK = :sk REMOVE GSI3PK, GSI3SK, GSI1PK, GSI1SK",
+            )
+            .condition_expression(cond)
+            .expression_attribute_values(":t", b(true))
+            .expression_attribute_values(":f", b(false))
+            .expression_attribute_values(":until", ts(susp.until))
+            .expression_attribute_values(":reason", s(susp.reason))
+            .expression_attribute_values(":susp", s(SUSPENDED))
+            .expression_attribute_values(":sk", s(suspended_sk(id, susp.until)));
+        let job = Job::RequeueOperatorChats { operator_id: id.clone() };
+        let mut items = vec![
+            tx_update(op)?,
+            put_new(&self.table, job_item(&job, now))?,
+            put_new(&self.table, operator_notification_item(id, "suspended", susp.notice, now))?,
+            put_new(
+                &self.table,
+                admin_notification_item("operator_suspended", "high", susp.admin_notice, Some(id), now),
+            )?,
+        ];
+        if let Some(a) = susp.audit {
+            items.push(super::admins::audit_put(&self.table, a, now)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Ends a suspension (an admin's reactivation, or its end date passing): the
+    /// operator comes back offline with a clean slate of incidents, is told, and an
+    /// admin's decision is audited, in one transaction. `Ok(false)` if the operator
+    /// is not suspended (or gone).
+    pub async fn reactivate_operator(
+        &self,
+        id: &OperatorId,
+        audit: Option<&AuditEntry>,
+        notice: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let op = update(&self.table, key(operator_pk(id), "PROFILE"))
+            .update_expression(
+                "SET is_suspended = :f, idle_incidents = :zero, reassignments = :zero \
+                 REMOVE suspended_until, suspension_reason, GSI2PK, GSI2SK",
+            )
+            .condition_expression("attribute_exists(PK) AND is_suspended = :t AND attribute_not_exists(deleted_at)")
+            .expression_attribute_values(":f", b(false))
+            .expression_attribute_values(":t", b(true))
+            .expression_attribute_values(":zero", n(0));
+        let mut items =
+            vec![tx_update(op)?, put_new(&self.table, operator_notification_item(id, "reactivated", notice, now))?];
+        if let Some(a) = audit {
+            items.push(super::admins::audit_put(&self.table, a, now)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Deletes an operator softly, in one transaction: the item stays (the
+    /// performance history and the assignment records name it) marked deleted and
+    /// offline; the email claim goes (login fails, the address may be reused); the
+    /// directory entry moves to the former operators; the audit entry. Refused while
+    /// they hold a chat: the condition on `active_chats` orders it with any claim.
+    pub async fn delete_operator(
+        &self,
+        op: &Operator,
+        audit: &AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<OperatorDeletion, StoreError> {
+        let id = &op.id;
+        let mark = update(&self.table, key(operator_pk(id), "PROFILE"))
+            .update_expression(
+                "SET deleted_at = :now, is_available = :f REMOVE GSI3PK, GSI3SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK",
+            )
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(deleted_at) AND active_chats = :zero")
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":f", b(false))
+            .expression_attribute_values(":zero", n(0))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let claim = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("OPEMAIL#{}", op.email), "OPEMAIL")))
+            .condition_expression("operator_id = :id")
+            .expression_attribute_values(":id", s(id))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let listed = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(DIRECTORY, format!("OP#{id}"))))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let mut former = directory_item(op);
+        former.insert("SK".into(), s(format!("FORMER#{id}")));
+        former.insert("deleted_at".into(), ts(now));
+        let items = vec![
+            tx_update(mark)?,
+            TransactWriteItem::builder().delete(claim).build(),
+            TransactWriteItem::builder().delete(listed).build(),
+            put_if(&self.table, former, "attribute_not_exists(PK)")?,
+            super::admins::audit_put(&self.table, audit, now)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(OperatorDeletion::Deleted),
+            Err(TransactFailure::ConditionFailed(old)) => {
+                match old.first().and_then(Option::as_ref).map(operator_from).transpose()? {
+                    Some(o) if o.deleted_at.is_none() && o.active_chats > 0 => {
+                        Ok(OperatorDeletion::HoldsChats(o.active_chats))
+                    }
+                    Some(o) if o.deleted_at.is_none() => Err(StoreError::Corrupt(format!(
+                        "operator {id}: email claim or directory entry does not match the operator"
+                    ))),
+                    _ => Ok(OperatorDeletion::Gone),
+                }
+            }
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
     }
 
     /// Suspended operators whose suspension has ended by `now`.

@@ -28,6 +28,12 @@ pub(crate) fn put_if(table: &str, item: Item, condition: &str) -> Result<Transac
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+/// A put with no condition (it may replace the item).
+pub(crate) fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder().table_name(table).set_item(Some(item)).build().map_err(StoreError::dynamo)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
 /// An update of `key`, to finish with expressions; a failed condition returns the
 /// item as it was.
 pub(crate) fn update(table: &str, key: Item) -> UpdateBuilder {

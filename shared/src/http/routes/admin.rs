@@ -12,12 +12,12 @@ use axum::routing::{delete, get, patch, post};
 
 use super::Function::*;
 use super::{admin_route, route, Answer, PasswordChange, Route};
-use crate::domain::admin::Access::{self, AnyAdmin, Needs, Open};
-use crate::domain::admin::Permission::{ManageAdmins, ManageOperators};
-use crate::domain::ids::OperatorId;
+use crate::domain::admin::Access::{self, AnyAdmin, AnyOf, Needs, Open};
+use crate::domain::admin::Permission::{BanMembers, ManageAdmins, ManageMembers, ManageOperators, ModerateChats};
+use crate::domain::ids::{MemberId, OperatorId};
 use crate::error::ApiError;
 use crate::http::{ClientIp, CurrentAdmin, JsonBody, ListParams, Now, OptionalJson, Path, SessionId};
-use crate::services::{admins, staff};
+use crate::services::{admins, moderation, staff};
 use crate::{http, App};
 
 /// The first admin's setup: no token; the setup token is in the body.
@@ -44,11 +44,20 @@ pub const ADMIN: &[Route] = &[
     admin_route("GET", "/admin/operators", Needs(ManageOperators), || get(list_operators)),
     admin_route("POST", "/admin/operators", Needs(ManageOperators), || post(create_operator)),
     admin_route("PATCH", "/admin/operators/{id}", Needs(ManageOperators), || patch(edit_operator)),
+    admin_route("DELETE", "/admin/operators/{id}", Needs(ManageOperators), || delete(delete_operator)),
+    admin_route("POST", "/admin/operators/{id}/suspend", Needs(ManageOperators), || post(suspend_operator)),
+    admin_route("POST", "/admin/operators/{id}/reactivate", Needs(ManageOperators), || post(reactivate_operator)),
+    admin_route("GET", "/admin/members", AnyOf(&[ManageMembers, BanMembers]), || get(search_members)),
+    admin_route("GET", "/admin/members/{id}", AnyOf(&[ManageMembers, BanMembers]), || get(member_detail)),
+    admin_route("POST", "/admin/members/{id}/ban", Needs(BanMembers), || post(ban_member)),
+    admin_route("POST", "/admin/members/{id}/unban", Needs(BanMembers), || post(unban_member)),
+    admin_route("GET", "/admin/reports", Needs(ModerateChats), || get(list_reports)),
+    admin_route("POST", "/admin/reports/{id}/resolve", Needs(ModerateChats), || post(resolve_report)),
 ];
 
 /// What `route` needs, if it is an admin route.
 pub fn access_of(method: &str, path: &str) -> Option<Access> {
-    ADMIN.iter().find(|r| r.method == method && r.path == path).and_then(|r| r.access)
+    super::admin_routes().find(|r| r.method == method && r.path == path).and_then(|r| r.access)
 }
 
 async fn setup_status(State(app): State<App>) -> Answer {
@@ -181,8 +190,13 @@ async fn read_notification(
     Ok(http::empty())
 }
 
+/// `?status=deleted` lists the former operators (soft-deleted; their history stays).
 async fn list_operators(State(app): State<App>, _: CurrentAdmin, p: ListParams) -> Answer {
-    http::list(&staff::list(&app, p.cursor.as_deref(), p.limit).await?)
+    match p.get("status") {
+        None | Some("current") => http::list(&staff::list(&app, p.cursor.as_deref(), p.limit).await?),
+        Some("deleted") => http::list(&staff::list_former(&app, p.cursor.as_deref(), p.limit).await?),
+        Some(_) => Err(ApiError::invalid("status", "must be current or deleted")),
+    }
 }
 
 async fn create_operator(
@@ -202,4 +216,82 @@ async fn edit_operator(
     JsonBody(r): JsonBody<staff::OperatorEdit>,
 ) -> Answer {
     http::json(StatusCode::OK, &staff::edit(&app, &me, &id, r, now).await?)
+}
+
+async fn suspend_operator(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<OperatorId>,
+    JsonBody(r): JsonBody<staff::SuspendRequest>,
+) -> Answer {
+    http::json(StatusCode::OK, &staff::suspend_by_admin(&app, &me, &id, r, now).await?)
+}
+
+async fn reactivate_operator(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<OperatorId>,
+    _body: OptionalJson,
+) -> Answer {
+    http::json(StatusCode::OK, &staff::reactivate(&app, &me, &id, now).await?)
+}
+
+async fn delete_operator(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<OperatorId>,
+) -> Result<StatusCode, ApiError> {
+    staff::delete(&app, &me, &id, now).await?;
+    Ok(http::empty())
+}
+
+async fn search_members(State(app): State<App>, _: CurrentAdmin, p: ListParams) -> Answer {
+    http::list(&moderation::search(&app, p.get("q"), p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn member_detail(State(app): State<App>, _: CurrentAdmin, Path(id): Path<MemberId>) -> Answer {
+    http::json(StatusCode::OK, &moderation::detail(&app, &id).await?)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BanRequest {
+    reason: String,
+}
+
+async fn ban_member(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<MemberId>,
+    JsonBody(r): JsonBody<BanRequest>,
+) -> Answer {
+    http::json(StatusCode::OK, &moderation::ban(&app, &me, &id, &r.reason, now).await?)
+}
+
+async fn unban_member(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<MemberId>,
+    _body: OptionalJson,
+) -> Answer {
+    http::json(StatusCode::OK, &moderation::unban(&app, &me, &id, now).await?)
+}
+
+async fn list_reports(State(app): State<App>, _: CurrentAdmin, p: ListParams) -> Answer {
+    http::list(&moderation::reports(&app, p.get("status"), p.cursor.as_deref(), p.limit).await?)
+}
+
+async fn resolve_report(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<String>,
+    JsonBody(r): JsonBody<moderation::Resolve>,
+) -> Answer {
+    http::json(StatusCode::OK, &moderation::resolve(&app, &me, &id, r, now).await?)
 }

@@ -6,8 +6,9 @@ use axum::routing::post;
 
 use super::Function::*;
 use super::{route, Answer, Route};
+use crate::domain::moderation::Sighting;
 use crate::error::ApiError;
-use crate::http::{ClientIp, JsonBody, Now};
+use crate::http::{ClientIp, DeviceId, JsonBody, Now};
 use crate::services::accounts;
 use crate::{http, App};
 
@@ -21,19 +22,23 @@ pub const AUTH: &[Route] = &[
 async fn register(
     State(app): State<App>,
     ip: ClientIp,
+    device: DeviceId,
     Now(now): Now,
     JsonBody(r): JsonBody<accounts::RegisterRequest>,
 ) -> Answer {
-    http::json(StatusCode::CREATED, &accounts::register(&app, r, &ip.0, now).await?)
+    let seen = Sighting::new(&ip.0, device.0.as_deref());
+    http::json(StatusCode::CREATED, &accounts::register(&app, r, &ip.0, &seen, now).await?)
 }
 
 async fn login(
     State(app): State<App>,
     ip: ClientIp,
+    device: DeviceId,
     Now(now): Now,
     JsonBody(r): JsonBody<accounts::LoginRequest>,
 ) -> Answer {
-    http::json(StatusCode::OK, &accounts::login(&app, r, &ip.0, now).await?)
+    let seen = Sighting::new(&ip.0, device.0.as_deref());
+    http::json(StatusCode::OK, &accounts::login(&app, r, &ip.0, &seen, now).await?)
 }
 
 async fn refresh(State(app): State<App>, Now(now): Now, JsonBody(r): JsonBody<accounts::RefreshRequest>) -> Answer {

@@ -3,16 +3,32 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::delete;
+use axum::routing::{delete, get};
 
 use super::Function::*;
-use super::{route, Answer, Route};
+use super::{admin_route_on, route, Answer, Route};
+use crate::domain::admin::Access::Needs;
+use crate::domain::admin::Permission::DeleteData;
+use crate::domain::ids::MemberId;
 use crate::error::ApiError;
-use crate::http::{MemberRightsAuth, Now, OptionalJson};
+use crate::http::{CurrentAdmin, MemberRightsAuth, Now, OptionalJson, Path};
 use crate::services::deletion;
 use crate::{http, App};
 
-pub const DELETE_ACCOUNT: &[Route] = &[route("DELETE", "/me", DeleteAccount, || delete(delete_me))];
+pub const DELETE_ACCOUNT: &[Route] = &[
+    route("DELETE", "/me", DeleteAccount, || delete(delete_me)),
+    admin_route_on(DeleteAccount, "GET", "/admin/members/{id}/export", Needs(DeleteData), || get(admin_export)),
+    admin_route_on(DeleteAccount, "DELETE", "/admin/members/{id}", Needs(DeleteData), || delete(admin_delete)),
+];
+
+/// The reason of an erasure, from an optional body.
+fn reason_of(body: &Option<serde_json::Map<String, serde_json::Value>>) -> Result<Option<&str>, ApiError> {
+    match body.as_ref().and_then(|b| b.get("reason")) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(r)) => Ok(Some(r.as_str())),
+        Some(_) => Err(ApiError::invalid("reason", "must be a string")),
+    }
+}
 
 async fn delete_me(
     State(app): State<App>,
@@ -20,10 +36,28 @@ async fn delete_me(
     Now(now): Now,
     OptionalJson(body): OptionalJson,
 ) -> Answer {
-    let reason = match body.as_ref().and_then(|b| b.get("reason")) {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(r)) => Some(r.as_str()),
-        Some(_) => return Err(ApiError::invalid("reason", "must be a string")),
-    };
+    let reason = reason_of(&body)?;
     http::json(StatusCode::OK, &deletion::delete_me(&app, &id, reason, now).await?)
+}
+
+/// `GET /admin/members/{id}/export`: what `GET /me/export` answers, audited.
+async fn admin_export(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<MemberId>,
+) -> Answer {
+    http::json(StatusCode::OK, &deletion::export_by_admin(&app, &me, &id, now).await?)
+}
+
+/// `DELETE /admin/members/{id}`: what `DELETE /me` does, audited.
+async fn admin_delete(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(id): Path<MemberId>,
+    OptionalJson(body): OptionalJson,
+) -> Answer {
+    let reason = reason_of(&body)?;
+    http::json(StatusCode::OK, &deletion::delete_by_admin(&app, &me, &id, reason, now).await?)
 }

@@ -9,7 +9,7 @@ use super::{route, Answer, MessageBody, PasswordChange, Route};
 use crate::domain::ids::ChatId;
 use crate::error::ApiError;
 use crate::http::{ClientIp, JsonBody, ListParams, Now, OperatorAuth, OptionalJson, Path, SessionId};
-use crate::services::operators;
+use crate::services::{moderation, operators};
 use crate::{http, App};
 
 /// The operator console's routes.
@@ -26,6 +26,8 @@ pub const OPERATOR: &[Route] = &[
     route("GET", "/operator/notifications", Operator, || get(operator_notifications)),
     route("POST", "/operator/notifications/{id}/read", Operator, || post(operator_notification_read)),
     route("PATCH", "/operator/me", Operator, || patch(operator_update_me)),
+    route("POST", "/operator/chats/{id}/report", Operator, || post(operator_report)),
+    route("GET", "/operator/stats", Operator, || get(operator_stats)),
 ];
 
 #[derive(serde::Deserialize)]
@@ -151,4 +153,27 @@ async fn operator_update_me(
     JsonBody(r): JsonBody<operators::SkillsChange>,
 ) -> Answer {
     http::json(StatusCode::OK, &operators::update_me(&app, &id, r).await?)
+}
+
+async fn operator_report(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+    Path(chat_id): Path<ChatId>,
+    JsonBody(r): JsonBody<moderation::ReportRequest>,
+) -> Answer {
+    http::json(StatusCode::CREATED, &moderation::report(&app, &id, &chat_id, r, now).await?)
+}
+
+async fn operator_stats(
+    State(app): State<App>,
+    OperatorAuth(id): OperatorAuth,
+    Now(now): Now,
+    p: ListParams,
+) -> Answer {
+    let days = match p.get("days") {
+        None => None,
+        Some(d) => Some(d.parse::<i64>().map_err(|_| ApiError::invalid("days", "must be a whole number"))?),
+    };
+    http::json(StatusCode::OK, &operators::stats(&app, &id, days, now).await?)
 }
