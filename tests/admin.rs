@@ -10,14 +10,12 @@
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use fantooo::domain::admin::{Access, Admin, AdminRole, Permissions, Totp};
-use fantooo::domain::ids;
+use fantooo::domain::admin::{Access, AdminRole, Permissions};
 use fantooo::http::routes::admin_routes;
 use fantooo::store::Store;
+use fantooo_tests::staff::PASSWORD;
 use fantooo_tests::{call, rounds, unique_username, OwnApi, Stack, StatusCode};
 use serde_json::{json, Value};
-
-const PASSWORD: &str = "admin-pass-12345";
 
 fn setup_token() -> String {
     std::env::var("ADMIN_SETUP_TOKEN").unwrap_or_else(|_| "local-setup-token".into())
@@ -100,21 +98,7 @@ fn shared(stack: &Stack) -> Api<'_> {
 
 /// A super admin on the shared table, staged through the store (no setup there).
 async fn staged_super(stack: &Stack) -> Result<Staff> {
-    let email = email("root");
-    let admin = Admin {
-        id: ids::new_id("ad_"),
-        name: "Staged root".into(),
-        email: email.clone(),
-        role: AdminRole::SuperAdmin,
-        custom_permissions: None,
-        active: true,
-        password_hash: fantooo::auth::password::hash(PASSWORD.into()).await?,
-        totp: Totp::Off,
-        created_at: Utc::now(),
-        version: 1,
-        sessions_cut: None,
-    };
-    stack.store.stage_admin(&admin, Utc::now()).await?;
+    let (_, email) = fantooo_tests::staff::stage(stack, AdminRole::SuperAdmin, None).await?;
     shared(stack).staff(&email).await
 }
 

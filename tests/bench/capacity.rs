@@ -217,6 +217,10 @@ async fn main() -> Result<()> {
     let operator_post = |path: String, body: Value, secs: i64| {
         stack.http.post(stack.url(&path)).bearer_auth(&token).header("x-fantooo-now", at(secs)).json(&body).send()
     };
+    // The measured day's first heartbeat keeps the day's reply counters (one write
+    // a day per operator: `operator_day`); the heartbeats measured below are the usual ones.
+    let (s, b) = Stack::answer(operator_post("/operator/heartbeat".into(), json!({}), 3618).await?).await?;
+    anyhow::ensure!(s.is_success(), "heartbeat: {b}");
     meter.reset().await?;
     let (s, b) = Stack::answer(
         operator_post(format!("/operator/chats/{chat}/messages"), json!({ "content": text() }), 3620).await?,

@@ -519,6 +519,16 @@ pub mod staff {
     /// An admin of `role` (with `custom` permissions instead of the role's, if
     /// given), staged through the store and signed in.
     pub async fn admin(stack: &Stack, role: AdminRole, custom: Option<Permissions>) -> Result<Staff> {
+        let (id, email) = stage(stack, role, custom).await?;
+        let body = json!({ "email": email, "password": PASSWORD });
+        let (status, b) = call(&stack.http, &stack.api, "POST", "/admin/login", None, Some(body)).await?;
+        anyhow::ensure!(status == StatusCode::OK, "admin login: {status} {b}");
+        Ok(Staff { id, email, token: b["token"].as_str().context("token")?.into() })
+    }
+
+    /// An admin of `role` written straight into the table (password `PASSWORD`):
+    /// (id, email).
+    pub async fn stage(stack: &Stack, role: AdminRole, custom: Option<Permissions>) -> Result<(String, String)> {
         let email = format!("{}@staff.test", unique_username(role.as_str()));
         let admin = Admin {
             id: ids::new_id("ad_"),
@@ -534,10 +544,7 @@ pub mod staff {
             sessions_cut: None,
         };
         stack.store.stage_admin(&admin, Utc::now()).await?;
-        let body = json!({ "email": email, "password": PASSWORD });
-        let (status, b) = call(&stack.http, &stack.api, "POST", "/admin/login", None, Some(body)).await?;
-        anyhow::ensure!(status == StatusCode::OK, "admin login: {status} {b}");
-        Ok(Staff { id: admin.id, email, token: b["token"].as_str().context("token")?.into() })
+        Ok((admin.id, email))
     }
 
     /// A signed-in operator: id, access token, refresh token.

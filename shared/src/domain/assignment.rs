@@ -436,12 +436,15 @@ pub fn business_day(at: DateTime<Utc>) -> chrono::NaiveDate {
     at.with_timezone(&Nairobi).date_naive()
 }
 
-/// `GET /operator/stats?days=`: 14 by default, at most 90.
+/// `GET /operator/stats?days=`: how many days by default, and at most.
+pub const STATS_DAYS: i64 = 14;
+pub const MAX_STATS_DAYS: i64 = 90;
+
 pub fn stats_days(days: Option<i64>) -> Result<i64, String> {
     match days {
-        None => Ok(14),
-        Some(d) if (1..=90).contains(&d) => Ok(d),
-        Some(_) => Err("must be a whole number from 1 to 90".into()),
+        None => Ok(STATS_DAYS),
+        Some(d) if (1..=MAX_STATS_DAYS).contains(&d) => Ok(d),
+        Some(_) => Err(format!("must be a whole number from 1 to {MAX_STATS_DAYS}")),
     }
 }
 
@@ -498,12 +501,18 @@ pub fn quality_suspension_reason(score: f64) -> String {
     format!("quality score {score:.0} fell below {QUALITY_THRESHOLD:.0}")
 }
 
+fn suspension_end(until: DateTime<Utc>) -> impl std::fmt::Display {
+    until.format("%Y-%m-%d %H:%M UTC")
+}
+
 /// What a suspended operator is told.
 pub fn suspension_notice(until: DateTime<Utc>, reason: &str) -> String {
-    format!(
-        "You are suspended until {} ({reason}). Your chats went back to the queue.",
-        until.format("%Y-%m-%d %H:%M UTC")
-    )
+    format!("You are suspended until {} ({reason}). Your chats went back to the queue.", suspension_end(until))
+}
+
+/// What admins are told of a suspension.
+pub fn suspension_admin_notice(operator_id: &OperatorId, until: DateTime<Utc>, reason: &str) -> String {
+    format!("Operator {operator_id} suspended until {}: {reason}", suspension_end(until))
 }
 
 /// Counted returns to the queue a chat may have (ARCHITECTURE.md invariant 5): a

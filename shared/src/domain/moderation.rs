@@ -14,9 +14,6 @@ pub const ACTIVITY_TTL: Duration = Duration::days(90);
 /// The longest `X-Device-Id` taken; a longer or non-ASCII one is ignored as absent.
 pub const MAX_DEVICE_ID: usize = 200;
 
-/// A ban's reason: 1-500 characters.
-pub const MAX_BAN_REASON: usize = 500;
-
 /// The device id a client sent, if it is one we can use (1-200 visible ASCII).
 pub fn device_id(header: Option<&str>) -> Option<&str> {
     let v = header?.trim();
@@ -59,9 +56,9 @@ pub struct BanRecord {
     pub lifted_by: Option<String>,
 }
 
-/// A ban reason as given: trimmed, 1-500 characters.
-pub fn ban_reason(s: &str) -> Result<String, String> {
-    super::validation::text(s, 1, MAX_BAN_REASON)
+/// A staff member's reason (a ban, a suspension) as given: trimmed, 1-500 characters.
+pub fn staff_reason(s: &str) -> Result<String, String> {
+    super::validation::text(s, 1, super::validation::max::STAFF_REASON)
 }
 
 /// The admin notification a login or registration from a banned member's IP raises.
@@ -103,11 +100,6 @@ words!(ReportReason {
 words!(ReportAction { None => "none", Warned => "warned", Banned => "banned" });
 
 words!(ReportStatus { Open => "open", Resolved => "resolved" });
-
-/// Details of a report: up to 2,000 characters.
-pub const MAX_REPORT_DETAILS: usize = 2000;
-/// A moderator's note on a resolution: up to 1,000 characters.
-pub const MAX_RESOLUTION_NOTE: usize = 1000;
 
 /// An operator's report of a member's behaviour in a chat, for moderators.
 #[derive(Clone, Debug, Serialize)]
@@ -185,8 +177,8 @@ mod tests {
 
     #[test]
     fn a_ban_needs_a_reason() {
-        assert!(ban_reason("  ").is_err());
-        assert!(ban_reason(&"r".repeat(MAX_BAN_REASON + 1)).is_err());
-        assert_eq!(ban_reason(" spam ").as_deref(), Ok("spam"));
+        assert!(staff_reason("  ").is_err());
+        assert!(staff_reason(&"r".repeat(super::super::validation::max::STAFF_REASON + 1)).is_err());
+        assert_eq!(staff_reason(" spam ").as_deref(), Ok("spam"));
     }
 }

@@ -16,6 +16,14 @@ pub mod max {
     pub const RELEASE_NOTE: usize = 2000;
     /// A member's reason for deleting the account.
     pub const DELETION_REASON: usize = 500;
+    /// An admin's reason for a ban or an operator's suspension.
+    pub const STAFF_REASON: usize = 500;
+    /// An operator's details on a report.
+    pub const REPORT_DETAILS: usize = 2000;
+    /// A moderator's note on a report's resolution.
+    pub const RESOLUTION_NOTE: usize = 1000;
+    /// A username, and so the longest prefix worth searching for.
+    pub const USERNAME: usize = 20;
     /// A profile search.
     pub const SEARCH: usize = 100;
     pub const DISPLAY_NAME: usize = 50;
@@ -89,20 +97,20 @@ fn username_byte(b: u8) -> bool {
 /// `Ok(None)`: no username can start with it (nothing matches).
 pub fn username_prefix(q: &str) -> Result<Option<String>, String> {
     let p = q.trim().to_ascii_lowercase();
-    if p.chars().count() > 20 {
-        return Err("must be at most 20 characters".into());
+    if p.chars().count() > max::USERNAME {
+        return Err(format!("must be at most {} characters", max::USERNAME));
     }
     Ok(p.bytes().all(username_byte).then_some(p))
 }
 
 impl Username {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let ok_len = (3..=20).contains(&s.len());
+        let ok_len = (3..=max::USERNAME).contains(&s.len());
         let ok_chars = s.bytes().all(username_byte);
         if ok_len && ok_chars {
             Ok(Username(s.to_string()))
         } else {
-            Err("must be 3-20 characters of a-z, 0-9 and _".into())
+            Err(format!("must be 3-{} characters of a-z, 0-9 and _", max::USERNAME))
         }
     }
 

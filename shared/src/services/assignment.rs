@@ -431,7 +431,7 @@ pub async fn end_suspensions(app: &App, now: DateTime<Utc>) -> Result<usize, Api
     let mut n = 0;
     for op in &ended {
         let notice = crate::services::staff::REACTIVATED_NOTICE;
-        n += usize::from(app.store.reactivate_operator(&op.id, None, notice, now).await?);
+        n += usize::from(app.store.reactivate_operator(&op.id, None, notice, Some(now), now).await?);
     }
     Ok(n)
 }

@@ -250,8 +250,7 @@ async fn finish(app: &App, job: &Job, now: DateTime<Utc>) -> Result<usize, ApiEr
         Job::EraseMember { member_id } => {
             // A banned member's IPs stop flagging others (personal data); the hashed
             // devices stay on the ban record.
-            let (_, ips) = app.store.member_sightings(member_id).await?;
-            app.store.clear_banned_ips(member_id, &ips).await?;
+            app.store.forget_ban_ips(member_id).await?;
             let scope = Principal::member(member_id.as_str()).scope();
             let erased = app.store.erase_member_records(member_id, &scope).await?;
             end_pending_checkouts(app, member_id, now).await?;

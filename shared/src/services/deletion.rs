@@ -55,7 +55,11 @@ pub async fn delete_by_admin(
     let member = existing(app, member_id).await?;
     let details = serde_json::json!({ "reason": reason });
     let audit = AuditEntry::new(&actor.id, "member.delete", format!("member:{member_id}"), details);
-    erase(app, member, reason, Some(&audit), now).await
+    // Deleted meanwhile (by the member): gone, as for any deleted member here.
+    erase(app, member, reason, Some(&audit), now).await.map_err(|e| match e {
+        ApiError::Unauthorized => ApiError::NotFound("member"),
+        other => other,
+    })
 }
 
 /// `GET /admin/members/{id}/export` (`delete_data`): what `GET /me/export` answers;
@@ -124,6 +128,9 @@ pub struct Export {
     pub ledger: Vec<LedgerView>,
     pub notifications: Vec<Notification>,
     pub favorites: Vec<String>,
+    /// Where the member was seen from (90 days): hashed device ids and IPs.
+    pub devices: Vec<crate::store::Seen>,
+    pub ips: Vec<crate::store::Seen>,
 }
 
 pub async fn export(app: &App, member_id: &MemberId) -> Result<Export, ApiError> {
@@ -168,5 +175,16 @@ pub async fn export(app: &App, member_id: &MemberId) -> Result<Export, ApiError>
         .collect::<Vec<_>>();
     let notifications = app.store.member_notifications(member_id, None, 1000).await?.items;
     let favorites = app.store.list_favorite_ids(member_id, None, 1000).await?.items;
-    Ok(Export { profile: MemberView::from(&member), chats, messages, transactions, ledger, notifications, favorites })
+    let file = app.store.member_file(member_id).await?;
+    Ok(Export {
+        profile: MemberView::from(&member),
+        chats,
+        messages,
+        transactions,
+        ledger,
+        notifications,
+        favorites,
+        devices: file.devices,
+        ips: file.ips,
+    })
 }

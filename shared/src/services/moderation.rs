@@ -7,8 +7,7 @@ use serde::Serialize;
 use crate::domain::admin::{Admin, AuditEntry, Permission};
 use crate::domain::ids::{self, ChatId, MemberId, OperatorId};
 use crate::domain::moderation::{
-    self, BanRecord, Report, ReportAction, ReportReason, ReportStatus, Resolution, Sighting, MAX_REPORT_DETAILS,
-    MAX_RESOLUTION_NOTE, WARNING_NOTICE,
+    self, BanRecord, Report, ReportAction, ReportReason, ReportStatus, Resolution, Sighting, WARNING_NOTICE,
 };
 use crate::domain::principal::PrincipalKind;
 use crate::domain::validation::{self, FieldErrors};
@@ -152,9 +151,9 @@ pub struct BanOutcome {
     pub closing_chats: usize,
 }
 
-/// `POST /admin/members/{id}/ban`: status, ban record, refused devices, the close
-/// job and the audit entry in one transaction; then every session ends and the
-/// member's IPs are marked. Banning a banned member is a no-op (`closing_chats` 0).
+/// `POST /admin/members/{id}/ban`: status, ban record, refused devices, marked
+/// IPs, the close job and the audit entry in one transaction; then every session
+/// ends. Banning a banned member is a no-op (`closing_chats` 0).
 pub async fn ban(
     app: &App,
     actor: &Admin,
@@ -162,26 +161,47 @@ pub async fn ban(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<BanOutcome, ApiError> {
-    let reason = moderation::ban_reason(reason).map_err(|e| ApiError::invalid("reason", e))?;
+    ban_for(app, actor, id, reason, None, now).await
+}
+
+/// The one ban, from the member's page or from a report (`report`: the ban only
+/// happens while that report is open).
+async fn ban_for(
+    app: &App,
+    actor: &Admin,
+    id: &MemberId,
+    reason: &str,
+    report: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<BanOutcome, ApiError> {
+    let reason = moderation::staff_reason(reason).map_err(|e| ApiError::invalid("reason", e))?;
     let member = app.store.get_member(id).await?.ok_or(ApiError::NotFound("member"))?;
-    if member.status != MemberStatus::Active {
-        return match member.status {
-            MemberStatus::Deleted => Err(ApiError::NotFound("member")),
-            _ => Ok(BanOutcome { closing_chats: 0 }),
-        };
+    match member.status {
+        MemberStatus::Deleted => return Err(ApiError::NotFound("member")),
+        MemberStatus::Banned => return Ok(BanOutcome { closing_chats: 0 }),
+        MemberStatus::Active => {}
     }
     let (devices, ips) = app.store.member_sightings(id).await?;
-    let audit = AuditEntry::new(&actor.id, "member.ban", member_target(id), serde_json::json!({ "reason": reason }));
-    let ban = Ban { member_id: id, reason: &reason, banned_by: &actor.id, devices: &devices, audit: &audit };
+    let details = serde_json::json!({ "reason": reason, "report_id": report });
+    let audit = AuditEntry::new(&actor.id, "member.ban", member_target(id), details);
+    let ban = Ban {
+        member_id: id,
+        reason: &reason,
+        banned_by: &actor.id,
+        devices: &devices,
+        ips: &ips,
+        report,
+        audit: &audit,
+    };
     match app.store.ban_member(&ban, now).await? {
         StatusChange::Done => {}
         StatusChange::Unchanged(MemberStatus::Deleted) | StatusChange::Gone => {
             return Err(ApiError::NotFound("member"))
         }
         StatusChange::Unchanged(_) => return Ok(BanOutcome { closing_chats: 0 }),
+        StatusChange::ReportClosed => return Err(ApiError::ReportResolved),
     }
     app.store.revoke_refresh_tokens(PrincipalKind::Member, id, None).await?;
-    app.store.mark_banned_ips(id, &ips, now).await?;
     let closing_chats = open_chats(app, id).await?;
     tracing::info!(member_id = %id, closing_chats, "member banned");
     Ok(BanOutcome { closing_chats })
@@ -218,12 +238,12 @@ pub async fn unban(app: &App, actor: &Admin, id: &MemberId, now: DateTime<Utc>) 
     let audit = AuditEntry::new(&actor.id, "member.unban", member_target(id), serde_json::json!({}));
     match app.store.unban_member(id, &actor.id, &audit, now).await? {
         StatusChange::Done => {
-            let (_, ips) = app.store.member_sightings(id).await?;
-            app.store.clear_banned_ips(id, &ips).await?;
             tracing::info!(member_id = %id, "member unbanned");
             Ok(UnbanOutcome { status: MemberStatus::Active })
         }
-        StatusChange::Unchanged(MemberStatus::Deleted) | StatusChange::Gone => Err(ApiError::NotFound("member")),
+        StatusChange::Unchanged(MemberStatus::Deleted) | StatusChange::Gone | StatusChange::ReportClosed => {
+            Err(ApiError::NotFound("member"))
+        }
         StatusChange::Unchanged(status) => Ok(UnbanOutcome { status }),
     }
 }
@@ -248,11 +268,11 @@ pub async fn report(
 ) -> Result<Report, ApiError> {
     let mut f = FieldErrors::new();
     let reason = f.check("reason", ReportReason::parse(&r.reason).ok_or_else(ReportReason::expected));
-    let details = r.details.as_deref().and_then(|d| f.check("details", validation::text(d, 1, MAX_REPORT_DETAILS)));
+    let details =
+        r.details.as_deref().and_then(|d| f.check("details", validation::text(d, 1, validation::max::REPORT_DETAILS)));
     f.into_result()?;
     let reason = reason.ok_or_else(|| ApiError::invalid("reason", ReportReason::expected()))?;
-    let chat = app.store.get_chat(chat_id).await?.filter(|c| c.operator_id.as_ref() == Some(operator_id));
-    let chat = chat.ok_or(ApiError::NotFound("chat"))?;
+    let chat = crate::services::operators::held_chat(app, operator_id, chat_id).await?;
     let report = Report {
         id: ids::new_id("rp_"),
         chat_id: chat.id.clone(),
@@ -296,7 +316,8 @@ pub struct Resolve {
 pub async fn resolve(app: &App, actor: &Admin, id: &str, r: Resolve, now: DateTime<Utc>) -> Result<Report, ApiError> {
     let mut f = FieldErrors::new();
     let action = f.check("action", ReportAction::parse(&r.action).ok_or_else(ReportAction::expected));
-    let note = r.note.as_deref().and_then(|n| f.check("note", validation::text(n, 1, MAX_RESOLUTION_NOTE)));
+    let note =
+        r.note.as_deref().and_then(|n| f.check("note", validation::text(n, 1, validation::max::RESOLUTION_NOTE)));
     f.into_result()?;
     let action = action.ok_or_else(|| ApiError::invalid("action", ReportAction::expected()))?;
     if action == ReportAction::Banned && !actor.permissions().has(Permission::BanMembers) {
@@ -307,8 +328,10 @@ pub async fn resolve(app: &App, actor: &Admin, id: &str, r: Resolve, now: DateTi
         return Err(ApiError::ReportResolved);
     }
     if action == ReportAction::Banned {
+        // The ban commits only while the report is open: a concurrent resolution
+        // leaves the member as they were (409 below or from the ban itself).
         let reason = format!("report {}: {}", report.id, report.reason.as_str());
-        ban(app, actor, &report.member_id, &reason, now).await?;
+        ban_for(app, actor, &report.member_id, &reason, Some(&report.id), now).await?;
     }
     let resolution = Resolution { action, note, resolved_by: actor.id.to_string(), resolved_at: now };
     let warning = (action == ReportAction::Warned).then_some(WARNING_NOTICE);

@@ -274,7 +274,12 @@ pub async fn waiting_room(app: &App, operator_id: &OperatorId, now: DateTime<Utc
     Ok(WaitingRoom { chats, waiting, stats })
 }
 
-async fn held_chat(app: &App, operator_id: &OperatorId, chat_id: &ChatId) -> Result<crate::domain::Chat, ApiError> {
+/// A chat the operator holds now; any other (closed, someone else's, none) is 404.
+pub(crate) async fn held_chat(
+    app: &App,
+    operator_id: &OperatorId,
+    chat_id: &ChatId,
+) -> Result<crate::domain::Chat, ApiError> {
     match app.store.get_chat(chat_id).await? {
         Some(c) if c.operator_id.as_deref() == Some(operator_id) => Ok(c),
         _ => Err(ApiError::NotFound("chat")),

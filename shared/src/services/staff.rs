@@ -224,7 +224,7 @@ pub async fn suspend(
         }
     };
     let notice = assignment::suspension_notice(until, &reason);
-    let admin_notice = format!("Operator {id} suspended until {}: {reason}", until.format("%Y-%m-%d %H:%M UTC"));
+    let admin_notice = assignment::suspension_admin_notice(id, until, &reason);
     let suspension = crate::store::Suspension {
         operator_id: id,
         until,
@@ -272,7 +272,7 @@ pub async fn suspend_by_admin(
     now: DateTime<Utc>,
 ) -> Result<OperatorAdminView, ApiError> {
     let mut f = FieldErrors::new();
-    let reason = f.check("reason", validation::text(&r.reason, 1, crate::domain::moderation::MAX_BAN_REASON));
+    let reason = f.check("reason", crate::domain::moderation::staff_reason(&r.reason));
     let days = f.check("days", assignment::suspension_days(r.days));
     f.into_result()?;
     let (Some(reason), Some(days)) = (reason, days) else { return Err(ApiError::invalid("body", "is not valid")) };
@@ -297,7 +297,7 @@ pub async fn reactivate(
     }
     let details = serde_json::json!({ "suspended_until": op.suspended_until, "reason": op.suspension_reason });
     let audit = AuditEntry::new(&actor.id, "operator.reactivate", target(id), details);
-    app.store.reactivate_operator(id, Some(&audit), REACTIVATED_NOTICE, now).await?;
+    app.store.reactivate_operator(id, Some(&audit), REACTIVATED_NOTICE, None, now).await?;
     Ok(OperatorAdminView::from(&existing(app, id).await?))
 }
 

@@ -2,7 +2,9 @@
 //! claims), bans with their hashed devices, where members were seen from
 //! (devices and IPs, with a TTL), circumvention signals, and reports.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use chrono::{DateTime, Utc};
 
 use super::attr::{key, n, s, ts, Item, Reader};
@@ -24,9 +26,10 @@ use crate::domain::{CloseReason, Member, MemberStatus};
 /// prefix search. Written only by registrations and erasures (a few a second).
 pub(crate) const MEMBER_NAMES: &str = "MEMBERNAMES";
 
-/// A device a ban refuses: `BANNEDDEVICE#<hash>` / `BAN`, naming the member.
-fn banned_device_key(hash: &str) -> Item {
-    key(format!("BANNEDDEVICE#{hash}"), "BAN")
+/// A device a member's ban refuses: `BANNEDDEVICE#<hash>` / `<member id>` (two
+/// banned members may share a device; each ban owns its own refusal).
+fn banned_device_key(hash: &str, member_id: &str) -> Item {
+    key(format!("BANNEDDEVICE#{hash}"), member_id)
 }
 
 /// An IP a banned member used: `BANNEDIP#<ip>` / `<member id>`, with the TTL of
@@ -96,6 +99,8 @@ pub enum StatusChange {
     /// The member was not in the status the change starts from (a no-op for the caller).
     Unchanged(MemberStatus),
     Gone,
+    /// The report the ban was to resolve is resolved already: nothing changed.
+    ReportClosed,
 }
 
 fn ban_from(item: &Item) -> Result<BanRecord, StoreError> {
@@ -105,14 +110,14 @@ fn ban_from(item: &Item) -> Result<BanRecord, StoreError> {
         banned_by: r.str("banned_by")?,
         banned_at: r.time("banned_at")?,
         circumvention_attempts: u32::try_from(r.opt_i64("circumvention_attempts").unwrap_or(0)).unwrap_or(0),
-        devices: device_set(item).len(),
+        devices: string_set(item, "devices").len(),
         lifted_at: r.opt_time("lifted_at"),
         lifted_by: r.opt_str("lifted_by"),
     })
 }
 
-fn device_set(item: &Item) -> Vec<String> {
-    match item.get("devices") {
+fn string_set(item: &Item, name: &str) -> Vec<String> {
+    match item.get(name) {
         Some(AttributeValue::Ss(v)) => v.clone(),
         _ => Vec::new(),
     }
@@ -165,11 +170,17 @@ pub struct Ban<'a> {
     pub banned_by: &'a str,
     /// The member's known devices (hashed): each becomes refused.
     pub devices: &'a [String],
+    /// The IPs the member was seen from: each flags new accounts for 90 days.
+    pub ips: &'a [String],
+    /// A report this ban resolves: it must still be open.
+    pub report: Option<&'a str>,
     pub audit: &'a AuditEntry,
 }
 
-/// Devices a ban's own transaction refuses; more (rare) are added right after it.
+/// Devices and IPs a ban's own transaction covers (with its 4 or 5 other actions,
+/// under DynamoDB's 100); more (rare) are added right after it.
 const DEVICES_IN_BAN_TX: usize = 60;
+const IPS_IN_BAN_TX: usize = 30;
 
 impl Store {
     /// Members whose username starts with `prefix` (already lowercased), in
@@ -182,6 +193,13 @@ impl Store {
     ) -> Result<Page<MemberMatch>, StoreError> {
         let start =
             cursor.map(|c| decode(c, &["PK", "SK", "GSI1PK", "GSI1SK"], ("GSI1PK", MEMBER_NAMES))).transpose()?;
+        // A cursor from another prefix's search would be refused by DynamoDB (the
+        // start key must fit the key condition): it is a bad cursor here.
+        if let Some(AttributeValue::S(sk)) = start.as_ref().and_then(|k| k.get("GSI1SK")) {
+            if !sk.starts_with(prefix) {
+                return Err(StoreError::BadCursor);
+            }
+        }
         let mut q = self
             .client
             .query()
@@ -278,9 +296,20 @@ impl Store {
         Ok(())
     }
 
-    /// The member whose ban refuses this device, if any.
+    /// A member whose ban refuses this device, if any.
     pub async fn banned_device(&self, hash: &str) -> Result<Option<MemberId>, StoreError> {
-        self.get_decoded(banned_device_key(hash), |i| Ok(MemberId::new(Reader(i).str("member_id")?))).await
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(format!("BANNEDDEVICE#{hash}")))
+            .consistent_read(true)
+            .limit(1)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        Ok(out.items.unwrap_or_default().first().and_then(|i| Reader(i).opt_str("member_id")).map(MemberId::new))
     }
 
     /// A banned member who used this IP within the activity TTL, if any.
@@ -365,9 +394,12 @@ impl Store {
     }
 
     /// Bans an active member in one transaction: status `banned`, the ban record
-    /// (reason, who, when, the hashed devices it refuses), each device's refusal,
-    /// the job that closes the member's open chats (`member_banned`) and the audit
-    /// entry. `Unchanged` if the member is not active (banning twice is a no-op).
+    /// (reason, who, when, the hashed devices it refuses, the IPs it marks), each
+    /// device's refusal and IP's mark, the job that closes the member's open chats
+    /// (`member_banned`), the audit entry and, when the ban resolves a report, the
+    /// check that the report is still open. `Unchanged` if the member is not
+    /// active (banning twice is a no-op); `ReportClosed` if the report was resolved
+    /// meanwhile (nothing changed).
     pub async fn ban_member(&self, ban: &Ban<'_>, now: DateTime<Utc>) -> Result<StatusChange, StoreError> {
         let id = ban.member_id;
         let status = update(&self.table, key(member_pk(id), "PROFILE"))
@@ -377,6 +409,8 @@ impl Store {
             .expression_attribute_values(":banned", s(MemberStatus::Banned.as_str()))
             .expression_attribute_values(":active", s(MemberStatus::Active.as_str()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let (devices, later_devices) = ban.devices.split_at(ban.devices.len().min(DEVICES_IN_BAN_TX));
+        let (ips, later_ips) = ban.ips.split_at(ban.ips.len().min(IPS_IN_BAN_TX));
         let mut record = ban_key(id);
         record.insert("entity".into(), s("ban"));
         record.insert("member_id".into(), s(id));
@@ -387,6 +421,9 @@ impl Store {
         if !ban.devices.is_empty() {
             record.insert("devices".into(), AttributeValue::Ss(ban.devices.to_vec()));
         }
+        if !ban.ips.is_empty() {
+            record.insert("ips".into(), AttributeValue::Ss(ban.ips.to_vec()));
+        }
         let close = Job::CloseMemberChats { member_id: id.clone(), reason: CloseReason::MemberBanned };
         let mut items = vec![
             tx_update(status)?,
@@ -394,54 +431,42 @@ impl Store {
             put_new(&self.table, job_item(&close, now))?,
             super::admins::audit_put(&self.table, ban.audit, now)?,
         ];
-        let (now_devices, later) = ban.devices.split_at(ban.devices.len().min(DEVICES_IN_BAN_TX));
-        for d in now_devices {
+        for d in devices {
             items.push(super::tx::put(&self.table, device_refusal(d, id, now))?);
+        }
+        for ip in ips {
+            items.push(super::tx::put(&self.table, ip_mark(ip, id, now))?);
+        }
+        if let Some(report) = ban.report {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(report_pk(report), "REPORT")))
+                .condition_expression("#status = :open")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":open", s(ReportStatus::Open.as_str()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(StoreError::dynamo)?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
         }
         match self.transact(items).await {
             Ok(()) => {}
             Err(TransactFailure::ConditionFailed(old)) => {
-                return Ok(match old.first().and_then(Option::as_ref).map(member_from).transpose()? {
-                    Some(m) => StatusChange::Unchanged(m.status),
-                    None => StatusChange::Gone,
-                });
+                if let Some(m) = old.first().and_then(Option::as_ref).map(member_from).transpose()? {
+                    return Ok(StatusChange::Unchanged(m.status));
+                }
+                if ban.report.is_some() && old.last().is_some_and(Option::is_some) {
+                    return Ok(StatusChange::ReportClosed);
+                }
+                return Ok(StatusChange::Gone);
             }
             Err(TransactFailure::Store(e)) => return Err(e),
         }
-        for d in later {
-            self.add_banned_device(id, d, now).await?;
-        }
-        Ok(StatusChange::Done)
-    }
-
-    /// Adds a device to a banned member's ban (one seen at a refused login).
-    pub async fn add_banned_device(&self, id: &MemberId, hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(device_refusal(hash, id, now)))
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(ban_key(id)))
-            .update_expression("ADD devices :d")
-            .condition_expression("attribute_exists(PK)")
-            .expression_attribute_values(":d", AttributeValue::Ss(vec![hash.to_string()]))
-            .send()
-            .await;
-        applied(result).map(|_| ())
-    }
-
-    /// Marks the IPs a banned member used, each for the rest of its sighting's TTL.
-    pub async fn mark_banned_ips(&self, id: &MemberId, ips: &[String], now: DateTime<Utc>) -> Result<(), StoreError> {
-        for ip in ips {
-            let mut item = banned_ip_key(ip, id);
-            item.insert("member_id".into(), s(id));
-            item.insert("expires_at".into(), n((now + ACTIVITY_TTL).timestamp()));
+        let later = later_devices
+            .iter()
+            .map(|d| device_refusal(d, id, now))
+            .chain(later_ips.iter().map(|ip| ip_mark(ip, id, now)));
+        for item in later {
             self.client
                 .put_item()
                 .table_name(&self.table)
@@ -450,26 +475,54 @@ impl Store {
                 .await
                 .map_err(StoreError::sdk)?;
         }
-        Ok(())
+        Ok(StatusChange::Done)
     }
 
-    /// Removes a member's banned-IP marks (an unban, or erasure: IPs are personal data).
-    pub async fn clear_banned_ips(&self, id: &MemberId, ips: &[String]) -> Result<(), StoreError> {
-        for ip in ips {
+    /// Adds a device to a live ban (one a refused login of the banned member came
+    /// from): the refusal and the record's set, in one transaction conditioned on
+    /// the ban not being lifted, so a login racing an unban cannot refuse the
+    /// device again afterwards. `Ok(false)` if the ban is gone or lifted.
+    pub async fn add_banned_device(&self, id: &MemberId, hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let record = update(&self.table, ban_key(id))
+            .update_expression("ADD devices :d")
+            .condition_expression("attribute_exists(PK) AND attribute_not_exists(lifted_at)")
+            .expression_attribute_values(":d", AttributeValue::Ss(vec![hash.to_string()]));
+        let items = vec![tx_update(record)?, super::tx::put(&self.table, device_refusal(hash, id, now))?];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// Erasure's part of a ban: the IP marks go (an IP is personal data) and the
+    /// record forgets them; the hashed devices and their refusals stay.
+    pub async fn forget_ban_ips(&self, id: &MemberId) -> Result<(), StoreError> {
+        let Some(record) = self.get_decoded(ban_key(id), |i| Ok(i.clone())).await? else { return Ok(()) };
+        for ip in string_set(&record, "ips") {
             self.client
                 .delete_item()
                 .table_name(&self.table)
-                .set_key(Some(banned_ip_key(ip, id)))
+                .set_key(Some(banned_ip_key(&ip, id)))
                 .send()
                 .await
                 .map_err(StoreError::sdk)?;
         }
-        Ok(())
+        let forget = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ban_key(id)))
+            .update_expression("REMOVE ips")
+            .condition_expression("attribute_exists(PK)")
+            .send()
+            .await;
+        applied(forget).map(|_| ())
     }
 
     /// Lifts a ban in one transaction: status `active`, the record marked lifted
-    /// (it stays as history), each device's refusal removed, the audit entry.
-    /// `Unchanged` if the member is not banned.
+    /// (it stays as history), the ban's own device refusals and IP marks removed,
+    /// the audit entry. `Unchanged` if the member is not banned.
     pub async fn unban_member(
         &self,
         id: &MemberId,
@@ -478,7 +531,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<StatusChange, StoreError> {
         let record = self.get_decoded(ban_key(id), |i| Ok(i.clone())).await?;
-        let devices = record.as_ref().map(device_set).unwrap_or_default();
+        let devices = record.as_ref().map(|r| string_set(r, "devices")).unwrap_or_default();
+        let ips = record.as_ref().map(|r| string_set(r, "ips")).unwrap_or_default();
         let status = update(&self.table, key(member_pk(id), "PROFILE"))
             .update_expression("SET #status = :active")
             .condition_expression("#status = :banned")
@@ -489,14 +543,21 @@ impl Store {
         let mut items = vec![tx_update(status)?, super::admins::audit_put(&self.table, audit, now)?];
         if record.is_some() {
             let lift = update(&self.table, ban_key(id))
-                .update_expression("SET lifted_at = :now, lifted_by = :by REMOVE devices")
+                .update_expression("SET lifted_at = :now, lifted_by = :by REMOVE devices, ips")
                 .expression_attribute_values(":now", ts(now))
                 .expression_attribute_values(":by", s(lifted_by));
             items.push(tx_update(lift)?);
         }
-        let (now_devices, later) = devices.split_at(devices.len().min(DEVICES_IN_BAN_TX));
-        for d in now_devices {
-            items.push(delete_refusal(&self.table, d, id)?);
+        let mut keys: Vec<Item> = devices.iter().map(|d| banned_device_key(d, id)).collect();
+        keys.extend(ips.iter().map(|ip| banned_ip_key(ip, id)));
+        let (in_tx, later) = keys.split_at(keys.len().min(DEVICES_IN_BAN_TX + IPS_IN_BAN_TX));
+        for k in in_tx {
+            let d = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(k.clone()))
+                .build()
+                .map_err(StoreError::dynamo)?;
+            items.push(TransactWriteItem::builder().delete(d).build());
         }
         match self.transact(items).await {
             Ok(()) => {}
@@ -508,8 +569,14 @@ impl Store {
             }
             Err(TransactFailure::Store(e)) => return Err(e),
         }
-        for d in later {
-            let _ = self.transact(vec![delete_refusal(&self.table, d, id)?]).await;
+        for k in later {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(k.clone()))
+                .send()
+                .await
+                .map_err(StoreError::sdk)?;
         }
         Ok(StatusChange::Done)
     }
@@ -585,21 +652,18 @@ impl Store {
 }
 
 fn device_refusal(hash: &str, member_id: &str, now: DateTime<Utc>) -> Item {
-    let mut item = banned_device_key(hash);
+    let mut item = banned_device_key(hash, member_id);
     item.insert("entity".into(), s("banned_device"));
     item.insert("member_id".into(), s(member_id));
     item.insert("at".into(), ts(now));
     item
 }
 
-/// Removes a device's refusal if it is this member's (another ban may name it too).
-fn delete_refusal(table: &str, hash: &str, member_id: &str) -> Result<TransactWriteItem, StoreError> {
-    let d = Delete::builder()
-        .table_name(table)
-        .set_key(Some(banned_device_key(hash)))
-        .condition_expression("attribute_not_exists(PK) OR member_id = :m")
-        .expression_attribute_values(":m", s(member_id))
-        .build()
-        .map_err(StoreError::dynamo)?;
-    Ok(TransactWriteItem::builder().delete(d).build())
+/// An IP a banned member used: flags new accounts for 90 days from the ban.
+fn ip_mark(ip: &str, member_id: &str, now: DateTime<Utc>) -> Item {
+    let mut item = banned_ip_key(ip, member_id);
+    item.insert("entity".into(), s("banned_ip"));
+    item.insert("member_id".into(), s(member_id));
+    item.insert("expires_at".into(), n((now + ACTIVITY_TTL).timestamp()));
+    item
 }

@@ -622,22 +622,30 @@ impl Store {
     /// operator comes back offline with a clean slate of incidents, is told, and an
     /// admin's decision is audited, in one transaction. `Ok(false)` if the operator
     /// is not suspended (or gone).
+    /// The expiry job passes `ended_by` (its clock): a suspension extended since
+    /// the expiry listing was read is left alone.
     pub async fn reactivate_operator(
         &self,
         id: &OperatorId,
         audit: Option<&AuditEntry>,
         notice: &str,
+        ended_by: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let op = update(&self.table, key(operator_pk(id), "PROFILE"))
+        let mut cond = "attribute_exists(PK) AND is_suspended = :t AND attribute_not_exists(deleted_at)".to_string();
+        let mut op = update(&self.table, key(operator_pk(id), "PROFILE"))
             .update_expression(
                 "SET is_suspended = :f, idle_incidents = :zero, reassignments = :zero \
                  REMOVE suspended_until, suspension_reason, GSI2PK, GSI2SK",
             )
-            .condition_expression("attribute_exists(PK) AND is_suspended = :t AND attribute_not_exists(deleted_at)")
             .expression_attribute_values(":f", b(false))
             .expression_attribute_values(":t", b(true))
             .expression_attribute_values(":zero", n(0));
+        if let Some(by) = ended_by {
+            cond.push_str(" AND suspended_until <= :by");
+            op = op.expression_attribute_values(":by", ts(by));
+        }
+        let op = op.condition_expression(cond);
         let mut items =
             vec![tx_update(op)?, put_new(&self.table, operator_notification_item(id, "reactivated", notice, now))?];
         if let Some(a) = audit {
@@ -696,13 +704,14 @@ impl Store {
         match self.transact(items).await {
             Ok(()) => Ok(OperatorDeletion::Deleted),
             Err(TransactFailure::ConditionFailed(old)) => {
+                let claim_failed = old.get(1).is_some_and(Option::is_some);
                 match old.first().and_then(Option::as_ref).map(operator_from).transpose()? {
                     Some(o) if o.deleted_at.is_none() && o.active_chats > 0 => {
                         Ok(OperatorDeletion::HoldsChats(o.active_chats))
                     }
-                    Some(o) if o.deleted_at.is_none() => Err(StoreError::Corrupt(format!(
-                        "operator {id}: email claim or directory entry does not match the operator"
-                    ))),
+                    _ if claim_failed => {
+                        Err(StoreError::Corrupt(format!("operator {id}: the email claim names another operator")))
+                    }
                     _ => Ok(OperatorDeletion::Gone),
                 }
             }
