@@ -600,3 +600,50 @@ async fn two_bans_on_one_device_are_lifted_one_at_a_time() -> Result<()> {
     assert_eq!(status, StatusCode::CREATED, "no ban left on the device: {b}");
     Ok(())
 }
+
+/// Erasing a banned member erases where they were seen from and the IPs their ban
+/// marked, and keeps the hashed devices on the ban record: the device stays refused.
+#[tokio::test]
+async fn a_banned_members_erasure_keeps_the_hashed_devices_refused_and_forgets_the_ips() -> Result<()> {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await?;
+    let app = stack.app().await?;
+    let root = staff::admin(&stack, AdminRole::SuperAdmin, None).await?;
+    let device = format!("erased-{}", unique_username("d"));
+    let ip = fresh_ip();
+    let (status, reg, _) = register(&stack, &client_from(ip)?, Some(&device)).await?;
+    assert_eq!(status, StatusCode::CREATED, "{reg}");
+    let id = reg["user"]["id"].as_str().context("id")?.to_string();
+    let path = format!("/admin/members/{id}");
+    let (status, _) =
+        api(&stack, "POST", &format!("{path}/ban"), &root.token, Some(json!({ "reason": "fraud" }))).await?;
+    assert_eq!(status, StatusCode::OK);
+    let (status, b) = api(&stack, "DELETE", &path, &root.token, None).await?;
+    assert_eq!((status, b["deleted"].as_bool()), (StatusCode::OK, Some(true)), "a banned member is erased too");
+    let member = MemberId::new(id.as_str());
+    let forgotten = || async {
+        let file = app.store.member_file(&member).await?;
+        Ok(file.devices.is_empty()
+            && file.ips.is_empty()
+            && app.store.banned_member_at_ip(&ip.to_string(), Utc::now()).await?.is_none())
+    };
+    run_jobs_until(&app, forgotten).await?;
+    let (status, file) = api(&stack, "GET", &path, &root.token, None).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((file["status"].as_str(), file["ban"]["devices"].as_u64()), (Some("deleted"), Some(1)), "{file}");
+    let (status, b, _) = register(&stack, &client_from(fresh_ip())?, Some(&device)).await?;
+    assert_eq!((status, b["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("banned")), "still refused");
+    // The IP no longer flags anyone.
+    let (status, reg2, _) = register(&stack, &client_from(ip)?, None).await?;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, other) = api(
+        &stack,
+        "GET",
+        &format!("/admin/members/{}", reg2["user"]["id"].as_str().context("id")?),
+        &root.token,
+        None,
+    )
+    .await?;
+    assert_eq!(other["circumvention"], json!([]), "{other}");
+    Ok(())
+}
