@@ -123,6 +123,21 @@ pub struct Resolution {
     pub resolved_at: DateTime<Utc>,
 }
 
+words!(EditorType { Admin => "admin", Operator => "operator" });
+
+/// One edit of a message, as its history keeps it (invariant 7: written in the
+/// edit's own transaction, with the editor).
+#[derive(Clone, Debug, Serialize)]
+pub struct MessageEdit {
+    pub original_content: String,
+    pub new_content: String,
+    /// The editor's admin or operator id.
+    pub edited_by: String,
+    pub editor_type: EditorType,
+    pub reason: String,
+    pub edited_at: DateTime<Utc>,
+}
+
 /// What the member is told when a moderator warns them (title, text).
 pub const WARNING_NOTICE: (&str, &str) = (
     "A warning from our team",

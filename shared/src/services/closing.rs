@@ -219,7 +219,8 @@ impl Run<'_> {
                 Job::EraseMember { .. } => {
                     let closed = self.close(chat, CloseReason::MemberDeleted).await?;
                     let erased = self.app.store.erase_member_messages(&chat.id).await?;
-                    let notes = self.app.store.erase_assignment_notes(&chat.id).await?;
+                    let notes = self.app.store.erase_assignment_notes(&chat.id).await?
+                        + self.app.store.erase_member_edits(&chat.id).await?;
                     self.report.messages_erased += erased;
                     closed || erased + notes > 0
                 }

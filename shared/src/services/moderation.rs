@@ -343,3 +343,73 @@ pub async fn resolve(app: &App, actor: &Admin, id: &str, r: Resolve, now: DateTi
     }
     Ok(Report { status: ReportStatus::Resolved, resolution: Some(resolution), ..report })
 }
+
+// ---------------------------------------------------------------- message edits
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditRequest {
+    pub content: String,
+    pub reason: String,
+}
+
+/// Reads after another edit changed the message under this one.
+const EDIT_ATTEMPTS: usize = 10;
+
+/// `PATCH /admin/chats/{id}/messages/{message_id}`: the new text, its history
+/// record (original, new, editor, reason) and the audit entry in one transaction
+/// (invariant 7). The member then sees the new text with `"edited": true`, never
+/// the original. The same text again changes nothing and records nothing.
+pub async fn edit_message(
+    app: &App,
+    actor: &Admin,
+    chat_id: &ChatId,
+    message_id: &str,
+    r: EditRequest,
+    now: DateTime<Utc>,
+) -> Result<crate::services::operators::StaffMessage, ApiError> {
+    let mut f = FieldErrors::new();
+    let content = f.check("content", validation::message(r.content));
+    let reason = f.check("reason", moderation::staff_reason(&r.reason));
+    f.into_result()?;
+    let (Some(content), Some(reason)) = (content, reason) else {
+        return Err(ApiError::invalid("body", "is not valid"));
+    };
+    let seq = ids::message_seq(message_id).ok_or(ApiError::NotFound("message"))?;
+    let mut current = app.store.get_message(chat_id, seq, message_id).await?.ok_or(ApiError::NotFound("message"))?;
+    for _ in 0..EDIT_ATTEMPTS {
+        if current.content == content {
+            return Ok(crate::services::operators::StaffMessage::from(&current));
+        }
+        let edit = moderation::MessageEdit {
+            original_content: current.content.clone(),
+            new_content: content.clone(),
+            edited_by: actor.id.to_string(),
+            editor_type: moderation::EditorType::Admin,
+            reason: reason.clone(),
+            edited_at: now,
+        };
+        let details = serde_json::json!({ "chat_id": chat_id, "reason": reason });
+        let audit = AuditEntry::new(&actor.id, "message.edit", format!("message:{message_id}"), details);
+        match app.store.edit_message(&current, seq, &edit, Some(&audit), now).await? {
+            crate::store::EditOutcome::Done(after) => {
+                tracing::info!(%chat_id, message_id, "message edited");
+                return Ok(crate::services::operators::StaffMessage::from(after.as_ref()));
+            }
+            crate::store::EditOutcome::Changed(Some(m)) => current = *m,
+            crate::store::EditOutcome::Changed(None) => return Err(ApiError::NotFound("message")),
+        }
+    }
+    Err(ApiError::Contention)
+}
+
+/// `GET /admin/chats/{id}/messages/{message_id}/history`: newest first.
+pub async fn message_history(
+    app: &App,
+    chat_id: &ChatId,
+    message_id: &str,
+) -> Result<Vec<moderation::MessageEdit>, ApiError> {
+    let seq = ids::message_seq(message_id).ok_or(ApiError::NotFound("message"))?;
+    app.store.get_message(chat_id, seq, message_id).await?.ok_or(ApiError::NotFound("message"))?;
+    Ok(app.store.message_history(chat_id, seq).await?)
+}

@@ -286,7 +286,8 @@ pub(crate) async fn held_chat(
     }
 }
 
-/// A message as staff see it: with the operator who wrote a reply.
+/// A message as staff see it: with the operator who wrote a reply, and whether
+/// it was edited.
 #[derive(Serialize)]
 pub struct StaffMessage {
     pub id: String,
@@ -295,7 +296,23 @@ pub struct StaffMessage {
     pub cost: crate::domain::Credits,
     pub free: bool,
     pub created_at: DateTime<Utc>,
+    pub edited: bool,
     pub handled_by: Option<String>,
+}
+
+impl From<&crate::domain::Message> for StaffMessage {
+    fn from(m: &crate::domain::Message) -> Self {
+        StaffMessage {
+            id: m.id.clone(),
+            sender: m.sender,
+            content: m.content.clone(),
+            cost: m.cost,
+            free: m.free,
+            created_at: m.created_at,
+            edited: m.edited,
+            handled_by: m.handled_by.clone(),
+        }
+    }
 }
 
 /// The chat's own panel of the chat view.
@@ -351,19 +368,7 @@ pub async fn chat_view(app: &App, operator_id: &OperatorId, chat_id: &ChatId) ->
     let page = app.store.list_messages(chat_id, crate::store::MessageWindow::Newest { cursor: None }, 50).await?;
     let (member_notes, character_notes) = app.store.notes(&member.id, &character.id).await?;
     let assignments: Vec<AssignmentRecord> = app.store.assignment_history(&chat).await?;
-    let messages = page
-        .items
-        .into_iter()
-        .map(|m| StaffMessage {
-            id: m.id,
-            sender: m.sender,
-            content: m.content,
-            cost: m.cost,
-            free: m.free,
-            created_at: m.created_at,
-            handled_by: m.handled_by,
-        })
-        .collect();
+    let messages = page.items.into_iter().map(|m| StaffMessage::from(&m)).collect();
     Ok(ChatWorkspace {
         chat: ChatSummary {
             id: chat.id,

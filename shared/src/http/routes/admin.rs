@@ -13,8 +13,10 @@ use axum::routing::{delete, get, patch, post};
 use super::Function::*;
 use super::{admin_route, route, Answer, PasswordChange, Route};
 use crate::domain::admin::Access::{self, AnyAdmin, AnyOf, Needs, Open};
-use crate::domain::admin::Permission::{BanMembers, ManageAdmins, ManageMembers, ManageOperators, ModerateChats};
-use crate::domain::ids::{MemberId, OperatorId};
+use crate::domain::admin::Permission::{
+    BanMembers, ManageAdmins, ManageChats, ManageMembers, ManageOperators, ModerateChats,
+};
+use crate::domain::ids::{ChatId, MemberId, OperatorId};
 use crate::error::ApiError;
 use crate::http::{ClientIp, CurrentAdmin, JsonBody, ListParams, Now, OptionalJson, Path, SessionId};
 use crate::services::{admins, moderation, staff};
@@ -53,7 +55,12 @@ pub const ADMIN: &[Route] = &[
     admin_route("POST", "/admin/members/{id}/unban", Needs(BanMembers), || post(unban_member)),
     admin_route("GET", "/admin/reports", Needs(ModerateChats), || get(list_reports)),
     admin_route("POST", "/admin/reports/{id}/resolve", Needs(ModerateChats), || post(resolve_report)),
+    admin_route("PATCH", "/admin/chats/{id}/messages/{message_id}", CHAT_STAFF, || patch(edit_message)),
+    admin_route("GET", "/admin/chats/{id}/messages/{message_id}/history", CHAT_STAFF, || get(message_history)),
 ];
+
+/// The chat routes' access: `manage_chats` or `moderate_chats`.
+const CHAT_STAFF: Access = AnyOf(&[ManageChats, ModerateChats]);
 
 /// What `route` needs, if it is an admin route.
 pub fn access_of(method: &str, path: &str) -> Option<Access> {
@@ -294,4 +301,23 @@ async fn resolve_report(
     JsonBody(r): JsonBody<moderation::Resolve>,
 ) -> Answer {
     http::json(StatusCode::OK, &moderation::resolve(&app, &me, &id, r, now).await?)
+}
+
+async fn edit_message(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path((chat_id, message_id)): Path<(ChatId, String)>,
+    JsonBody(r): JsonBody<moderation::EditRequest>,
+) -> Answer {
+    http::json(StatusCode::OK, &moderation::edit_message(&app, &me, &chat_id, &message_id, r, now).await?)
+}
+
+async fn message_history(
+    State(app): State<App>,
+    _: CurrentAdmin,
+    Path((chat_id, message_id)): Path<(ChatId, String)>,
+) -> Answer {
+    let items = moderation::message_history(&app, &chat_id, &message_id).await?;
+    http::json(StatusCode::OK, &serde_json::json!({ "items": items }))
 }
