@@ -465,7 +465,7 @@ async fn a_close_never_lands_on_a_chat_written_to_since_it_was_read_and_frees_on
     let cutoff = later - Duration::hours(24);
     let due = |c: &Chat| c.last_activity() < cutoff;
     assert!(matches!(
-        app.store.close_chat(&listed, CloseReason::InactivityTimeout, later).await.unwrap(),
+        app.store.close_chat(&listed, CloseReason::InactivityTimeout, None, later).await.unwrap(),
         fantooo::store::CloseOutcome::Changed(_)
     ));
     assert!(!closing::close_chat(&app, &held[1], CloseReason::InactivityTimeout, later, due).await.unwrap());

@@ -80,3 +80,52 @@ async fn concurrent_edits_each_leave_one_history_record_and_the_records_chain() 
     assert_eq!(status, StatusCode::NOT_FOUND);
     Ok(())
 }
+
+/// An admin closes a held chat: the operator is freed, the member told, the close
+/// audited in its transaction; again 409 `chat_closed`; the member's next message
+/// reopens it.
+#[tokio::test]
+async fn an_admin_closes_a_held_chat_once_and_the_member_can_reopen_it() -> Result<()> {
+    use chrono::Utc;
+    use fantooo::domain::ids::OperatorId;
+    use fantooo::domain::CloseReason;
+    let stack = Stack::connect().await?;
+    let app = stack.app().await?;
+    let root = staff::admin(&stack, AdminRole::SuperAdmin, None).await?;
+    let moderator = staff::admin(&stack, AdminRole::Moderator, None).await?;
+    let op = staff::operator(&stack, &root).await?;
+    let op_id = OperatorId::new(op.id.as_str());
+    app.store.set_availability(&op_id, true, Utc::now()).await?;
+    let member = stack.register("closed").await?;
+    let chat = stack.open_chat(&member, "c_demo05").await?;
+    let (status, _) = stack.post(&member, &format!("/chats/{chat}/messages"), json!({ "content": "hello" })).await?;
+    assert_eq!(status, StatusCode::CREATED);
+    let entry = app.store.waiting_entries().await?.into_iter().find(|e| e.chat_id == chat).context("queued")?;
+    assert_eq!(app.store.claim(&entry, &op_id, Utc::now()).await?, fantooo::store::ClaimOutcome::Claimed);
+
+    let path = format!("/admin/chats/{chat}/close");
+    let (status, b) = api(&stack, "POST", &path, &moderator.token, Some(json!({ "reason": "abusive" }))).await?;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    assert_eq!((b["status"].as_str(), b["close_reason"].as_str()), (Some("closed"), Some("admin")));
+    let c = app.store.get_chat(&chat).await?.context("chat")?;
+    assert_eq!((c.close_reason, c.operator_id), (Some(CloseReason::Admin), None));
+    assert_eq!(app.store.get_operator(&op_id).await?.context("operator")?.active_chats, 0, "the operator is freed");
+    let notes = app.store.member_notifications(&member.id, None, 10).await?;
+    assert!(notes.items.iter().any(|n| n.kind == "chat_closed"), "the member is told");
+    let (status, b) = api(&stack, "POST", &path, &moderator.token, None).await?;
+    assert_eq!((status, b["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("chat_closed")));
+    let (status, _) = api(&stack, "POST", "/admin/chats/ch_m_nobody~c_demo01/close", &moderator.token, None).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = stack.post(&member, &format!("/chats/{chat}/messages"), json!({ "content": "back" })).await?;
+    assert_eq!(status, StatusCode::CREATED, "the member's next message reopens it");
+    let (_, audit) = api(&stack, "GET", "/admin/audit?limit=50", &root.token, None).await?;
+    let target = format!("chat:{chat}");
+    let entry = audit["items"].as_array().context("items")?.iter().find(|e| e["target"] == target.as_str()).cloned();
+    let entry = entry.context("the close is audited")?;
+    assert_eq!(
+        (entry["action"].as_str(), entry["admin_id"].as_str()),
+        (Some("chat.close"), Some(moderator.id.as_str()))
+    );
+    stack.store.retire_operator(&op_id).await?;
+    Ok(())
+}

@@ -29,13 +29,25 @@ pub async fn close_chat(
     now: DateTime<Utc>,
     still_due: impl Fn(&Chat) -> bool,
 ) -> Result<bool, ApiError> {
+    close_chat_audited(app, chat_id, reason, now, still_due, None).await
+}
+
+/// The same close, with an admin's audit entry in its transaction.
+pub async fn close_chat_audited(
+    app: &App,
+    chat_id: &ChatId,
+    reason: CloseReason,
+    now: DateTime<Utc>,
+    still_due: impl Fn(&Chat) -> bool,
+    audit: Option<&crate::domain::admin::AuditEntry>,
+) -> Result<bool, ApiError> {
     let mut chat = app.store.get_chat(chat_id).await?;
     for _ in 0..CLOSE_ATTEMPTS {
         let Some(current) = chat.take() else { return Ok(false) };
         if current.status == ChatStatus::Closed || !still_due(&current) {
             return Ok(false);
         }
-        match app.store.close_chat(&current, reason, now).await? {
+        match app.store.close_chat(&current, reason, audit, now).await? {
             CloseOutcome::Closed => {
                 tracing::info!(%chat_id, reason = reason.as_str(), "chat closed");
                 if current.operator_id.is_some() {

@@ -413,3 +413,39 @@ pub async fn message_history(
     app.store.get_message(chat_id, seq, message_id).await?.ok_or(ApiError::NotFound("message"))?;
     Ok(app.store.message_history(chat_id, seq).await?)
 }
+
+// ---------------------------------------------------------------- chats
+
+#[derive(Serialize)]
+pub struct ClosedChat {
+    pub id: ChatId,
+    pub status: ChatStatus,
+    pub close_reason: crate::domain::CloseReason,
+}
+
+/// `POST /admin/chats/{id}/close`: the one close (`admin`), its audit entry in the
+/// close's transaction: the operator freed, an escalation ended, the member told.
+/// A closed chat is 409 `chat_closed`; the member's next message reopens it.
+pub async fn close_chat(
+    app: &App,
+    actor: &Admin,
+    chat_id: &ChatId,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<ClosedChat, ApiError> {
+    let reason = match reason {
+        Some(r) => Some(moderation::staff_reason(r).map_err(|e| ApiError::invalid("reason", e))?),
+        None => None,
+    };
+    let chat = app.store.get_chat(chat_id).await?.ok_or(ApiError::NotFound("chat"))?;
+    if chat.status == ChatStatus::Closed {
+        return Err(ApiError::ChatClosed);
+    }
+    let details = serde_json::json!({ "reason": reason, "operator_id": chat.operator_id, "status": chat.status });
+    let audit = AuditEntry::new(&actor.id, "chat.close", format!("chat:{chat_id}"), details);
+    let reason_code = crate::domain::CloseReason::Admin;
+    if !crate::services::closing::close_chat_audited(app, chat_id, reason_code, now, |_| true, Some(&audit)).await? {
+        return Err(ApiError::ChatClosed);
+    }
+    Ok(ClosedChat { id: chat_id.clone(), status: ChatStatus::Closed, close_reason: reason_code })
+}

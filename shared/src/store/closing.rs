@@ -33,10 +33,12 @@ impl Store {
     /// Closes `chat` as it was read. The condition pins what the transaction acts
     /// on: the chat is not closed, has the same messages and the same holder, so
     /// the right operator's slot is freed exactly once.
+    /// An admin's close carries its audit entry (`audit`) into the transaction.
     pub async fn close_chat(
         &self,
         chat: &Chat,
         reason: CloseReason,
+        audit: Option<&crate::domain::admin::AuditEntry>,
         now: DateTime<Utc>,
     ) -> Result<CloseOutcome, StoreError> {
         // A closed chat starts afresh if it reopens: no count towards escalation,
@@ -104,6 +106,9 @@ impl Store {
             if let Some(record) = ended_record(&self.table, chat, op, "chat_closed", None, now) {
                 items.push(record?);
             }
+        }
+        if let Some(a) = audit {
+            items.push(super::admins::audit_put(&self.table, a, now)?);
         }
         match self.transact(items).await {
             Ok(()) => Ok(CloseOutcome::Closed),

@@ -57,6 +57,7 @@ pub const ADMIN: &[Route] = &[
     admin_route("POST", "/admin/reports/{id}/resolve", Needs(ModerateChats), || post(resolve_report)),
     admin_route("PATCH", "/admin/chats/{id}/messages/{message_id}", CHAT_STAFF, || patch(edit_message)),
     admin_route("GET", "/admin/chats/{id}/messages/{message_id}/history", CHAT_STAFF, || get(message_history)),
+    admin_route("POST", "/admin/chats/{id}/close", CHAT_STAFF, || post(close_chat)),
 ];
 
 /// The chat routes' access: `manage_chats` or `moderate_chats`.
@@ -320,4 +321,19 @@ async fn message_history(
 ) -> Answer {
     let items = moderation::message_history(&app, &chat_id, &message_id).await?;
     http::json(StatusCode::OK, &serde_json::json!({ "items": items }))
+}
+
+async fn close_chat(
+    State(app): State<App>,
+    CurrentAdmin(me): CurrentAdmin,
+    Now(now): Now,
+    Path(chat_id): Path<ChatId>,
+    OptionalJson(body): OptionalJson,
+) -> Answer {
+    let reason = match body.as_ref().and_then(|b| b.get("reason")) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(r)) => Some(r.as_str()),
+        Some(_) => return Err(ApiError::invalid("reason", "must be a string")),
+    };
+    http::json(StatusCode::OK, &moderation::close_chat(&app, &me, &chat_id, reason, now).await?)
 }
