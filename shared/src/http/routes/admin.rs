@@ -330,10 +330,6 @@ async fn close_chat(
     Path(chat_id): Path<ChatId>,
     OptionalJson(body): OptionalJson,
 ) -> Answer {
-    let reason = match body.as_ref().and_then(|b| b.get("reason")) {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(r)) => Some(r.as_str()),
-        Some(_) => return Err(ApiError::invalid("reason", "must be a string")),
-    };
+    let reason = super::reason_of(&body)?;
     http::json(StatusCode::OK, &moderation::close_chat(&app, &me, &chat_id, reason, now).await?)
 }

@@ -6,11 +6,10 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get};
 
 use super::Function::*;
-use super::{admin_route_on, route, Answer, Route};
+use super::{admin_route_on, reason_of, route, Answer, Route};
 use crate::domain::admin::Access::Needs;
 use crate::domain::admin::Permission::DeleteData;
 use crate::domain::ids::MemberId;
-use crate::error::ApiError;
 use crate::http::{CurrentAdmin, MemberRightsAuth, Now, OptionalJson, Path};
 use crate::services::deletion;
 use crate::{http, App};
@@ -20,15 +19,6 @@ pub const DELETE_ACCOUNT: &[Route] = &[
     admin_route_on(DeleteAccount, "GET", "/admin/members/{id}/export", Needs(DeleteData), || get(admin_export)),
     admin_route_on(DeleteAccount, "DELETE", "/admin/members/{id}", Needs(DeleteData), || delete(admin_delete)),
 ];
-
-/// The reason of an erasure, from an optional body.
-fn reason_of(body: &Option<serde_json::Map<String, serde_json::Value>>) -> Result<Option<&str>, ApiError> {
-    match body.as_ref().and_then(|b| b.get("reason")) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(r)) => Ok(Some(r.as_str())),
-        Some(_) => Err(ApiError::invalid("reason", "must be a string")),
-    }
-}
 
 async fn delete_me(
     State(app): State<App>,

@@ -218,6 +218,16 @@ pub(super) struct MessageBody {
     pub(super) content: String,
 }
 
+/// An optional body's `reason` (an erasure's, an admin's close): absent or null is
+/// none; anything but a string is 422.
+pub(super) fn reason_of(body: &Option<serde_json::Map<String, serde_json::Value>>) -> Result<Option<&str>, ApiError> {
+    match body.as_ref().and_then(|b| b.get("reason")) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(r)) => Ok(Some(r.as_str())),
+        Some(_) => Err(ApiError::invalid("reason", "must be a string")),
+    }
+}
+
 #[derive(serde::Deserialize)]
 pub(super) struct PasswordChange {
     pub(super) current_password: String,
