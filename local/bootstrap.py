@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Creates the local table, queues and event buses from infra/template.yaml.
+"""Creates the local table, queues, event buses and buckets from infra/template.yaml.
 
 Run (against local/emulator.py or any DynamoDB + SQS endpoint):
   .venv/bin/python local/bootstrap.py --endpoint http://127.0.0.1:4599 \
@@ -16,8 +16,12 @@ indexes, billing mode and TTL; every AWS::SQS::Queue gives a queue named
 attributes, and a RedrivePolicy's deadLetterTargetArn (!GetAtt X.Arn) resolves to
 the local queue made from X; every AWS::Events::EventBus gives a bus named
 <prefix>-<kebab-case logical id without "EventBus">-bus (EventBus -> <prefix>-bus,
-AnalyticsEventBus -> <prefix>-analytics-bus). local/check_infra.py checks the
-result.
+AnalyticsEventBus -> <prefix>-analytics-bus); every AWS::S3::Bucket gives a bucket
+named <prefix>-<kebab-case logical id without "Bucket"> (MediaBucket ->
+<prefix>-media) with its CORS rules and its NotificationConfiguration's
+QueueConfigurations, whose Queue (!GetAtt X.Arn) resolves to the local queue made
+from X (the emulator then sends the bucket's events, after one s3:TestEvent, to
+that queue). local/check_infra.py checks the result.
 
 Local only, so tests can observe published events: an SQS queue
 <prefix>-events-tap, and on each bus a rule <bus name>-tap matching every event
@@ -31,9 +35,12 @@ and the tap rule and target are re-applied; an index of the template that the
 existing table lacks is added with UpdateTable).
 Prints one JSON line on stdout:
   {"table": ..., "assignment_queue_url": ..., "assignment_dlq_url": ...,
-   "event_bus_name": ..., "events_tap_queue_url": ..., ...}
+   "event_bus_name": ..., "events_tap_queue_url": ..., "media_bucket": ...,
+   "media_public_url": ..., ...}
 (one "<snake_case logical id>_url" key per queue, one "<snake_case logical id>_name"
-key per event bus).
+key per event bus, one "<snake_case logical id>" key per bucket with its name and
+one "<snake_case logical id without Bucket>_public_url" key with the base URL its
+objects are served from: <endpoint>/<bucket>, path-style).
 """
 
 from __future__ import annotations
@@ -198,6 +205,44 @@ def event_bus_specs(template: dict[str, Any], prefix: str) -> list[dict[str, Any
             for logical_id in resources_of_type(template, "AWS::Events::EventBus")]
 
 
+def bucket_specs(template: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """One entry per AWS::S3::Bucket: logical id, local name, CORS rules and queue
+    notifications (S3 API shapes), output keys.
+
+    The template's BucketName (e.g. !Sub "${AWS::StackName}-media-...") is not used:
+    locally the name follows the prefix, like the queues.
+    """
+    specs = []
+    for logical_id, res in resources_of_type(template, "AWS::S3::Bucket").items():
+        props = res.get("Properties") or {}
+        where = f"Resources.{logical_id}.Properties"
+        base = logical_id[:-len("Bucket")] if logical_id.endswith("Bucket") and logical_id != "Bucket" else logical_id
+        cors = [
+            {**{k: _literal(rule[k], f"{where}.CorsConfiguration") for k in
+                ("AllowedMethods", "AllowedOrigins", "AllowedHeaders", "ExposedHeaders") if k in rule},
+             **({"MaxAgeSeconds": int(_literal(rule["MaxAge"], f"{where}.CorsConfiguration"))}
+                if "MaxAge" in rule else {})}
+            for rule in (props.get("CorsConfiguration") or {}).get("CorsRules") or []
+        ]
+        notifications = []
+        for i, qc in enumerate((props.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []):
+            target = _getatt_target(qc.get("Queue"))
+            if not target or target[1] != "Arn":
+                raise SystemExit(f"{where}.NotificationConfiguration.QueueConfigurations[{i}].Queue must be "
+                                 "!GetAtt <queue>.Arn of a queue in this template")
+            rules = ((qc.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
+            notifications.append({
+                "queue_logical_id": target[0],
+                "events": [_literal(qc["Event"], f"{where}.NotificationConfiguration")],
+                "filter_rules": [{"Name": _literal(r["Name"], where), "Value": _literal(r["Value"], where)}
+                                 for r in rules],
+            })
+        specs.append({"logical_id": logical_id, "name": f"{prefix}-{kebab(base)}", "cors": cors,
+                      "notifications": notifications, "output_key": output_key(logical_id, ""),
+                      "public_url_key": output_key(base, "_public_url")})
+    return specs
+
+
 TAP_QUEUE_SUFFIX = "events-tap"
 TAP_OUTPUT_KEY = "events_tap_queue_url"
 # Matches every event: each event has a string "source", and every string starts with "".
@@ -297,11 +342,14 @@ def client(service: str, endpoint: str, region: str = REGION) -> Any:
     import boto3
     from botocore.config import Config
 
+    # Buckets by path (<endpoint>/<bucket>): the emulator has no DNS for
+    # <bucket>.<host>, and the API server addresses them the same way.
+    extra = {"s3": {"addressing_style": "path"}} if service == "s3" else {}
     return boto3.client(
         service, endpoint_url=endpoint, region_name=region,
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
-        config=Config(retries={"mode": "standard", "total_max_attempts": 5}),
+        config=Config(retries={"mode": "standard", "total_max_attempts": 5}, **extra),
     )
 
 
@@ -409,6 +457,39 @@ def ensure_event_buses(events: Any, specs: list[dict[str, Any]]) -> dict[str, di
     return created
 
 
+def ensure_buckets(s3: Any, specs: list[dict[str, Any]], queues: dict[str, dict[str, str]],
+                   region: str) -> dict[str, str]:
+    """Creates each bucket unless it exists, and (re)applies its CORS rules and
+    queue notifications (both calls overwrite, so re-running is harmless; each
+    notification setup makes the emulator send one s3:TestEvent). Returns
+    logical id -> bucket name."""
+    created: dict[str, str] = {}
+    for s in specs:
+        create: dict[str, Any] = {"Bucket": s["name"]}
+        if region != "us-east-1":
+            create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            s3.create_bucket(**create)
+        except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+            pass
+        if s["cors"]:
+            s3.put_bucket_cors(Bucket=s["name"], CORSConfiguration={"CORSRules": s["cors"]})
+        configs = []
+        for n in s["notifications"]:
+            if n["queue_logical_id"] not in queues:
+                raise SystemExit(f"{s['logical_id']}: notification queue {n['queue_logical_id']} "
+                                 "is not an AWS::SQS::Queue here")
+            config: dict[str, Any] = {"QueueArn": queues[n["queue_logical_id"]]["arn"], "Events": n["events"]}
+            if n["filter_rules"]:
+                config["Filter"] = {"Key": {"FilterRules": n["filter_rules"]}}
+            configs.append(config)
+        if configs:
+            s3.put_bucket_notification_configuration(
+                Bucket=s["name"], NotificationConfiguration={"QueueConfigurations": configs})
+        created[s["logical_id"]] = s["name"]
+    return created
+
+
 def ensure_events_tap(sqs: Any, events: Any, prefix: str,
                       buses: dict[str, dict[str, str]]) -> str:
     """The local tap: queue <prefix>-events-tap, and on every bus a rule matching
@@ -436,7 +517,7 @@ def ensure_events_tap(sqs: Any, events: Any, prefix: str,
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        description="Create the local table, queues and event buses from infra/template.yaml.")
+        description="Create the local table, queues, event buses and buckets from infra/template.yaml.")
     p.add_argument("--endpoint", default=os.environ.get("FANTOOO_AWS_ENDPOINT", "http://127.0.0.1:4599"))
     p.add_argument("--table", default="fantooo-local")
     p.add_argument("--queue-prefix", default="fantooo-local")
@@ -463,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     table_logical_id, spec = table_spec(template)
     queues = queue_specs(template, args.queue_prefix)
     buses = event_bus_specs(template, args.queue_prefix)
+    buckets = bucket_specs(template, args.queue_prefix)
     tap = not args.no_events_tap and bool(buses)
 
     if args.check:
@@ -479,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
                 for q in queues
             ],
             "event_buses": buses,
+            "buckets": buckets,
             "events_tap": tap and {
                 "queue": f"{args.queue_prefix}-{TAP_QUEUE_SUFFIX}",
                 "rules": [f"{b['name']}-tap" for b in buses],
@@ -495,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     events = client("events", args.endpoint, args.region)
     created_buses = ensure_event_buses(events, buses)
     tap_url = ensure_events_tap(sqs, events, args.queue_prefix, created_buses) if tap else None
+    created_buckets = ensure_buckets(client("s3", args.endpoint, args.region), buckets, created, args.region)
 
     out: dict[str, Any] = {"table": args.table}
     for q in queues:
@@ -503,6 +587,9 @@ def main(argv: list[str] | None = None) -> int:
         out[b["output_key"]] = created_buses[b["logical_id"]]["name"]
     if tap_url:
         out[TAP_OUTPUT_KEY] = tap_url
+    for b in buckets:
+        out[b["output_key"]] = created_buckets[b["logical_id"]]
+        out[b["public_url_key"]] = f"{args.endpoint.rstrip('/')}/{created_buckets[b['logical_id']]}"
     out["endpoint"] = args.endpoint
     out["region"] = args.region
     out["table_status"] = table_status

@@ -10,10 +10,12 @@ key schema, attribute definitions, billing mode, every GSI and LSI (keys and
 projection; GSI1 to GSI4 today), TTL attribute and status, stream (none unless
 the template has one), for each AWS::SQS::Queue its attributes and redrive
 target, and that each AWS::Events::EventBus exists under its local name
-(bootstrap.bus_name: EventBus -> <prefix>-bus). The local-only events tap is not
+(bootstrap.bus_name: EventBus -> <prefix>-bus), and that each AWS::S3::Bucket
+exists under its local name (MediaBucket -> <prefix>-media) with its queue
+notifications (events, key filter, target queue). The local-only events tap is not
 checked. Prints "ok ..." and exits 0, or lists every mismatch and exits 1 (2 if
 only something is missing: the table, a queue or a bus). --skip-queues and
---skip-buses leave those out.
+--skip-buses and --skip-buckets leave those out.
 """
 
 from __future__ import annotations
@@ -130,6 +132,34 @@ def missing_buses(events: Any, specs: list[dict[str, Any]]) -> list[str]:
     return missing
 
 
+def compare_buckets(s3: Any, sqs: Any, specs: list[dict[str, Any]],
+                    queue_specs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    problems: list[str] = []
+    missing: list[str] = []
+    names = {q["logical_id"]: q["name"] for q in queue_specs}
+    for s in specs:
+        try:
+            s3.head_bucket(Bucket=s["name"])
+        except Exception:  # noqa: BLE001 - botocore raises a ClientError with a bare 404
+            missing.append(f"bucket {s['name']} ({s['logical_id']}) does not exist")
+            continue
+        got = s3.get_bucket_notification_configuration(Bucket=s["name"]).get("QueueConfigurations") or []
+
+        def shape(arn: str, events: list[str], rules: list[dict[str, str]]) -> tuple[Any, ...]:
+            return (arn, tuple(sorted(events)), tuple(sorted((r["Name"].lower(), r["Value"]) for r in rules)))
+
+        want = []
+        for n in s["notifications"]:
+            url = sqs.get_queue_url(QueueName=names[n["queue_logical_id"]])["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            want.append(shape(arn, n["events"], n["filter_rules"]))
+        have = [shape(c["QueueArn"], c["Events"], ((c.get("Filter") or {}).get("Key") or {}).get("FilterRules") or [])
+                for c in got]
+        if sorted(want) != sorted(have):
+            problems.append(f"bucket {s['name']}: template notifies {sorted(want)}, local bucket {sorted(have)}")
+    return problems, missing
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description="Check the local table, queues and event buses against infra/template.yaml.")
@@ -140,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--region", default=bootstrap.REGION)
     p.add_argument("--skip-queues", action="store_true")
     p.add_argument("--skip-buses", action="store_true")
+    p.add_argument("--skip-buckets", action="store_true")
     args = p.parse_args(argv)
 
     template = bootstrap.load_template(args.template)
@@ -164,6 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         bus_specs = bootstrap.event_bus_specs(template, args.queue_prefix)
         missing += missing_buses(bootstrap.client("events", args.endpoint, args.region), bus_specs)
         checked += [f"event bus {s['name']}" for s in bus_specs]
+    if not args.skip_buckets:
+        bucket_specs = bootstrap.bucket_specs(template, args.queue_prefix)
+        bp, bm = compare_buckets(bootstrap.client("s3", args.endpoint, args.region),
+                                 bootstrap.client("sqs", args.endpoint, args.region), bucket_specs,
+                                 bootstrap.queue_specs(template, args.queue_prefix))
+        problems += bp
+        missing += bm
+        checked += [f"bucket {s['name']}" for s in bucket_specs]
 
     if problems or missing:
         print(f"check_infra: the local stack differs from {args.template}:", file=sys.stderr)

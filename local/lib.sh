@@ -43,9 +43,11 @@ start_emulator() {
   export AWS_ENDPOINT_URL="$endpoint"
 }
 
-# Table, queues and event bus from infra/template.yaml; exports TABLE_NAME,
-# ASSIGNMENT_QUEUE_URL, EVENT_BUS_NAME and EVENTS_TAP_QUEUE_URL (a local-only queue
-# that receives every event published on the bus, so tests can see deliveries).
+# Table, queues, event bus and media bucket from infra/template.yaml; exports
+# TABLE_NAME, ASSIGNMENT_QUEUE_URL, EVENT_BUS_NAME, EVENTS_TAP_QUEUE_URL (a
+# local-only queue that receives every event published on the bus, so tests can
+# see deliveries), MEDIA_BUCKET, MEDIA_PUBLIC_URL (<endpoint>/<bucket>) and
+# MEDIA_QUEUE_URL (the bucket's notifications, which the API server consumes).
 bootstrap_resources() {
   local table="$1" out
   out=$("$PY" "$ROOT/local/bootstrap.py" --endpoint "$AWS_ENDPOINT_URL" --table "$table" --queue-prefix "$table")
@@ -56,7 +58,10 @@ bootstrap_resources() {
   ASSIGNMENT_QUEUE_URL=$(field assignment_queue_url)
   EVENT_BUS_NAME=$(field event_bus_name)
   EVENTS_TAP_QUEUE_URL=$(field events_tap_queue_url)
-  export ASSIGNMENT_QUEUE_URL EVENT_BUS_NAME EVENTS_TAP_QUEUE_URL
+  MEDIA_BUCKET=$(field media_bucket)
+  MEDIA_PUBLIC_URL=$(field media_public_url)
+  MEDIA_QUEUE_URL=$(field media_queue_url)
+  export ASSIGNMENT_QUEUE_URL EVENT_BUS_NAME EVENTS_TAP_QUEUE_URL MEDIA_BUCKET MEDIA_PUBLIC_URL MEDIA_QUEUE_URL
 }
 
 # start_paystack_standin LOGFILE: Paystack's verify API on loopback (no network

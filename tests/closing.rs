@@ -430,7 +430,7 @@ async fn a_closed_chat_frees_its_operator_and_reopens_on_the_next_message_with_i
     assert_eq!(entry.map(|e| e.reassign_count), Some(0), "reopened: queued, its count reset by the close");
 
     // The character is removed: the chat stays closed, whatever the member sends.
-    stack.set_attr(Record::Character(&character), "is_active", AttributeValue::Bool(false)).await.unwrap();
+    stack.set_attr(Record::Character(&character), "status", AttributeValue::S("deleted".into())).await.unwrap();
     assert!(closing::close_chat(&app, &chat, CloseReason::ProfileDeleted, now, |_| true).await.unwrap());
     let (s, b) = stack.send_at(&m, &chat, "three", &now.to_rfc3339()).await.unwrap();
     assert_eq!((s, b["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("chat_closed")));
@@ -493,7 +493,7 @@ async fn the_escalate_job_escalates_a_waiting_chat_over_the_reassignment_limit()
     chat.reassign_count = 4;
     app.store.enqueue(&chat, Credits::ZERO, t0).await.unwrap();
     let job = fantooo::inbound::run(&app, fantooo::inbound::ScheduledJob::Escalate, t0).await.unwrap();
-    assert!(job.as_u64().is_some_and(|n| n >= 1), "{job}");
+    assert!(job["escalated"].as_u64().is_some_and(|n| n >= 1), "{job}");
     let c = app.store.get_chat(&chat.id).await.unwrap().unwrap();
     assert_eq!(c.status, ChatStatus::Escalated);
     assert!(!app.store.waiting_entries().await.unwrap().iter().any(|e| e.chat_id == chat.id));

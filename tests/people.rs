@@ -279,8 +279,10 @@ async fn a_ban_ends_every_session_closes_every_chat_refuses_the_device_flags_the
     assert!(status.is_success(), "{chat}");
     let real_chat = chat["id"].as_str().context("chat id")?.to_string();
     let now = Utc::now();
-    for i in 0..110 {
-        let c = Chat::new(id.clone(), CharacterId::new(format!("c_ban{i:03}")), now);
+    // One chat per character: 110 characters of their own (a chat needs a live one).
+    for _ in 0..110 {
+        let character = seed::character(&app.store, "Ban").await?;
+        let c = Chat::new(id.clone(), character, now);
         app.store.create_or_get_chat(&c).await?.context("member active")?;
     }
 

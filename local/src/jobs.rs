@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use fantooo::inbound::{self, ScheduledJob, SqsEvent};
+use fantooo::inbound::{self, ScheduledJob, SqsBatchResponse, SqsEvent};
 use fantooo::App;
 
 /// The variable that overrides a job's rate locally.
@@ -57,9 +57,20 @@ pub fn spawn_all(app: &App, rates: &BTreeMap<String, u64>) {
         let pollers = std::env::var("FANTOOO_LOCAL_POLLERS").ok().and_then(|v| v.parse().ok()).unwrap_or(POLLERS);
         for _ in 0..pollers {
             let consumer = app.clone();
-            tokio::spawn(async move { consume_assignment_queue(&consumer).await });
+            let url = app.config.assignment_queue_url.clone();
+            tokio::spawn(async move { consume(&consumer, Consumer::AssignChats, &url).await });
         }
         println!("consumer assign-chats: {pollers} pollers on the assignment queue");
+    }
+    // Photos are checked whatever FANTOOO_LOCAL_CONSUMER says: the tests turn the
+    // assigner off to run it themselves, but upload photos through the bucket.
+    match app.config.media_queue_url.clone() {
+        Some(url) => {
+            let consumer = app.clone();
+            tokio::spawn(async move { consume(&consumer, Consumer::ValidateMedia, &url).await });
+            println!("consumer validate-media: 1 poller on the media queue");
+        }
+        None => println!("consumer validate-media: off (no MEDIA_QUEUE_URL): uploaded photos stay pending"),
     }
     for job in ScheduledJob::ALL {
         let rate = every(override_var(job), rates.get(job.name()).copied().unwrap_or(60));
@@ -84,15 +95,32 @@ async fn run(app: &App, job: ScheduledJob) {
     }
 }
 
+/// The queues the local stack consumes, each with the handler its Lambda runs.
+#[derive(Clone, Copy, Debug)]
+enum Consumer {
+    AssignChats,
+    ValidateMedia,
+}
+
+impl Consumer {
+    async fn handle(self, app: &App, event: SqsEvent) -> SqsBatchResponse {
+        let now = app.clock.now(None);
+        match self {
+            Consumer::AssignChats => inbound::assign_chats(app, event, now).await,
+            Consumer::ValidateMedia => inbound::validate_media(app, event, now).await,
+        }
+    }
+}
+
 /// What Lambda's SQS integration does on AWS: long-poll, hand the batch to the
 /// same handler, delete what succeeded (failed messages come back after the
 /// visibility timeout, and go to the DLQ after 3 receives).
-async fn consume_assignment_queue(app: &App) {
+async fn consume(app: &App, consumer: Consumer, url: &str) {
     loop {
-        let messages = match app.queue.receive(5).await {
+        let messages = match app.queue.receive_from(url, 5).await {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(error = %e, "assignment queue poll failed");
+                tracing::warn!(?consumer, error = %e, "queue poll failed");
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 continue;
             }
@@ -102,13 +130,13 @@ async fn consume_assignment_queue(app: &App) {
         }
         let mut event = SqsEvent::default();
         event.records = messages;
-        let response = inbound::assign_chats(app, event.clone(), app.clock.now(None)).await;
+        let response = consumer.handle(app, event.clone()).await;
         for message in &event.records {
             let failed =
                 response.batch_item_failures.iter().any(|f| Some(&f.item_identifier) == message.message_id.as_ref());
             if let (false, Some(receipt)) = (failed, &message.receipt_handle) {
-                if let Err(e) = app.queue.delete(receipt).await {
-                    tracing::warn!(error = %e, "could not delete a processed trigger");
+                if let Err(e) = app.queue.delete_from(url, receipt).await {
+                    tracing::warn!(?consumer, error = %e, "could not delete a processed message");
                 }
             }
         }

@@ -2,7 +2,7 @@
 
 use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
-use fantooo::domain::pricing::{quote, PriceInputs};
+use fantooo::domain::pricing::{quote, PriceInputs, Pricing};
 use fantooo::domain::Tier;
 use std::hint::black_box;
 
@@ -16,6 +16,7 @@ fn pricing(c: &mut Criterion) {
         featured: true,
         tier: Tier::Gold,
         at,
+        pricing: Pricing::default(),
     };
     c.bench_function("quote_featured_peak_gold", |b| b.iter(|| quote(black_box(&inputs))));
     let free = PriceInputs { chat_member_messages: 1, ..inputs };

@@ -7,6 +7,7 @@ use crate::auth::TokenKeys;
 use crate::clock::Clock;
 use crate::config::{self, Config, ConfigError};
 use crate::events::EventBus;
+use crate::objects::MediaBucket;
 use crate::payments::Paystack;
 use crate::queue::AssignmentQueue;
 use crate::services::assignment::Roster;
@@ -29,6 +30,8 @@ pub struct Inner {
     pub store: Store,
     pub queue: AssignmentQueue,
     pub events: EventBus,
+    /// The media bucket (characters' photos).
+    pub media: MediaBucket,
     pub paystack: Paystack,
     pub tokens: TokenKeys,
     pub secrets: Secrets,
@@ -78,6 +81,10 @@ impl App {
         let store = Store::new(aws_sdk_dynamodb::Client::from_conf(dynamo), config.table_name.clone());
         let queue = AssignmentQueue::new(aws_sdk_sqs::Client::new(&aws), config.assignment_queue_url.clone());
         let events = EventBus::new(aws_sdk_eventbridge::Client::new(&aws), config.event_bus_name.clone());
+        // The local emulator serves buckets by path (`<endpoint>/<bucket>/<key>`).
+        let s3 = aws_sdk_s3::config::Builder::from(&aws).force_path_style(aws.endpoint_url().is_some()).build();
+        let media =
+            MediaBucket::new(aws_sdk_s3::Client::from_conf(s3), config.media_bucket.clone(), &config.media_public_url);
         let paystack = Paystack::new(&config.paystack_base_url, &secrets.paystack_secret_key)
             .map_err(|e| ConfigError::Invalid("PAYSTACK_BASE_URL", e.to_string()))?;
         let tokens = TokenKeys::new(secrets.token_signing_key.as_bytes());
@@ -87,6 +94,7 @@ impl App {
             store,
             queue,
             events,
+            media,
             paystack,
             tokens,
             secrets,

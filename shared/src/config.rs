@@ -39,6 +39,14 @@ pub struct Timeouts {
 pub struct Config {
     pub table_name: String,
     pub assignment_queue_url: String,
+    /// The bucket of characters' photos (`MEDIA_BUCKET`).
+    pub media_bucket: String,
+    /// Where the bucket's objects are served from, no trailing slash
+    /// (`MEDIA_PUBLIC_URL`): a photo's URL is `<media_public_url>/<key>`.
+    pub media_public_url: String,
+    /// The queue of the bucket's notifications (`MEDIA_QUEUE_URL`): read only by
+    /// the local stack's consumer (on AWS, Lambda polls it for validate-media).
+    pub media_queue_url: Option<String>,
     pub rate_limits: RateLimits,
     /// Domain for platform addresses of members who give no email (`<username>@domain`).
     pub email_domain: String,
@@ -57,6 +65,9 @@ impl Config {
         Ok(Config {
             table_name: required("TABLE_NAME")?,
             assignment_queue_url: required("ASSIGNMENT_QUEUE_URL")?,
+            media_bucket: required("MEDIA_BUCKET")?,
+            media_public_url: required("MEDIA_PUBLIC_URL")?,
+            media_queue_url: env::var("MEDIA_QUEUE_URL").ok().filter(|v| !v.is_empty()),
             rate_limits: RateLimits {
                 per_ip_per_minute: positive("RATE_LIMIT_PER_IP_PER_MINUTE", 60)?,
                 per_username_per_minute: positive("RATE_LIMIT_PER_USERNAME_PER_MINUTE", 10)?,

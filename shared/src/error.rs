@@ -54,6 +54,12 @@ pub enum ApiError {
     Suspended,
     #[error("this report is already resolved")]
     ReportResolved,
+    /// Approving a photo that is not flagged (pending, accepted already).
+    #[error("only a flagged photo can be approved")]
+    MediaNotFlagged,
+    /// An admin's reassignment to an operator who is offline, suspended or full.
+    #[error("that operator cannot take the chat: offline, suspended or at their maximum")]
+    OperatorUnavailable,
     #[error("a request with this Idempotency-Key is still running; retry shortly")]
     RequestInProgress,
     #[error("too many concurrent changes; retry")]
@@ -103,6 +109,8 @@ impl ApiError {
             ActiveChats(_) | OperatorHoldsChats(_) => "active_chats",
             Suspended => "suspended",
             ReportResolved => "report_resolved",
+            MediaNotFlagged => "media_not_flagged",
+            OperatorUnavailable => "operator_unavailable",
             RequestInProgress => "request_in_progress",
             Contention => "conflict",
             InsufficientCredits { .. } => "insufficient_credits",
@@ -148,6 +156,18 @@ impl ApiError {
                 serde_json::json!({ "error": error, "restricted_token": restricted_token })
             }
             _ => serde_json::json!({ "error": error }),
+        }
+    }
+}
+
+impl From<crate::objects::ObjectError> for ApiError {
+    fn from(e: crate::objects::ObjectError) -> Self {
+        match e {
+            crate::objects::ObjectError::Unavailable(cause) => {
+                tracing::warn!(cause, "media bucket unavailable: answering 503");
+                ApiError::Unavailable
+            }
+            other => ApiError::internal(other),
         }
     }
 }

@@ -5,6 +5,8 @@
 //!   (infra/template.yaml) and the local stack runs the same enum on the same rates.
 //! - `assign_chats` turns an `SqsEvent` of assignment triggers into one assignment
 //!   pass and an `SqsBatchResponse`; the local consumer calls it too.
+//! - `validate_media` checks the photos an `SqsEvent` of the media bucket's
+//!   notifications reports uploaded; the local consumer calls it too.
 //! - `Reconcile` is what the reconcile function is invoked with.
 //! - `run_job` runs any of them as a Lambda: a span per invocation, the cold start
 //!   marked, one log line with the outcome.
@@ -20,8 +22,9 @@ use tracing::Instrument;
 
 use crate::domain::ids::PaymentRef;
 use crate::error::ApiError;
+use crate::objects;
 use crate::queue::Trigger;
-use crate::services::{assignment, closing, jobs, payments};
+use crate::services::{assignment, closing, jobs, media, payments};
 use crate::App;
 
 /// Every scheduled job, by the name its schedule sends.
@@ -192,6 +195,36 @@ pub async fn assign_chats(app: &App, event: SqsEvent, now: DateTime<Utc>) -> Sqs
             tracing::error!(error = %e, "assignment batch failed; it will be received again");
             for id in ids {
                 response.add_failure(id);
+            }
+        }
+    }
+    response
+}
+
+/// The photo validator's SQS batch: each message is the media bucket's event
+/// notification of uploaded objects, and each object is checked
+/// (`services::media::validate_object`): it joins its character or is flagged.
+/// A message whose check failed (S3 or the table did not answer) fails, to be
+/// received again (a check is idempotent: only a pending photo is checked); a
+/// body that is not a notification is poison and goes to the DLQ after 3
+/// receives; the `s3:TestEvent` S3 sends when notifications are set up succeeds.
+pub async fn validate_media(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let Some(id) = record.message_id else { continue };
+        let Some(created) = record.body.as_deref().and_then(objects::created_objects) else {
+            tracing::warn!(message_id = %id, "media message is not an S3 notification: failing it toward the DLQ");
+            response.add_failure(id);
+            continue;
+        };
+        for object in created {
+            match media::validate_object(app, &object.bucket, &object.key, object.size, now).await {
+                Ok(checked) => tracing::info!(key = %object.key, ?checked, "uploaded object checked"),
+                Err(e) => {
+                    tracing::error!(key = %object.key, error = %e, "uploaded object not checked; received again later");
+                    response.add_failure(id.clone());
+                    break;
+                }
             }
         }
     }

@@ -3,9 +3,9 @@
 //! Layers, and who may call whom (docs/architecture.md):
 //! - `domain` holds every rule that needs no I/O (prices, limits, thresholds,
 //!   status changes, texts a member sees) and depends on nothing here.
-//! - `store`, `queue`, `events` and `payments` are adapters: they depend on `domain`
-//!   only, speak domain types, and keep their wire formats (keys, SQS bodies,
-//!   Paystack JSON) to themselves.
+//! - `store`, `queue`, `events`, `objects` and `payments` are adapters: they depend
+//!   on `domain` only, speak domain types, and keep their wire formats (keys, SQS
+//!   bodies, S3 notifications, Paystack JSON) to themselves.
 //! - `services` are the use cases: they call the domain and the adapters and answer
 //!   with typed results or an `ApiError`, never a status code or a JSON literal.
 //! - `http` is the edge for requests: extractors, the route table (`http::routes`,
@@ -23,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod inbound;
+pub mod objects;
 pub mod payments;
 pub mod queue;
 pub mod services;

@@ -284,7 +284,7 @@ pub mod seed {
     use anyhow::Result;
     use chrono::{DateTime, Utc};
     use fantooo::domain::ids::{self, CharacterId, MemberId};
-    use fantooo::domain::{Character, Credits, Gender, LookingFor, Member, MemberStatus, Tier};
+    use fantooo::domain::{Character, CharacterStatus, Credits, Gender, LookingFor, Member, MemberStatus, Tier};
     use fantooo::store::{NewMember, Store};
 
     /// An active member with no password (it cannot log in); returns its id.
@@ -331,12 +331,16 @@ pub mod seed {
             interests: vec!["tests".into()],
             occupation: None,
             language: Some("en".into()),
+            languages: Vec::new(),
             is_featured: false,
-            is_active: true,
+            featured_until: None,
+            status: CharacterStatus::Active,
             popularity: 0,
             response_style: Some("friendly".into()),
             personality_guidelines: None,
             response_templates: Vec::new(),
+            created_at: Some(Utc::now()),
+            deleted_at: None,
         };
         store.put_character(&c).await?;
         Ok(id)
@@ -429,6 +433,9 @@ pub fn server_command(table: &str, resources: &Value, port: u16) -> Result<std::
         .env("TABLE_NAME", table)
         .env("ASSIGNMENT_QUEUE_URL", resources["assignment_queue_url"].as_str().context("queue")?)
         .env("EVENT_BUS_NAME", resources["event_bus_name"].as_str().context("bus")?)
+        .env("MEDIA_BUCKET", resources["media_bucket"].as_str().context("media bucket")?)
+        .env("MEDIA_PUBLIC_URL", resources["media_public_url"].as_str().context("media public url")?)
+        .env("MEDIA_QUEUE_URL", resources["media_queue_url"].as_str().context("media queue")?)
         .env("FANTOOO_PORT", port.to_string())
         .env("FANTOOO_LOCAL_CONSUMER", "off")
         .env("RUST_LOG", "warn")

@@ -309,6 +309,7 @@ pub fn notification_access(kind: &str) -> Access {
         "chat_escalated" | "idle_warning" => Access::AnyOf(&[ManageChats, ModerateChats]),
         "operator_suspended" => Access::Needs(ManageOperators),
         "report_opened" => Access::Needs(ModerateChats),
+        "media_flagged" => Access::Needs(ManageCharacters),
         "circumvention" => Access::AnyOf(&[BanMembers, ManageMembers]),
         "job_parked" => Access::Needs(SystemSettings),
         _ => Access::Needs(ManageAdmins),
@@ -473,6 +474,8 @@ mod tests {
         assert!(!Access::Needs(Permission::ManagePayments).allows(m));
         assert!(!notification_access("payment_review").allows(m));
         assert!(notification_access("chat_escalated").allows(m));
+        assert!(!notification_access("media_flagged").allows(m));
+        assert!(notification_access("media_flagged").allows(AdminRole::Admin.defaults()));
         assert!(!notification_access("something_new").allows(AdminRole::Admin.defaults()));
         assert!(notification_access("something_new").allows(Permissions::all()));
     }

@@ -410,13 +410,20 @@ pub fn quality_score(op: &super::entities::Operator) -> f64 {
     (100.0 - response - rating - idle - reassigned).clamp(0.0, 100.0)
 }
 
+/// The default quality threshold (`system_settings` may set another, 0-100).
 pub const QUALITY_THRESHOLD: f64 = 60.0;
 /// Points above the threshold within which the operator's console warns them.
 pub const SUSPENSION_WARNING_MARGIN: f64 = 10.0;
 
-/// Whether a quality score is close enough to suspension to warn the operator.
-pub fn near_suspension(score: f64) -> bool {
-    score < QUALITY_THRESHOLD + SUSPENSION_WARNING_MARGIN
+/// Whether a quality score is close enough to suspension (below `threshold`) to
+/// warn the operator.
+pub fn near_suspension(score: f64, threshold: i64) -> bool {
+    score < threshold as f64 + SUSPENSION_WARNING_MARGIN
+}
+
+/// Whether a quality score suspends the operator.
+pub fn below_quality_threshold(score: f64, threshold: i64) -> bool {
+    score < threshold as f64
 }
 pub const SUSPENSION_DAYS: i64 = 7;
 /// The longest suspension an admin may set; reactivation ends any earlier.
@@ -497,8 +504,8 @@ pub fn daily_figures(
 }
 
 /// The quality review's reason for a suspension it decides.
-pub fn quality_suspension_reason(score: f64) -> String {
-    format!("quality score {score:.0} fell below {QUALITY_THRESHOLD:.0}")
+pub fn quality_suspension_reason(score: f64, threshold: i64) -> String {
+    format!("quality score {score:.0} fell below {threshold}")
 }
 
 fn suspension_end(until: DateTime<Utc>) -> impl std::fmt::Display {
@@ -560,6 +567,15 @@ pub fn escalation_text(chat_id: &str, reassign_count: u32) -> String {
     format!("Chat {chat_id} escalated after {reassign_count} reassignments")
 }
 
+/// An escalation still unresolved this long after it was raised raises one
+/// more high-priority notice.
+pub const ESCALATION_REMINDER: Duration = Duration::minutes(15);
+
+pub fn escalation_reminder_text(chat_id: &str, escalated_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (now - escalated_at).num_minutes();
+    format!("Chat {chat_id} is still escalated after {minutes} minutes: reassign or close it")
+}
+
 /// The assignment timers as stored (minutes); `None` where nothing is set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AssignmentSettings {
@@ -569,7 +585,7 @@ pub struct AssignmentSettings {
 }
 
 /// Idle and hold thresholds (settings; defaults from the product spec).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timers {
     pub idle_warning: Duration,
     pub idle_reassign: Duration,

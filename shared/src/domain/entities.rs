@@ -23,6 +23,7 @@ macro_rules! string_enum {
 string_enum!(Gender { Male => "male", Female => "female", Other => "other" });
 string_enum!(LookingFor { Male => "male", Female => "female", Both => "both" });
 string_enum!(MemberStatus { Active => "active", Banned => "banned", Deleted => "deleted" });
+string_enum!(CharacterStatus { Active => "active", Draft => "draft", Deleted => "deleted" });
 string_enum!(ChatStatus { Active => "active", Escalated => "escalated", Closed => "closed" });
 string_enum!(CloseReason {
     InactivityTimeout => "inactivity_timeout",
@@ -140,8 +141,17 @@ pub struct Character {
     pub interests: Vec<String>,
     pub occupation: Option<String>,
     pub language: Option<String>,
+    /// Staff only: the languages its operators may write in.
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Featured (pricing's featured factor), until `featured_until` if set.
     pub is_featured: bool,
-    pub is_active: bool,
+    #[serde(default)]
+    pub featured_until: Option<DateTime<Utc>>,
+    /// Only an active character is public; a draft is being written, a deleted
+    /// one is gone from members (its chats closed) but kept for the history.
+    #[serde(default = "active")]
+    pub status: CharacterStatus,
     pub popularity: i64,
     /// Staff only: flirty | romantic | friendly | intellectual | playful.
     pub response_style: Option<String>,
@@ -149,6 +159,27 @@ pub struct Character {
     pub personality_guidelines: Option<String>,
     /// Staff only.
     pub response_templates: Vec<String>,
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+fn active() -> CharacterStatus {
+    CharacterStatus::Active
+}
+
+impl Character {
+    /// Members see it, open chats with it and write to it.
+    pub fn is_public(&self) -> bool {
+        self.status == CharacterStatus::Active
+    }
+
+    /// Whether the featured factor prices a message at `now`: featured, and the
+    /// end date (if any) not reached.
+    pub fn featured_at(&self, now: DateTime<Utc>) -> bool {
+        self.is_featured && self.featured_until.is_none_or(|until| now < until)
+    }
 }
 
 /// The member view of a character: `"kind": "character"` and nothing staff-only.
@@ -168,8 +199,9 @@ pub struct CharacterView {
     pub is_featured: bool,
 }
 
-impl From<&Character> for CharacterView {
-    fn from(c: &Character) -> Self {
+impl CharacterView {
+    /// What a member sees of `c` at `now` (featured only until its end date).
+    pub fn at(c: &Character, now: DateTime<Utc>) -> Self {
         CharacterView {
             id: c.id.clone(),
             kind: "character",
@@ -182,7 +214,7 @@ impl From<&Character> for CharacterView {
             interests: c.interests.clone(),
             occupation: c.occupation.clone(),
             language: c.language.clone(),
-            is_featured: c.is_featured,
+            is_featured: c.featured_at(now),
         }
     }
 }
@@ -199,8 +231,12 @@ pub struct Chat {
     /// All messages, both sides.
     pub message_count: u32,
     pub paid_messages: u32,
+    /// Credits the member's messages in this chat cost (staff only).
+    pub credits_spent: Credits,
     pub created_at: DateTime<Utc>,
     pub last_message_at: Option<DateTime<Utc>>,
+    /// When the chat was escalated, while it is (staff only).
+    pub escalated_at: Option<DateTime<Utc>>,
     /// The operator holding the chat now, if any (staff only).
     pub operator_id: Option<OperatorId>,
     pub last_operator_id: Option<OperatorId>,
@@ -240,8 +276,10 @@ impl Chat {
             member_messages: 0,
             message_count: 0,
             paid_messages: 0,
+            credits_spent: Credits::ZERO,
             created_at: now,
             last_message_at: None,
+            escalated_at: None,
             operator_id: None,
             last_operator_id: None,
             reassign_count: 0,

@@ -7,7 +7,7 @@
 use chrono::Duration;
 
 use super::entities::CloseReason;
-use super::ids::{MemberId, OperatorId};
+use super::ids::{CharacterId, MemberId, OperatorId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Job {
@@ -20,6 +20,9 @@ pub enum Job {
     /// A suspended operator: every chat they held when suspended goes back to the
     /// queue at the top (a suspension the request could not finish, or a crash).
     RequeueOperatorChats { operator_id: OperatorId },
+    /// A removed character: close each of its open chats (`profile_deleted`; the
+    /// members are told, and the chats never reopen).
+    CloseCharacterChats { character_id: CharacterId },
 }
 
 impl Job {
@@ -28,20 +31,23 @@ impl Job {
             Job::CloseMemberChats { .. } => "close_member_chats",
             Job::EraseMember { .. } => "erase_member",
             Job::RequeueOperatorChats { .. } => "requeue_operator_chats",
+            Job::CloseCharacterChats { .. } => "close_character_chats",
         }
     }
 
-    /// Whose items the job works on: a member's or an operator's id.
+    /// Whose items the job works on: a member's, an operator's or a character's id.
     pub fn subject(&self) -> &str {
         match self {
             Job::CloseMemberChats { member_id, .. } | Job::EraseMember { member_id } => member_id,
             Job::RequeueOperatorChats { operator_id } => operator_id,
+            Job::CloseCharacterChats { character_id } => character_id,
         }
     }
 
     pub fn reason(&self) -> Option<CloseReason> {
         match self {
             Job::CloseMemberChats { reason, .. } => Some(*reason),
+            Job::CloseCharacterChats { .. } => Some(CloseReason::ProfileDeleted),
             Job::EraseMember { .. } | Job::RequeueOperatorChats { .. } => None,
         }
     }
@@ -53,6 +59,7 @@ impl Job {
             "close_member_chats" => Some(Job::CloseMemberChats { member_id, reason: CloseReason::parse(reason?)? }),
             "erase_member" => Some(Job::EraseMember { member_id }),
             "requeue_operator_chats" => Some(Job::RequeueOperatorChats { operator_id: OperatorId::new(subject) }),
+            "close_character_chats" => Some(Job::CloseCharacterChats { character_id: CharacterId::new(subject) }),
             _ => None,
         }
     }
@@ -80,6 +87,7 @@ mod tests {
             Job::CloseMemberChats { member_id: MemberId::new("m_1"), reason: CloseReason::MemberBanned },
             Job::EraseMember { member_id: MemberId::new("m_2") },
             Job::RequeueOperatorChats { operator_id: OperatorId::new("op_1") },
+            Job::CloseCharacterChats { character_id: CharacterId::new("c_1") },
         ] {
             let reason = job.reason().map(CloseReason::as_str);
             assert_eq!(Job::parse(job.kind(), job.subject(), reason), Some(job.clone()));

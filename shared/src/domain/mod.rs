@@ -2,16 +2,19 @@
 
 pub mod admin;
 pub mod assignment;
+pub mod characters;
 pub mod entities;
 pub mod events;
 pub mod ids;
 pub mod jobs;
 pub mod limits;
+pub mod media;
 pub mod moderation;
 pub mod money;
 pub mod payment;
 pub mod pricing;
 pub mod principal;
+pub mod settings;
 pub mod tier;
 pub mod validation;
 

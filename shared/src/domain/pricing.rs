@@ -21,13 +21,102 @@ pub struct Factor {
     pub den: i64,
 }
 
+/// Decimal places a multiplier setting may have ("1.2345").
+pub const FACTOR_DECIMALS: usize = 4;
+
 impl Factor {
-    pub const FEATURED: Factor = Factor { num: 3, den: 2 };
-    pub const PEAK: Factor = Factor { num: 6, den: 5 };
-    pub const OFF_PEAK: Factor = Factor { num: 4, den: 5 };
+    pub const FEATURED: Factor = Factor { num: 15, den: 10 };
+    pub const PEAK: Factor = Factor { num: 12, den: 10 };
+    pub const OFF_PEAK: Factor = Factor { num: 8, den: 10 };
 
     pub fn discount_percent(pct: i64) -> Factor {
         Factor { num: 100 - pct, den: 100 }
+    }
+
+    /// A multiplier as the settings write it: digits, an optional point and up to
+    /// four decimals ("1.5", "0.8", "2"). Exact: the text becomes a fraction over a
+    /// power of ten, never a float.
+    pub fn parse_decimal(text: &str) -> Result<Factor, String> {
+        let shape = || format!("must be a decimal number like \"1.5\" (at most {FACTOR_DECIMALS} decimals)");
+        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || whole.len() > 6 || !digits(whole) || !digits(frac) || frac.len() > FACTOR_DECIMALS {
+            return Err(shape());
+        }
+        if text.ends_with('.') {
+            return Err(shape());
+        }
+        let den = 10i64.pow(u32::try_from(frac.len()).map_err(|_| shape())?);
+        let whole: i64 = whole.parse().map_err(|_| shape())?;
+        let frac: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| shape())? };
+        Ok(Factor { num: whole * den + frac, den })
+    }
+
+    pub fn is_positive(self) -> bool {
+        self.num > 0 && self.den > 0
+    }
+}
+
+/// The shortest decimal that is exactly this factor (settings keep powers of ten
+/// as denominators; another fraction is written to four decimals, rounded).
+impl std::fmt::Display for Factor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scaled = (i128::from(self.num) * 10_000 * 2 + i128::from(self.den)) / (2 * i128::from(self.den).max(1));
+        let (whole, mut frac, mut places) = (scaled / 10_000, scaled % 10_000, FACTOR_DECIMALS);
+        while places > 0 && frac % 10 == 0 {
+            frac /= 10;
+            places -= 1;
+        }
+        if places == 0 {
+            write!(f, "{whole}")
+        } else {
+            write!(f, "{whole}.{frac:0places$}")
+        }
+    }
+}
+
+/// The pricing an admin sets (`PUT /admin/settings`): the base price of a paid
+/// message and the featured, peak and off-peak multipliers. Defaults: 1.00
+/// credit, x1.5, x1.2, x0.8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pricing {
+    pub base: Credits,
+    pub featured: Factor,
+    pub peak: Factor,
+    pub off_peak: Factor,
+}
+
+impl Default for Pricing {
+    fn default() -> Self {
+        Pricing { base: BASE_PRICE, featured: Factor::FEATURED, peak: Factor::PEAK, off_peak: Factor::OFF_PEAK }
+    }
+}
+
+/// The largest multiplier and base price a setting may hold: beyond them a typo
+/// (an extra zero) would bill members tenfold.
+pub const MAX_FACTOR: Factor = Factor { num: 10, den: 1 };
+pub const MAX_BASE_PRICE: Credits = Credits::whole(100);
+
+impl Pricing {
+    /// The fields that make no sense, with why: a base price or a multiplier not
+    /// above zero, or beyond the caps.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if self.base.hundredths() <= 0 || self.base > MAX_BASE_PRICE {
+            out.push(("pricing.base_message_credits", format!("must be above 0.00 and at most {MAX_BASE_PRICE}")));
+        }
+        let over =
+            |f: Factor| i128::from(f.num) * i128::from(MAX_FACTOR.den) > i128::from(MAX_FACTOR.num) * i128::from(f.den);
+        for (name, f) in [
+            ("pricing.featured_multiplier", self.featured),
+            ("pricing.peak_multiplier", self.peak),
+            ("pricing.off_peak_multiplier", self.off_peak),
+        ] {
+            if !f.is_positive() || over(f) {
+                out.push((name, format!("must be above 0 and at most {MAX_FACTOR}")));
+            }
+        }
+        out
     }
 }
 
@@ -73,6 +162,8 @@ pub struct PriceInputs {
     pub featured: bool,
     pub tier: Tier,
     pub at: DateTime<Utc>,
+    /// The admin's pricing settings, read with the send's other inputs.
+    pub pricing: Pricing,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,20 +200,21 @@ pub fn quote(inputs: &PriceInputs) -> Quote {
     if loyalty_earned(inputs.member_messages_sent + 1) > inputs.loyalty_used {
         return Quote { cost: Credits::ZERO, free: Some(FreeReason::Loyalty) };
     }
+    let p = &inputs.pricing;
     let mut factors = Vec::with_capacity(3);
     if inputs.featured {
-        factors.push(Factor::FEATURED);
+        factors.push(p.featured);
     }
     match day_band(inputs.at) {
-        DayBand::Peak => factors.push(Factor::PEAK),
-        DayBand::OffPeak => factors.push(Factor::OFF_PEAK),
+        DayBand::Peak => factors.push(p.peak),
+        DayBand::OffPeak => factors.push(p.off_peak),
         DayBand::Standard => {}
     }
     let discount = inputs.tier.discount_percent();
     if discount > 0 {
         factors.push(Factor::discount_percent(discount));
     }
-    Quote { cost: message_price(BASE_PRICE, &factors), free: None }
+    Quote { cost: message_price(p.base, &factors), free: None }
 }
 
 #[cfg(test)]
@@ -144,6 +236,7 @@ mod tests {
             featured,
             tier,
             at,
+            pricing: Pricing::default(),
         }
     }
 
@@ -263,5 +356,45 @@ mod tests {
         assert_eq!(message_price(Credits::whole(1), &[Factor { num: 1, den: 8 }]).hundredths(), 13);
         assert_eq!(message_price(Credits::from_hundredths(27), &[Factor { num: 1, den: 2 }]).hundredths(), 14);
         assert_eq!(message_price(Credits::whole(1), &[]).hundredths(), 100);
+    }
+
+    #[test]
+    fn multipliers_parse_exactly_and_print_back() {
+        for (text, num, den) in
+            [("1.5", 15, 10), ("0.8", 8, 10), ("2", 2, 1), ("1.2345", 12345, 10000), ("0.05", 5, 100)]
+        {
+            let f = Factor::parse_decimal(text).unwrap();
+            assert_eq!((f.num, f.den), (num, den), "{text}");
+            assert_eq!(f.to_string(), text.trim_end_matches(".0"));
+        }
+        assert_eq!(Factor::parse_decimal("1.50").unwrap().to_string(), "1.5");
+        for bad in ["", ".5", "1.", "1.23456", "-1", "1e3", "one", "1.2.3", " 1"] {
+            assert!(Factor::parse_decimal(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Factor::discount_percent(5).to_string(), "0.95");
+    }
+
+    #[test]
+    fn set_pricing_replaces_the_defaults_exactly() {
+        let pricing = Pricing {
+            base: Credits::from_hundredths(150),
+            featured: Factor::parse_decimal("2").unwrap(),
+            peak: Factor::parse_decimal("1.1").unwrap(),
+            off_peak: Factor::parse_decimal("0.5").unwrap(),
+        };
+        let at_peak = PriceInputs { pricing, ..paid(true, Tier::Free, eat(21, 0, 0)) };
+        assert_eq!(cost(at_peak), "3.30"); // 1.50 * 2 * 1.1
+        let off_peak_bronze = PriceInputs { pricing, ..paid(false, Tier::Bronze, eat(4, 0, 0)) };
+        assert_eq!(cost(off_peak_bronze), "0.71"); // 1.50 * 0.5 * 0.95 = 0.7125
+    }
+
+    #[test]
+    fn pricing_that_makes_no_sense_is_named_field_by_field() {
+        assert!(Pricing::default().problems().is_empty());
+        let zero = Factor { num: 0, den: 1 };
+        let bad =
+            Pricing { base: Credits::ZERO, featured: zero, peak: Factor { num: 11, den: 1 }, ..Pricing::default() };
+        let fields: Vec<_> = bad.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["pricing.base_message_credits", "pricing.featured_multiplier", "pricing.peak_multiplier"]);
     }
 }

@@ -64,7 +64,9 @@ pub fn status_of(e: &ApiError) -> StatusCode {
         | EmailTaken
         | LastSuperAdmin
         | OperatorHoldsChats(_)
-        | ReportResolved => StatusCode::CONFLICT,
+        | ReportResolved
+        | MediaNotFlagged
+        | OperatorUnavailable => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Validation(_) | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

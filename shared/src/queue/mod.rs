@@ -1,5 +1,6 @@
 //! SQS adapter for the assignment queue: the message is only a trigger; the
-//! queue entry in the table is the truth, and a sweep repairs a lost send.
+//! queue entry in the table is the truth, and a sweep repairs a lost send. The
+//! local stack's consumers also receive from the other queues through it.
 
 use aws_lambda_events::event::sqs::SqsMessage;
 
@@ -69,10 +70,20 @@ impl AssignmentQueue {
     /// Long-polls up to 10 messages as Lambda's SQS integration hands them over.
     /// The local stack's consumer uses this; on AWS, Lambda polls.
     pub async fn receive(&self, wait_secs: i32) -> Result<Vec<SqsMessage>, String> {
+        self.receive_from(&self.url, wait_secs).await
+    }
+
+    pub async fn delete(&self, receipt: &str) -> Result<(), String> {
+        self.delete_from(&self.url, receipt).await
+    }
+
+    /// `receive` from another queue of the stack (the local consumer of the media
+    /// queue; nothing on AWS polls a queue itself).
+    pub async fn receive_from(&self, url: &str, wait_secs: i32) -> Result<Vec<SqsMessage>, String> {
         let out = self
             .client
             .receive_message()
-            .queue_url(&self.url)
+            .queue_url(url)
             .max_number_of_messages(10)
             .wait_time_seconds(wait_secs)
             .send()
@@ -91,10 +102,11 @@ impl AssignmentQueue {
             .collect())
     }
 
-    pub async fn delete(&self, receipt: &str) -> Result<(), String> {
+    /// `delete` from another queue of the stack (see `receive_from`).
+    pub async fn delete_from(&self, url: &str, receipt: &str) -> Result<(), String> {
         self.client
             .delete_message()
-            .queue_url(&self.url)
+            .queue_url(url)
             .receipt_handle(receipt)
             .send()
             .await

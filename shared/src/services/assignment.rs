@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::assignment::{
-    self, over_reassignment_limit, Candidate, OnlineOperator, Timers, QUALITY_THRESHOLD, SUSPENSION_DAYS,
-};
+use crate::domain::assignment::{self, over_reassignment_limit, Candidate, OnlineOperator, Timers, SUSPENSION_DAYS};
 use crate::domain::ids::{ChatId, OperatorId};
 use crate::domain::{Chat, CloseReason};
 use crate::error::ApiError;
@@ -301,12 +299,26 @@ async fn escalate_entry(app: &App, e: &QueueEntry, now: DateTime<Utc>) -> Result
 
 /// The escalate job: waiting chats that reached the reassignment limit by any
 /// path (a release escalates at once; this catches whatever queued one anyway).
-pub async fn escalate_due(app: &App, now: DateTime<Utc>) -> Result<usize, ApiError> {
-    let mut n = 0;
+/// Then reminds the admins, once, of each escalation still unresolved after
+/// `ESCALATION_REMINDER`.
+pub async fn escalate_due(app: &App, now: DateTime<Utc>) -> Result<EscalationReport, ApiError> {
+    let mut report = EscalationReport::default();
     for e in app.store.waiting_entries().await?.iter().filter(|e| over_reassignment_limit(e.reassign_count)) {
-        n += usize::from(escalate_entry(app, e, now).await?);
+        report.escalated += usize::from(escalate_entry(app, e, now).await?);
     }
-    Ok(n)
+    for chat in app.store.unreminded_escalations(now - assignment::ESCALATION_REMINDER).await? {
+        let Some(at) = chat.escalated_at else { continue };
+        let text = assignment::escalation_reminder_text(&chat.id, at, now);
+        report.reminded += usize::from(app.store.remind_escalation(&chat, &text, now).await?);
+    }
+    Ok(report)
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct EscalationReport {
+    pub escalated: usize,
+    /// Escalations still unresolved after 15 minutes, reminded now.
+    pub reminded: usize,
 }
 
 /// The timers in force: the `SETTINGS` / `ASSIGNMENT` item over the defaults.
@@ -390,10 +402,14 @@ async fn warn_idle(
 pub async fn review_quality(app: &App, operator_id: &OperatorId, now: DateTime<Utc>) -> Result<bool, ApiError> {
     let Some(op) = app.store.get_operator(operator_id).await? else { return Ok(false) };
     let score = assignment::quality_score(&op);
-    if op.is_suspended || op.deleted_at.is_some() || score >= QUALITY_THRESHOLD {
+    if op.is_suspended || op.deleted_at.is_some() {
         return Ok(false);
     }
-    let cause = crate::services::staff::SuspensionCause::Quality { score };
+    let threshold = app.store.settings().await?.quality_threshold;
+    if !assignment::below_quality_threshold(score, threshold) {
+        return Ok(false);
+    }
+    let cause = crate::services::staff::SuspensionCause::Quality { score, threshold };
     let suspended = crate::services::staff::suspend(app, operator_id, SUSPENSION_DAYS, &cause, now).await?;
     if suspended {
         tracing::warn!(%operator_id, score, "operator suspended");

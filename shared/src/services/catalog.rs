@@ -35,6 +35,7 @@ pub async fn list_profiles(
     q: Option<&str>,
     cursor: Option<&str>,
     limit: usize,
+    now: DateTime<Utc>,
 ) -> Result<Page<CharacterView>, ApiError> {
     let gender = match gender {
         Some(g) => Some(Gender::parse(g).ok_or_else(|| ApiError::invalid("gender", "must be male, female or other"))?),
@@ -47,13 +48,13 @@ pub async fn list_profiles(
         other => other.map(str::to_string),
     };
     let page = app.store.list_characters(&CharacterFilter { gender, q }, cursor, limit).await?;
-    Ok(page.map(|c| CharacterView::from(&c)))
+    Ok(page.map(|c| CharacterView::at(&c, now)))
 }
 
 /// An active character's member view; removed and unknown characters are 404.
-pub async fn get_profile(app: &App, id: &CharacterId) -> Result<CharacterView, ApiError> {
+pub async fn get_profile(app: &App, id: &CharacterId, now: DateTime<Utc>) -> Result<CharacterView, ApiError> {
     match app.store.get_character(id).await? {
-        Some(c) if c.is_active => Ok(CharacterView::from(&c)),
+        Some(c) if c.is_public() => Ok(CharacterView::at(&c, now)),
         _ => Err(ApiError::NotFound("profile")),
     }
 }
@@ -68,11 +69,12 @@ pub async fn favorites(
     member_id: &MemberId,
     cursor: Option<&str>,
     limit: usize,
+    now: DateTime<Utc>,
 ) -> Result<Page<CharacterView>, ApiError> {
     crate::services::active_member(app, member_id).await?;
     let ids = app.store.list_favorite_ids(member_id, cursor, limit).await?;
     let characters = app.store.characters_by_id(&ids.items).await?;
-    let items = characters.iter().filter(|c| c.is_active).map(CharacterView::from).collect();
+    let items = characters.iter().filter(|c| c.is_public()).map(|c| CharacterView::at(c, now)).collect();
     Ok(Page { items, next_cursor: ids.next_cursor })
 }
 
@@ -83,7 +85,7 @@ pub async fn add_favorite(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     crate::services::active_member(app, member_id).await?;
-    get_profile(app, character_id).await?;
+    get_profile(app, character_id, now).await?;
     Ok(app.store.put_favorite(member_id, character_id, now).await?)
 }
 

@@ -23,14 +23,18 @@ pub async fn open_chat(
         return Ok((ChatView::from(&existing), false));
     }
     match app.store.get_character(profile_id).await? {
-        Some(c) if c.is_active => {}
+        Some(c) if c.is_public() => {}
         _ => return Err(ApiError::NotFound("profile")),
     }
     let chat = Chat::new(member_id.clone(), profile_id.clone(), now);
     match app.store.create_or_get_chat(&chat).await? {
         Some((chat, created)) => Ok((ChatView::from(&chat), created)),
-        // Deleted or banned since the check above: answer as that state does.
-        None => crate::services::active_member(app, member_id).await.and(Err(ApiError::Unauthorized)),
+        // Deleted or banned, or the character removed, since the checks above:
+        // answer as that state does.
+        None => {
+            crate::services::active_member(app, member_id).await?;
+            Err(ApiError::NotFound("profile"))
+        }
     }
 }
 

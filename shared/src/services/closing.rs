@@ -221,12 +221,20 @@ impl Run<'_> {
             }
             return Ok(Some(None));
         }
-        let member = MemberId::new(kind.subject());
-        let page = self.app.store.member_chats_oldest_first(&member, job.cursor.as_deref(), PAGE).await?;
+        let page = match kind {
+            Job::CloseCharacterChats { character_id } => {
+                self.app.store.character_chats(character_id, job.cursor.as_deref(), PAGE).await?
+            }
+            _ => {
+                let member = MemberId::new(kind.subject());
+                self.app.store.member_chats_oldest_first(&member, job.cursor.as_deref(), PAGE).await?
+            }
+        };
         self.pages += 1;
         for chat in &page.items {
             let changed = match kind {
                 Job::CloseMemberChats { reason, .. } => self.close(chat, *reason).await?,
+                Job::CloseCharacterChats { .. } => self.close(chat, CloseReason::ProfileDeleted).await?,
                 Job::RequeueOperatorChats { .. } => false,
                 Job::EraseMember { .. } => {
                     let closed = self.close(chat, CloseReason::MemberDeleted).await?;
@@ -259,7 +267,7 @@ impl Run<'_> {
 /// What a job does once, after a pass over the chats that changed nothing.
 async fn finish(app: &App, job: &Job, now: DateTime<Utc>) -> Result<usize, ApiError> {
     match job {
-        Job::CloseMemberChats { .. } | Job::RequeueOperatorChats { .. } => Ok(0),
+        Job::CloseMemberChats { .. } | Job::RequeueOperatorChats { .. } | Job::CloseCharacterChats { .. } => Ok(0),
         Job::EraseMember { member_id } => {
             // A banned member's IPs stop flagging others (personal data); the hashed
             // devices stay on the ban record.

@@ -257,6 +257,7 @@ pub async fn waiting_room(app: &App, operator_id: &OperatorId, now: DateTime<Utc
         *waiting.entry(assignment::band(&e.waiting(), now).as_str()).or_default() += 1;
     }
     let quality = assignment::quality_score(&op);
+    let threshold = app.store.settings().await?.quality_threshold;
     let stats = OperatorStats {
         active_chats: op.active_chats,
         max_concurrent_chats: op.max_concurrent_chats,
@@ -266,7 +267,7 @@ pub async fn waiting_room(app: &App, operator_id: &OperatorId, now: DateTime<Utc
         idle_incidents: op.idle_incidents,
         reassignments: op.reassignments,
         quality_score: quality,
-        suspension_warning: assignment::near_suspension(quality),
+        suspension_warning: assignment::near_suspension(quality, threshold),
         is_available: op.is_available,
         is_suspended: op.is_suspended,
         suspended_until: op.suspended_until,
@@ -363,12 +364,7 @@ pub struct ChatWorkspace {
 
 pub async fn chat_view(app: &App, operator_id: &OperatorId, chat_id: &ChatId) -> Result<ChatWorkspace, ApiError> {
     let chat = held_chat(app, operator_id, chat_id).await?;
-    let member = app.store.get_member(&chat.member_id).await?.ok_or(ApiError::NotFound("member"))?;
-    let character = app.store.get_character(&chat.character_id).await?.ok_or(ApiError::NotFound("character"))?;
-    let page = app.store.list_messages(chat_id, crate::store::MessageWindow::Newest { cursor: None }, 50).await?;
-    let (member_notes, character_notes) = app.store.notes(&member.id, &character.id).await?;
-    let assignments: Vec<AssignmentRecord> = app.store.assignment_history(&chat).await?;
-    let messages = page.items.into_iter().map(|m| StaffMessage::from(&m)).collect();
+    let ChatPanels { member, character, messages, assignments } = panels(app, &chat, app.clock.now(None)).await?;
     Ok(ChatWorkspace {
         chat: ChatSummary {
             id: chat.id,
@@ -376,6 +372,31 @@ pub async fn chat_view(app: &App, operator_id: &OperatorId, chat_id: &ChatId) ->
             reassign_count: chat.reassign_count,
             message_count: chat.message_count,
         },
+        member,
+        messages,
+        character,
+        assignments,
+    })
+}
+
+/// What the operator's chat view and the back office's chat detail both show:
+/// the member and character panels with the team's notes, the latest 50
+/// messages (with who answered and edit marks), the assignment history.
+pub struct ChatPanels {
+    pub member: MemberPanel,
+    pub character: CharacterPanel,
+    pub messages: Vec<StaffMessage>,
+    pub assignments: Vec<AssignmentRecord>,
+}
+
+pub(crate) async fn panels(app: &App, chat: &crate::domain::Chat, now: DateTime<Utc>) -> Result<ChatPanels, ApiError> {
+    let member = app.store.get_member(&chat.member_id).await?.ok_or(ApiError::NotFound("member"))?;
+    let character = app.store.get_character(&chat.character_id).await?.ok_or(ApiError::NotFound("character"))?;
+    let page = app.store.list_messages(&chat.id, crate::store::MessageWindow::Newest { cursor: None }, 50).await?;
+    let (member_notes, character_notes) = app.store.notes(&member.id, &character.id).await?;
+    let assignments: Vec<AssignmentRecord> = app.store.assignment_history(chat).await?;
+    let messages = page.items.into_iter().map(|m| StaffMessage::from(&m)).collect();
+    Ok(ChatPanels {
         member: MemberPanel {
             id: member.id,
             username: member.username,
@@ -388,14 +409,14 @@ pub async fn chat_view(app: &App, operator_id: &OperatorId, chat_id: &ChatId) ->
             tier: member.tier,
             member_notes,
         },
-        messages,
         character: CharacterPanel {
-            profile: CharacterView::from(&character),
+            profile: CharacterView::at(&character, now),
             response_style: character.response_style,
             personality_guidelines: character.personality_guidelines,
             response_templates: character.response_templates,
             character_notes,
         },
+        messages,
         assignments,
     })
 }

@@ -57,8 +57,8 @@ pub async fn send_message(
         Some(c) if c.member_id == member_id => c,
         _ => return Err(ApiError::NotFound("chat")),
     };
-    let featured = inputs.character.as_ref().is_some_and(|c| c.is_featured);
-    let character_available = inputs.character.as_ref().is_some_and(|c| c.is_active);
+    let featured = inputs.character.as_ref().is_some_and(|c| c.featured_at(now));
+    let character_available = inputs.character.as_ref().is_some_and(|c| c.is_public());
 
     for attempt in 0..MAX_ATTEMPTS {
         let admission = chat.admit_member_message(character_available).ok_or(ApiError::ChatClosed)?;
@@ -70,6 +70,7 @@ pub async fn send_message(
             featured,
             tier: member.tier,
             at: now,
+            pricing: inputs.pricing,
         });
         let loyalty_used = member.loyalty_used + u64::from(quote.free == Some(FreeReason::Loyalty));
         let Some(balance_after) = member.balance.checked_sub(quote.cost).filter(|b| b.hundredths() >= 0) else {

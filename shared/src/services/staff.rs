@@ -197,8 +197,8 @@ pub const REACTIVATED_NOTICE: &str = "Your suspension has ended: you can go onli
 
 /// Who suspended an operator, and why.
 pub enum SuspensionCause<'a> {
-    /// The quality review, on the score it computed.
-    Quality { score: f64 },
+    /// The quality review, on the score it computed and the threshold in force.
+    Quality { score: f64, threshold: i64 },
     /// An admin, with the reason they gave.
     Admin { actor: &'a Admin, reason: &'a str },
 }
@@ -217,7 +217,9 @@ pub async fn suspend(
 ) -> Result<bool, ApiError> {
     let until = now + chrono::Duration::days(days);
     let (reason, audit) = match cause {
-        SuspensionCause::Quality { score } => (assignment::quality_suspension_reason(*score), None),
+        SuspensionCause::Quality { score, threshold } => {
+            (assignment::quality_suspension_reason(*score, *threshold), None)
+        }
         SuspensionCause::Admin { actor, reason } => {
             let details = serde_json::json!({ "reason": reason, "days": days, "until": until });
             (reason.to_string(), Some(AuditEntry::new(&actor.id, "operator.suspend", target(id), details)))

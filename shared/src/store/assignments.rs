@@ -80,6 +80,15 @@ pub struct AssignmentRecord {
     pub note: Option<String>,
 }
 
+/// The escalated chats, oldest escalation first: GSI5 `ESCALATIONS` /
+/// `<escalated_at>#<chat id>` while escalated (an escalated chat has no holder, so
+/// its GSI5 key is free); the escalation sets it, a reassignment or close removes it.
+pub(crate) const ESCALATIONS: &str = "ESCALATIONS";
+
+pub(crate) fn escalation_sort(at: DateTime<Utc>, chat_id: &str) -> String {
+    format!("{}#{chat_id}", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 /// The partition of the chats an operator holds: GSI5 (keys only, on the chat,
 /// written by the claim and removed when the assignment ends, so a message never
 /// writes it); GSI2 holds the same key on chats held since before GSI5.
@@ -262,16 +271,22 @@ impl Store {
             set.push("#status = :escalated");
             set.push("max_reassignments_reached = :t");
             set.push("escalated_at = :now");
+            // The chat leaves the operator's list for the escalations' list (GSI5).
+            set.push("GSI5PK = :escalations");
+            set.push("GSI5SK = :escalated_sk");
             u = u
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":escalated", s("escalated"))
                 .expression_attribute_values(":t", b(true))
-                .expression_attribute_values(":now", ts(now));
+                .expression_attribute_values(":now", ts(now))
+                .expression_attribute_values(":escalations", s(ESCALATIONS))
+                .expression_attribute_values(":escalated_sk", s(escalation_sort(now, &chat.id)));
         }
         // GSI2 and `assignment_sk`: a chat held since before the operator's list moved to GSI5.
         let expr = format!(
-            "SET {} REMOVE operator_id, GSI5PK, GSI5SK, GSI2PK, GSI2SK, idle_warned, assignment_sk",
-            set.join(", ")
+            "SET {} REMOVE operator_id, {}GSI2PK, GSI2SK, idle_warned, assignment_sk",
+            set.join(", "),
+            if escalate { "" } else { "GSI5PK, GSI5SK, " }
         );
         let mut counters = vec!["active_chats :minus"];
         if kind.counts() {
@@ -353,13 +368,18 @@ impl Store {
     /// Escalates a chat that is waiting without an operator (the escalate job).
     pub async fn escalate_waiting(&self, chat: &Chat, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
-            .update_expression("SET #status = :escalated, max_reassignments_reached = :t, escalated_at = :now")
+            .update_expression(
+                "SET #status = :escalated, max_reassignments_reached = :t, escalated_at = :now, \
+                 GSI5PK = :escalations, GSI5SK = :escalated_sk",
+            )
             .condition_expression("attribute_not_exists(operator_id) AND #status = :active")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":escalated", s("escalated"))
             .expression_attribute_values(":active", s("active"))
             .expression_attribute_values(":t", b(true))
-            .expression_attribute_values(":now", ts(now));
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":escalations", s(ESCALATIONS))
+            .expression_attribute_values(":escalated_sk", s(escalation_sort(now, &chat.id)));
         let entry = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(queue_key(&chat.id)))
@@ -647,6 +667,277 @@ mod tests {
             ["ASSIGN#", "ASSIGN#yesterday#op_1", "MSG#2026-11-30T10:06:00.123Z#op_1", "ASSIGN#2026-11-30T10:06:00.123Z"]
         {
             assert!(record_key_parts(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+/// What an admin's reassignment did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReassignOutcome {
+    /// Given to the named operator.
+    Assigned,
+    /// Back in the queue, at the top, its count reset.
+    Requeued,
+    /// The named operator already holds it, and it is not escalated: nothing to do.
+    Unchanged,
+    Closed,
+    /// The named operator is offline, suspended or full (the claim's conditions).
+    OperatorUnavailable,
+    /// The chat changed since it was read: read it again.
+    Changed,
+}
+
+impl Store {
+    /// An admin's reassignment of `chat` as read, in one transaction: the holder
+    /// (if any) freed and its assignment recorded as ended, then either the named
+    /// operator takes it under the claim's own conditions (online, not suspended,
+    /// room) or it goes back to the queue at the top; either way the reassignment
+    /// count is reset, the excluded operators forgotten and an escalation ended;
+    /// the audit entry is in the same transaction.
+    pub async fn reassign_by_admin(
+        &self,
+        chat: &Chat,
+        to: Option<&OperatorId>,
+        audit: &crate::domain::admin::AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<ReassignOutcome, StoreError> {
+        if chat.status == crate::domain::ChatStatus::Closed {
+            return Ok(ReassignOutcome::Closed);
+        }
+        if to.is_some() && to == chat.operator_id.as_ref() && chat.status != crate::domain::ChatStatus::Escalated {
+            return Ok(ReassignOutcome::Unchanged);
+        }
+        let common = "#status = :active, reassign_count = :zero";
+        let ended = "idle_warned, assignment_sk, GSI2PK, GSI2SK, escalated_at, escalation_renotified, \
+                     max_reassignments_reached, excluded_operators";
+        let mut u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":closed", s("closed"));
+        u = match to {
+            Some(op) => u
+                .update_expression(format!(
+                    "SET {common}, operator_id = :to, last_operator_id = :to, assigned_at = :now, \
+                     GSI5PK = :opchats, GSI5SK = :chat REMOVE {ended}"
+                ))
+                .expression_attribute_values(":to", s(op))
+                .expression_attribute_values(":now", ts(now))
+                .expression_attribute_values(":opchats", s(operator_chats_pk(op)))
+                .expression_attribute_values(":chat", s(&chat.id)),
+            None => u.update_expression(format!("SET {common} REMOVE operator_id, GSI5PK, GSI5SK, {ended}")),
+        };
+        // The chat as read: not closed, the same holder and assignment.
+        u = match (&chat.operator_id, chat.assigned_at) {
+            (Some(op), Some(at)) => u
+                .condition_expression("#status <> :closed AND operator_id = :holder AND assigned_at = :assigned")
+                .expression_attribute_values(":holder", s(op))
+                .expression_attribute_values(":assigned", ts(at)),
+            (Some(op), None) => u
+                .condition_expression("#status <> :closed AND operator_id = :holder")
+                .expression_attribute_values(":holder", s(op)),
+            (None, _) => u.condition_expression("#status <> :closed AND attribute_not_exists(operator_id)"),
+        };
+        let mut items = vec![tx_update(u)?];
+        if let Some(holder) = &chat.operator_id {
+            let free = update(&self.table, key(operator_pk(holder), "PROFILE"))
+                .update_expression("ADD active_chats :minus")
+                .condition_expression("active_chats > :zero")
+                .expression_attribute_values(":minus", n(-1))
+                .expression_attribute_values(":zero", n(0));
+            items.push(tx_update(free)?);
+            if let Some(record) = ended_record(&self.table, chat, holder, "admin_reassigned", None, now) {
+                items.push(record?);
+            }
+        }
+        let target_index = items.len();
+        match to {
+            Some(op) => {
+                let take = update(&self.table, key(operator_pk(op), "PROFILE"))
+                    .update_expression("ADD active_chats :one")
+                    .condition_expression(
+                        "is_available = :t AND is_suspended = :f AND active_chats < max_concurrent_chats",
+                    )
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":t", b(true))
+                    .expression_attribute_values(":f", b(false));
+                items.push(tx_update(take)?);
+                // A queue entry left from before (a waiting chat) goes: it is held now.
+                let entry = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(queue_key(&chat.id)))
+                    .build()
+                    .map_err(StoreError::dynamo)?;
+                items.push(TransactWriteItem::builder().delete(entry).build());
+            }
+            None => {
+                let fresh = Chat { excluded_operators: Vec::new(), ..chat.clone() };
+                items.push(self.requeue_fresh(&fresh, now)?);
+            }
+        }
+        items.push(super::admins::audit_put(&self.table, audit, now)?);
+        match self.transact(items).await {
+            Ok(()) if to.is_some() => Ok(ReassignOutcome::Assigned),
+            Ok(()) => Ok(ReassignOutcome::Requeued),
+            Err(TransactFailure::ConditionFailed(old)) => {
+                let failed = |i: usize| old.get(i).is_some_and(Option::is_some);
+                if let Some(Some(current)) = old.first() {
+                    return Ok(if chat_from(current)?.status == crate::domain::ChatStatus::Closed {
+                        ReassignOutcome::Closed
+                    } else {
+                        ReassignOutcome::Changed
+                    });
+                }
+                if to.is_some() && (failed(target_index) || old.get(target_index).is_some()) {
+                    return Ok(ReassignOutcome::OperatorUnavailable);
+                }
+                Err(StoreError::Corrupt(format!("operator slot or assignment record of chat {}", chat.id)))
+            }
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// The queue entry of a chat an admin sends back: at the top (boosted), its
+    /// count reset and nobody excluded; the wait keeps its start.
+    fn requeue_fresh(&self, chat: &Chat, now: DateTime<Utc>) -> Result<TransactWriteItem, StoreError> {
+        self.requeue_item(chat, 0, &[], true, now)
+    }
+
+    /// A page of the escalated chats, oldest escalation first, after `after` (the
+    /// last page's last sort key); with the sort key of the page's last entry.
+    pub async fn escalated_chats(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Chat>, Option<String>), StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI5")
+            .expression_attribute_values(":pk", s(ESCALATIONS))
+            .limit(i32::try_from(limit).unwrap_or(100));
+        q = match after {
+            Some(a) => q
+                .key_condition_expression("GSI5PK = :pk AND GSI5SK > :after")
+                .expression_attribute_values(":after", s(a)),
+            None => q.key_condition_expression("GSI5PK = :pk"),
+        };
+        let out = q.send().await.map_err(StoreError::sdk)?;
+        let entries = out.items.unwrap_or_default();
+        let last = if out.last_evaluated_key.is_some() || entries.len() == limit {
+            entries.last().and_then(|e| Reader(e).opt_str("GSI5SK"))
+        } else {
+            None
+        };
+        let keys =
+            entries.iter().map(|e| Ok(key(Reader(e).str("PK")?, "CHAT"))).collect::<Result<Vec<_>, StoreError>>()?;
+        let mut chats = Vec::new();
+        for item in self.batch_get(keys, true).await? {
+            chats.push(chat_from(&item)?);
+        }
+        chats.retain(|c| c.status == crate::domain::ChatStatus::Escalated);
+        chats.sort_by_key(|c| (c.escalated_at, c.id.to_string()));
+        Ok((chats, last))
+    }
+
+    /// A page of the open chats across the shards of their listing (GSI3), least
+    /// recently active first (the hour of the last activity, then the id), after
+    /// `after` (the last page's last sort key); with that page's last sort key.
+    pub async fn open_chats_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Chat>, Option<String>), StoreError> {
+        let mut entries: Vec<(String, String)> = Vec::new();
+        let mut more = false;
+        for shard in 0..OPEN_CHAT_SHARDS {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI3")
+                .expression_attribute_values(":pk", s(open_chats_shard_pk(shard)))
+                .limit(i32::try_from(limit).unwrap_or(100));
+            q = match after {
+                Some(a) => q
+                    .key_condition_expression("GSI3PK = :pk AND GSI3SK > :after")
+                    .expression_attribute_values(":after", s(a)),
+                None => q.key_condition_expression("GSI3PK = :pk"),
+            };
+            let out = q.send().await.map_err(StoreError::sdk)?;
+            more |= out.last_evaluated_key.is_some();
+            for e in out.items.unwrap_or_default() {
+                let r = Reader(&e);
+                entries.push((r.str("GSI3SK")?, r.str("PK")?));
+            }
+        }
+        entries.sort();
+        more |= entries.len() > limit;
+        entries.truncate(limit);
+        let last = if more { entries.last().map(|(sk, _)| sk.clone()) } else { None };
+        let keys = entries.iter().map(|(_, pk)| key(pk.clone(), "CHAT")).collect();
+        let mut chats = Vec::new();
+        for item in self.batch_get(keys, true).await? {
+            chats.push(chat_from(&item)?);
+        }
+        Ok((chats, last))
+    }
+
+    /// Escalated chats whose escalation is older than `before` and not yet
+    /// reminded (the escalate job's second notice).
+    pub async fn unreminded_escalations(&self, before: DateTime<Utc>) -> Result<Vec<Chat>, StoreError> {
+        let cutoff = escalation_sort(before, "");
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI5")
+            .key_condition_expression("GSI5PK = :pk AND GSI5SK < :cutoff")
+            .expression_attribute_values(":pk", s(ESCALATIONS))
+            .expression_attribute_values(":cutoff", s(cutoff))
+            .limit(100)
+            .send()
+            .await
+            .map_err(StoreError::sdk)?;
+        let keys = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|e| Ok(key(Reader(e).str("PK")?, "CHAT")))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut chats = Vec::new();
+        for item in self.batch_get(keys, true).await? {
+            if !Reader(&item).bool("escalation_renotified") {
+                chats.push(chat_from(&item)?);
+            }
+        }
+        chats.retain(|c| c.status == crate::domain::ChatStatus::Escalated);
+        Ok(chats)
+    }
+
+    /// The one reminder of an escalation still unresolved: marks it and raises
+    /// the high-priority admin notification in one transaction, once per
+    /// escalation (conditioned on the same escalation and no reminder yet).
+    pub async fn remind_escalation(&self, chat: &Chat, text: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let Some(at) = chat.escalated_at else { return Ok(false) };
+        let u = update(&self.table, key(chat_pk(&chat.id), "CHAT"))
+            .update_expression("SET escalation_renotified = :t")
+            .condition_expression(
+                "#status = :escalated AND escalated_at = :at AND attribute_not_exists(escalation_renotified)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":t", b(true))
+            .expression_attribute_values(":escalated", s("escalated"))
+            .expression_attribute_values(":at", ts(at));
+        let items = vec![
+            tx_update(u)?,
+            put_new(&self.table, admin_notification_item("chat_escalated", "high", text, Some(&chat.id), now))?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
         }
     }
 }

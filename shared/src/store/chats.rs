@@ -11,7 +11,7 @@ use super::members::member_pk;
 use super::tx::shard_of;
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::ids::{chat_parts, CharacterId, ChatId, MemberId, OperatorId};
-use crate::domain::{Chat, ChatStatus, CloseReason, Credits, MemberStatus, Message, Sender};
+use crate::domain::{CharacterStatus, Chat, ChatStatus, CloseReason, Credits, MemberStatus, Message, Sender};
 
 pub(crate) fn chat_pk(id: &str) -> String {
     format!("CHAT#{id}")
@@ -106,8 +106,10 @@ pub(crate) fn chat_from(item: &Item) -> Result<Chat, StoreError> {
         member_messages: count("member_messages")?,
         message_count: count("message_count")?,
         paid_messages: count("paid_messages")?,
+        credits_spent: Credits::from_hundredths(r.opt_i64("credits_spent").unwrap_or(0)),
         created_at: r.time("created_at")?,
         last_message_at: r.opt_time("last_message_at"),
+        escalated_at: r.opt_time("escalated_at"),
         operator_id: operator_id.map(OperatorId::new),
         last_operator_id: r.opt_str("last_operator_id").map(OperatorId::new),
         reassign_count: count("reassign_count").unwrap_or(0),
@@ -215,9 +217,25 @@ impl Store {
             .expression_attribute_values(":active", s(MemberStatus::Active.as_str()))
             .build()
             .map_err(StoreError::dynamo)?;
+        // The character must still be public: a removal lists the character's chats
+        // after it commits, so a chat created after it must fail here.
+        let public = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(super::characters::char_pk(&chat.character_id), "PROFILE")))
+            .condition_expression("#status = :active OR (attribute_not_exists(#status) AND is_active = :t)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s(CharacterStatus::Active.as_str()))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .build()
+            .map_err(StoreError::dynamo)?;
+        let mut listed = key(super::characters::character_chats_pk(&chat.character_id), chat.id.as_str());
+        listed.insert("entity".into(), s("character_chat"));
+        listed.insert("member_id".into(), s(&chat.member_id));
         let items = vec![
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().condition_check(active).build(),
+            TransactWriteItem::builder().condition_check(public).build(),
+            super::tx::put(&self.table, listed)?,
         ];
         match self.transact(items).await {
             Ok(()) => Ok(Some((chat.clone(), true))),

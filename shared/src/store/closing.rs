@@ -47,7 +47,7 @@ impl Store {
             .update_expression(
                 "SET #status = :closed, close_reason = :reason, closed_at = :now, reassign_count = :zero \
                  REMOVE GSI3PK, GSI3SK, operator_id, GSI5PK, GSI5SK, GSI2PK, GSI2SK, awaiting_reply_since, idle_warned, assignment_sk, \
-                 excluded_operators, max_reassignments_reached",
+                 excluded_operators, max_reassignments_reached, escalated_at, escalation_renotified",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":closed", s(ChatStatus::Closed.as_str()))

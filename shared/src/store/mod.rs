@@ -14,6 +14,7 @@ mod idempotency;
 mod jobs;
 mod ledger;
 mod limits;
+mod media;
 mod members;
 mod moderation;
 mod notifications;
@@ -38,7 +39,7 @@ use rand::Rng;
 
 pub use accounts::{BalanceOutcome, Deletion, Refund};
 pub use admins::{AdminWrite, AuditRecord};
-pub use assignments::{AssignmentRecord, ClaimOutcome, QueueEntry, ReleaseKind, ReleaseOutcome};
+pub use assignments::{AssignmentRecord, ClaimOutcome, QueueEntry, ReassignOutcome, ReleaseKind, ReleaseOutcome};
 pub use attr::Item;
 pub use characters::CharacterFilter;
 pub use chats::MessageWindow;
@@ -48,6 +49,7 @@ pub use edits::EditOutcome;
 pub use idempotency::{DoneRecord, IdemRef, Recorded, StoredResponse};
 pub use jobs::JobRecord;
 pub use limits::RateDecision;
+pub use media::{AcceptOutcome, CharacterPhotos, DiscardOutcome};
 pub use members::{NewMember, ProfileChanges};
 pub use moderation::{AgeCheck, Ban, MemberFile, MemberMatch, Seen, Signal, StatusChange};
 pub use notifications::{AdminNotification, Notification};
@@ -67,7 +69,7 @@ pub const SHARDED_KEYS: &[(&str, u32)] = &[
     ("OPS_AVAILABLE", operators::AVAILABLE_SHARDS),
 ];
 pub use send::{SendCommit, SendInputs, SendOutcome};
-pub use settings::AssignmentSettings;
+pub use settings::{AssignmentSettings, SettingsWrite, StoredSettings};
 pub use tokens::TokenRef;
 
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,8 @@ pub struct SendInputs {
     pub chat: Option<Chat>,
     pub character: Option<Character>,
     pub idempotent: Option<StoredResponse>,
+    /// The admin's pricing (its copy for this member; defaults if never set).
+    pub pricing: crate::domain::pricing::Pricing,
 }
 
 /// A send ready to commit: the snapshot it was priced from and what it writes.
@@ -68,12 +70,14 @@ impl Store {
             key(member_pk(member_id), "PROFILE"),
             key(chat_pk(chat_id), "CHAT"),
             key(char_pk(character_id), "PROFILE"),
+            super::settings::pricing_key_for(member_id),
         ];
         if let Some((scope, route, k)) = idempotency {
             keys.push(idem_key(scope, route, k));
         }
         let found = self.batch_get(keys, true).await?;
-        let mut inputs = SendInputs { member: None, chat: None, character: None, idempotent: None };
+        let mut inputs =
+            SendInputs { member: None, chat: None, character: None, idempotent: None, pricing: Default::default() };
         for item in &found {
             let r = Reader(item);
             match (r.opt_str("PK").unwrap_or_default().split('#').next(), r.opt_str("SK").as_deref()) {
@@ -81,6 +85,7 @@ impl Store {
                 (Some("CHAT"), _) => inputs.chat = Some(chat_from(item)?),
                 (Some("CHAR"), _) => inputs.character = Some(character_from(item)?),
                 (Some("IDEM"), _) => inputs.idempotent = stored_response(item, now),
+                (Some("PRICING"), _) => inputs.pricing = super::settings::pricing_from(Some(item)),
                 _ => {}
             }
         }
@@ -178,6 +183,13 @@ impl Store {
             .expression_attribute_values(":mm", n(chat.member_messages))
             .expression_attribute_values(":mc", n(chat.message_count))
             .expression_attribute_values(":status", s(chat.status.as_str()));
+        if !c.message.cost.is_zero() {
+            // What the chat earned, for the back office (same item, no extra write).
+            set.push_str(", credits_spent = if_not_exists(credits_spent, :zero) + :cost");
+            u = u
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":cost", n(c.message.cost.hundredths()));
+        }
         let reopen = c.admission == Admission::Reopen;
         if let Some((fragment, value)) = moved_entries(chat, c.now, reopen) {
             set.push_str(fragment);

@@ -8,13 +8,14 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 
 use super::Function::*;
-use super::{admin_route, route, Answer, PasswordChange, Route};
+use super::{admin_route, desk, route, Answer, PasswordChange, Route};
 use crate::domain::admin::Access::{self, AnyAdmin, AnyOf, Needs, Open};
 use crate::domain::admin::Permission::{
-    BanMembers, ManageAdmins, ManageChats, ManageMembers, ManageOperators, ModerateChats,
+    BanMembers, ManageAdmins, ManageCharacters, ManageChats, ManageMembers, ManageOperators, ModerateChats,
+    SystemSettings,
 };
 use crate::domain::ids::{ChatId, MemberId, OperatorId};
 use crate::error::ApiError;
@@ -58,6 +59,21 @@ pub const ADMIN: &[Route] = &[
     admin_route("PATCH", "/admin/chats/{id}/messages/{message_id}", CHAT_STAFF, || patch(edit_message)),
     admin_route("GET", "/admin/chats/{id}/messages/{message_id}/history", CHAT_STAFF, || get(message_history)),
     admin_route("POST", "/admin/chats/{id}/close", CHAT_STAFF, || post(close_chat)),
+    admin_route("POST", "/admin/characters/{id}/photos/upload-url", Needs(ManageCharacters), || {
+        post(super::media::upload_url)
+    }),
+    admin_route("GET", "/admin/media", Needs(ManageCharacters), || get(super::media::list)),
+    admin_route("POST", "/admin/media/{photo_id}/approve", Needs(ManageCharacters), || post(super::media::approve)),
+    admin_route("DELETE", "/admin/media/{photo_id}", Needs(ManageCharacters), || delete(super::media::discard)),
+    admin_route("GET", "/admin/chats", CHAT_STAFF, || get(desk::list_chats)),
+    admin_route("GET", "/admin/chats/{id}", CHAT_STAFF, || get(desk::chat_detail)),
+    admin_route("POST", "/admin/chats/{id}/reassign", Needs(ManageChats), || post(desk::reassign_chat)),
+    admin_route("GET", "/admin/characters", Needs(ManageCharacters), || get(desk::list_characters)),
+    admin_route("POST", "/admin/characters", Needs(ManageCharacters), || post(desk::create_character)),
+    admin_route("PATCH", "/admin/characters/{id}", Needs(ManageCharacters), || patch(desk::update_character)),
+    admin_route("DELETE", "/admin/characters/{id}", Needs(ManageCharacters), || delete(desk::delete_character)),
+    admin_route("GET", "/admin/settings", AnyAdmin, || get(desk::get_settings)),
+    admin_route("PUT", "/admin/settings", Needs(SystemSettings), || put(desk::put_settings)),
 ];
 
 /// The chat routes' access: `manage_chats` or `moderate_chats`.

@@ -76,8 +76,8 @@ async fn list_messages(
     http::list(&chats::list_messages(&app, &id, &chat, p.get("after"), p.cursor.as_deref(), p.limit).await?)
 }
 
-async fn favorites(State(app): State<App>, MemberAuth(id): MemberAuth, p: ListParams) -> Answer {
-    http::list(&catalog::favorites(&app, &id, p.cursor.as_deref(), p.limit).await?)
+async fn favorites(State(app): State<App>, MemberAuth(id): MemberAuth, Now(now): Now, p: ListParams) -> Answer {
+    http::list(&catalog::favorites(&app, &id, p.cursor.as_deref(), p.limit, now).await?)
 }
 
 async fn add_favorite(

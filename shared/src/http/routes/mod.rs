@@ -101,6 +101,8 @@ pub fn admin_routes() -> impl Iterator<Item = &'static Route> {
 mod admin;
 mod auth;
 mod deletion;
+mod desk;
+mod media;
 mod member;
 mod operator;
 mod payments;

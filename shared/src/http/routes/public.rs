@@ -36,13 +36,13 @@ async fn username_available(State(app): State<App>, ip: ClientIp, Now(now): Now,
     http::json(StatusCode::OK, &serde_json::json!({ "available": available }))
 }
 
-async fn list_profiles(State(app): State<App>, p: ListParams) -> Answer {
-    let page = catalog::list_profiles(&app, p.get("gender"), p.get("q"), p.cursor.as_deref(), p.limit).await?;
+async fn list_profiles(State(app): State<App>, Now(now): Now, p: ListParams) -> Answer {
+    let page = catalog::list_profiles(&app, p.get("gender"), p.get("q"), p.cursor.as_deref(), p.limit, now).await?;
     http::list(&page)
 }
 
-async fn get_profile(State(app): State<App>, Path(id): Path<CharacterId>) -> Answer {
-    http::json(StatusCode::OK, &catalog::get_profile(&app, &id).await?)
+async fn get_profile(State(app): State<App>, Now(now): Now, Path(id): Path<CharacterId>) -> Answer {
+    http::json(StatusCode::OK, &catalog::get_profile(&app, &id, now).await?)
 }
 
 async fn packages(State(app): State<App>) -> Answer {
