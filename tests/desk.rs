@@ -382,7 +382,15 @@ async fn a_reassignment_follows_the_claims_conditions_ends_the_escalation_and_th
         let after = chat_of(&stack.store, &chat).await?;
         assert_eq!((after.status, after.reassign_count, after.escalated_at), (ChatStatus::Active, 0, None));
         match app.store.waiting_entries().await?.into_iter().find(|e| e.chat_id == chat) {
-            Some(entry) => assert!(entry.boosted && entry.reassign_count == 0, "{entry:?}"),
+            Some(entry) => {
+                assert!(entry.boosted && entry.reassign_count == 0, "{entry:?}");
+                // Active chats list the ones waiting for an operator first.
+                let active = all_pages(&stack, &root.token, "/admin/chats?status=active").await?;
+                let ours = active.iter().position(|c| c["id"] == chat.as_str()).context("listed as active")?;
+                let first_held = active.iter().position(|c| !c["operator_id"].is_null()).unwrap_or(active.len());
+                assert!(ours < first_held, "a waiting chat comes before the held ones");
+                assert!(active.iter().all(|c| c["status"] == "active"));
+            }
             None => assert!(after.operator_id.is_some(), "not queued, so an assigner took it"),
         }
         let escalated = all_pages(&stack, &root.token, "/admin/chats?status=escalated").await?;

@@ -52,7 +52,14 @@ async fn upload_url(
 
 /// PUTs `file` to a presigned URL as `content_type` (the type it was signed for).
 async fn put_file(stack: &Stack, url: &str, file: &str, content_type: &str) -> Result<()> {
-    let res = stack.http.put(url).header("content-type", content_type).body(fixture(file)?).send().await?;
+    let res = stack
+        .http
+        .put(url)
+        .header("content-type", content_type)
+        .header("if-none-match", "*")
+        .body(fixture(file)?)
+        .send()
+        .await?;
     anyhow::ensure!(res.status().is_success(), "PUT to the upload URL: {} {}", res.status(), res.text().await?);
     Ok(())
 }
@@ -116,8 +123,19 @@ async fn a_real_photo_joins_its_character_and_a_discarded_one_leaves_it_with_its
     let character = seed::character(&stack.store, "Photo Subject").await?;
     let bytes = fixture("photo-640x480.png")?;
 
-    let photo_id = upload(&stack, &admin, &character, "photo-640x480.png", "image/png").await?;
+    let (photo_id, upload_url) = upload_url(&stack, &admin, &character, "image/png").await?;
+    put_file(&stack, &upload_url, "photo-640x480.png", "image/png").await?;
     let photo = listed(&stack, &admin, &photo_id, "accepted").await?;
+    // Written once: the same URL cannot replace the checked bytes.
+    let again = stack
+        .http
+        .put(&upload_url)
+        .header("content-type", "image/png")
+        .header("if-none-match", "*")
+        .body(fixture("not-an-image.png")?)
+        .send()
+        .await?;
+    assert_eq!(again.status().as_u16(), 412, "a second PUT to the upload URL");
     assert_eq!((photo["width"].as_u64(), photo["height"].as_u64()), (Some(640), Some(480)), "{photo}");
     assert_eq!(photo["size"].as_u64(), Some(bytes.len() as u64), "{photo}");
     assert!(photo["reason"].is_null() && photo["checked_at"].is_string(), "{photo}");

@@ -98,6 +98,9 @@ impl MediaBucket {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            // Signed: the PUT must send `If-None-Match: *`, so S3 refuses a second
+            // PUT to the key (412) and checked bytes are never replaced unchecked.
+            .if_none_match("*")
             .presigned(config)
             .await
             .map_err(ObjectError::sdk)?;

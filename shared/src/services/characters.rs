@@ -14,9 +14,13 @@ use crate::error::ApiError;
 use crate::store::{CharacterFilter, Page};
 use crate::App;
 
-/// A character's chats read for its figures, at most: beyond, the figures say
-/// `figures_complete: false`.
-const FIGURE_CHATS: usize = 500;
+/// A character's chats read for its figures in a list, at most (two pages):
+/// beyond, the figures say `figures_complete: false`. A list page of 50
+/// characters reads at most 10,000 chats (eventually consistent: 5,000 RRU).
+const FIGURE_CHATS: usize = 200;
+/// A removal counts the chats it closes up to this many (50 pages) before it
+/// answers; beyond, `closing_chats` says at least this many (the job closes all).
+const COUNTED_CHATS: usize = 5_000;
 const FIGURE_PAGE: usize = 100;
 /// Reads before giving up when a character keeps changing under an edit.
 const ATTEMPTS: usize = 5;
@@ -42,7 +46,7 @@ async fn staff_view(app: &App, c: Character, now: DateTime<Utc>) -> Result<Staff
     let mut cursor: Option<String> = None;
     let mut complete = true;
     loop {
-        let page = app.store.character_chats(&c.id, cursor.as_deref(), FIGURE_PAGE).await?;
+        let page = app.store.character_chats(&c.id, cursor.as_deref(), FIGURE_PAGE, false).await?;
         for chat in &page.items {
             chats += 1;
             active += usize::from(chat.status != ChatStatus::Closed);
@@ -201,16 +205,17 @@ pub async fn remove(app: &App, actor: &Admin, id: &CharacterId, now: DateTime<Ut
     Err(ApiError::Contention)
 }
 
-/// The character's chats not closed yet (every page of its listing).
+/// The character's chats not closed yet, among its first `COUNTED_CHATS`.
 async fn open_chats(app: &App, id: &CharacterId) -> Result<usize, ApiError> {
-    let mut open = 0;
+    let (mut open, mut read) = (0, 0);
     let mut cursor: Option<String> = None;
     loop {
-        let page = app.store.character_chats(id, cursor.as_deref(), FIGURE_PAGE).await?;
+        let page = app.store.character_chats(id, cursor.as_deref(), FIGURE_PAGE, true).await?;
+        read += page.items.len();
         open += page.items.iter().filter(|c| c.status != ChatStatus::Closed).count();
         match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(open),
+            Some(next) if read < COUNTED_CHATS => cursor = Some(next),
+            _ => return Ok(open),
         }
     }
 }

@@ -85,20 +85,44 @@ impl ChatFilter {
     }
 }
 
-/// Which list a default listing's cursor is in: the escalations, then the open chats.
-fn encode_cursor(phase: char, after: &str) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{phase}:{after}"))
+/// Where a listing without a subject is: the escalations (`e`), the chats
+/// waiting in the queue for an operator (`w`), then the other open chats (`a`),
+/// with the last sort key returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Escalated,
+    Waiting,
+    Open,
 }
 
-fn decode_cursor(cursor: &str) -> Result<(char, String), ApiError> {
+impl Phase {
+    fn letter(self) -> char {
+        match self {
+            Phase::Escalated => 'e',
+            Phase::Waiting => 'w',
+            Phase::Open => 'a',
+        }
+    }
+}
+
+fn encode_cursor(phase: Phase, after: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{after}", phase.letter()))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(Phase, Option<String>), ApiError> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| ApiError::BadCursor)?;
     let text = String::from_utf8(bytes).map_err(|_| ApiError::BadCursor)?;
-    match text.split_once(':') {
-        Some((p @ ("e" | "a"), after)) if !after.is_empty() && after.len() <= 400 => {
-            Ok((p.chars().next().unwrap_or('a'), after.to_string()))
-        }
-        _ => Err(ApiError::BadCursor),
+    let (p, after) = text.split_once(':').ok_or(ApiError::BadCursor)?;
+    let phase = match p {
+        "e" => Phase::Escalated,
+        "w" => Phase::Waiting,
+        "a" => Phase::Open,
+        _ => return Err(ApiError::BadCursor),
+    };
+    if after.len() > 400 {
+        return Err(ApiError::BadCursor);
     }
+    Ok((phase, Some(after.to_string()).filter(|a| !a.is_empty())))
 }
 
 /// Waiting members first (longest wait first), then the least recently active:
@@ -109,11 +133,19 @@ fn by_wait(chats: &mut [Chat]) {
     });
 }
 
+/// A queue entry's place in the waiting list: its wait's start, then the chat.
+fn waiting_sort(e: &crate::store::QueueEntry) -> String {
+    format!("{}#{}", e.waiting_since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), e.chat_id)
+}
+
 /// `GET /admin/chats`. From indexes only: a member's chats (GSI4), a character's
-/// (its chat listing), an operator's held chats (GSI5), the escalations (GSI5) or
-/// the open chats (GSI3, by hour of last activity). Without a status or subject:
-/// the escalated chats (oldest escalation first), then the active ones, waiting
-/// members first. Closed chats are listed per member or character.
+/// (its chat listing), an operator's held chats (GSI5), the escalations (GSI5),
+/// the queue's waiting chats (the queue shards) and the open chats (GSI3, by hour
+/// of last activity). Without a status or subject: the escalated chats (oldest
+/// escalation first), then the active ones: those waiting for an operator,
+/// longest wait first, then the rest of the open chats, least recently active
+/// first (within a page, waiting members first). `status=active` is the same
+/// without the escalations. Closed chats are listed per member or character.
 pub async fn list(
     app: &App,
     filter: &ChatFilter,
@@ -121,16 +153,16 @@ pub async fn list(
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<Page<StaffChat>, ApiError> {
-    let view = |chats: Vec<Chat>| chats.iter().map(|c| StaffChat::of(c, now)).collect::<Vec<_>>();
+    let view = |chats: &[Chat]| chats.iter().map(|c| StaffChat::of(c, now)).collect::<Vec<_>>();
     if let Some(member) = &filter.member_id {
         let page = app.store.list_member_chats(member, cursor, limit).await?;
         let items: Vec<Chat> = page.items.into_iter().filter(|c| filter.keeps(c)).collect();
-        return Ok(Page { items: view(items), next_cursor: page.next_cursor });
+        return Ok(Page { items: view(&items), next_cursor: page.next_cursor });
     }
     if let Some(character) = &filter.character_id {
-        let page = app.store.character_chats(character, cursor, limit).await?;
+        let page = app.store.character_chats(character, cursor, limit, true).await?;
         let items: Vec<Chat> = page.items.into_iter().filter(|c| filter.keeps(c)).collect();
-        return Ok(Page { items: view(items), next_cursor: page.next_cursor });
+        return Ok(Page { items: view(&items), next_cursor: page.next_cursor });
     }
     if let Some(op) = &filter.operator_id {
         if cursor.is_some() {
@@ -139,49 +171,73 @@ pub async fn list(
         let mut items: Vec<Chat> =
             app.store.operator_chats(op).await?.into_iter().filter(|c| filter.keeps(c)).collect();
         by_wait(&mut items);
-        return Ok(Page { items: view(items), next_cursor: None });
+        return Ok(Page { items: view(&items), next_cursor: None });
     }
-    let (phase, after) = match cursor {
-        Some(c) => {
-            let (p, a) = decode_cursor(c)?;
-            (p, Some(a))
-        }
-        None if filter.status == Some(ChatStatus::Active) => ('a', None),
-        None => ('e', None),
-    };
-    match filter.status {
+    let phases: &[Phase] = match filter.status {
         Some(ChatStatus::Closed) => {
             return Err(ApiError::invalid("status", "closed chats are listed with member_id or character_id"))
         }
-        Some(ChatStatus::Escalated) if phase != 'e' => return Err(ApiError::BadCursor),
-        Some(ChatStatus::Active) if phase != 'a' => return Err(ApiError::BadCursor),
-        _ => {}
-    }
-    let mut items = Vec::new();
-    let mut next = None;
-    if phase == 'e' {
-        let (chats, last) = app.store.escalated_chats(after.as_deref(), limit).await?;
-        items.extend(chats);
-        match last {
-            Some(sk) => next = Some(encode_cursor('e', &sk)),
-            None if filter.status.is_none() && items.len() < limit => {
-                let (mut open, last) = app.store.open_chats_page(None, limit - items.len()).await?;
-                open.retain(|c| c.status == ChatStatus::Active);
-                by_wait(&mut open);
-                items.extend(open);
-                next = last.map(|sk| encode_cursor('a', &sk));
+        Some(ChatStatus::Escalated) => &[Phase::Escalated],
+        Some(ChatStatus::Active) => &[Phase::Waiting, Phase::Open],
+        None => &[Phase::Escalated, Phase::Waiting, Phase::Open],
+    };
+    let (mut phase, mut after) = match cursor {
+        Some(c) => decode_cursor(c)?,
+        None => (phases[0], None),
+    };
+    let mut position = phases.iter().position(|p| *p == phase).ok_or(ApiError::BadCursor)?;
+    let mut items: Vec<Chat> = Vec::new();
+    // The queue's chats, read once: the waiting phase lists them, the open phase skips them.
+    let mut queued: Option<Vec<crate::store::QueueEntry>> = None;
+    loop {
+        let want = limit - items.len();
+        let (chats, last) = match phase {
+            Phase::Escalated => app.store.escalated_chats(after.as_deref(), want).await?,
+            Phase::Waiting => {
+                let entries = match &queued {
+                    Some(q) => q.clone(),
+                    None => {
+                        let mut q = app.store.waiting_entries().await?;
+                        q.sort_by_key(waiting_sort);
+                        queued = Some(q.clone());
+                        q
+                    }
+                };
+                let next: Vec<_> =
+                    entries.iter().filter(|e| after.as_ref().is_none_or(|a| waiting_sort(e) > *a)).take(want).collect();
+                let ids: Vec<ChatId> = next.iter().map(|e| e.chat_id.clone()).collect();
+                let mut chats = app.store.chats_by_id(&ids).await?;
+                // A stale entry (held, closed or escalated since) is not a waiting chat.
+                chats.retain(|c| c.status == ChatStatus::Active && c.operator_id.is_none());
+                let last = (next.len() == want).then(|| next.last().map(|e| waiting_sort(e))).flatten();
+                (chats, last)
             }
-            None if filter.status.is_none() => next = Some(encode_cursor('a', "0")),
-            None => {}
+            Phase::Open => {
+                let waiting: std::collections::HashSet<ChatId> = match &queued {
+                    Some(q) => q.iter().map(|e| e.chat_id.clone()).collect(),
+                    None => app.store.waiting_entries().await?.into_iter().map(|e| e.chat_id).collect(),
+                };
+                let (mut open, last) = app.store.open_chats_page(after.as_deref(), want).await?;
+                open.retain(|c| c.status == ChatStatus::Active && !waiting.contains(&c.id));
+                by_wait(&mut open);
+                (open, last)
+            }
+        };
+        items.extend(chats);
+        if let Some(sk) = last {
+            return Ok(Page { items: view(&items), next_cursor: Some(encode_cursor(phase, &sk)) });
         }
-    } else {
-        let (mut open, last) = app.store.open_chats_page(after.as_deref(), limit).await?;
-        open.retain(|c| c.status == ChatStatus::Active);
-        by_wait(&mut open);
-        items.extend(open);
-        next = last.map(|sk| encode_cursor('a', &sk));
+        // This phase is over: the next one, from its start.
+        position += 1;
+        let Some(next) = phases.get(position) else {
+            return Ok(Page { items: view(&items), next_cursor: None });
+        };
+        if items.len() >= limit {
+            return Ok(Page { items: view(&items), next_cursor: Some(encode_cursor(*next, "")) });
+        }
+        phase = *next;
+        after = None;
     }
-    Ok(Page { items: view(items), next_cursor: next })
 }
 
 /// `GET /admin/chats/{id}`: the chat, the member and character panels (with the
@@ -256,8 +312,12 @@ pub async fn reassign(
             // The former holder has a free slot: waiting chats get a whole pass.
             app.queue.notify_pass().await;
         }
-        tracing::info!(%chat_id, ?outcome, "chat reassigned by an admin");
         let after = app.store.get_chat(chat_id).await?.ok_or(ApiError::NotFound("chat"))?;
+        if outcome == ReassignOutcome::Unchanged && after.operator_id.as_ref() != to {
+            // It moved since the read that found it theirs: decide again.
+            continue;
+        }
+        tracing::info!(%chat_id, ?outcome, "chat reassigned by an admin");
         let to = if to.is_some() { "operator" } else { "queue" };
         return Ok(Reassigned { chat: StaffChat::of(&after, now), to });
     }

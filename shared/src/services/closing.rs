@@ -223,7 +223,7 @@ impl Run<'_> {
         }
         let page = match kind {
             Job::CloseCharacterChats { character_id } => {
-                self.app.store.character_chats(character_id, job.cursor.as_deref(), PAGE).await?
+                self.app.store.character_chats(character_id, job.cursor.as_deref(), PAGE, true).await?
             }
             _ => {
                 let member = MemberId::new(kind.subject());

@@ -15,10 +15,13 @@ use crate::App;
 /// The answer to `POST /admin/characters/{id}/photos/upload-url`.
 #[derive(Debug, Serialize)]
 pub struct UploadUrl {
-    /// A presigned PUT; the request must send the `Content-Type` asked for.
+    /// A presigned PUT, once: the request must send the headers below.
     pub upload_url: String,
     pub photo_id: String,
     pub expires_at: DateTime<Utc>,
+    /// The headers the signature covers: the `Content-Type` asked for, and
+    /// `If-None-Match: *` (the object can be written once, never replaced).
+    pub headers: std::collections::BTreeMap<&'static str, String>,
 }
 
 fn full_character() -> ApiError {
@@ -69,7 +72,8 @@ pub async fn upload_url(
     let (upload_url, expires_at) =
         app.media.presign_put(&photo.key, &photo.content_type, media::UPLOAD_URL_TTL).await?;
     tracing::info!(photo_id = %photo.id, %character_id, "photo upload URL issued");
-    Ok(UploadUrl { upload_url, photo_id: photo.id, expires_at })
+    let headers = [("Content-Type", photo.content_type.clone()), ("If-None-Match", "*".to_string())].into();
+    Ok(UploadUrl { upload_url, photo_id: photo.id, expires_at, headers })
 }
 
 /// What the check of one uploaded object did.

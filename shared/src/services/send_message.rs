@@ -110,6 +110,7 @@ pub async fn send_message(
             }
             SendOutcome::MemberChanged(current) => member = refreshed_member(current)?,
             SendOutcome::ChatChanged(current) => chat = refreshed_chat(current, member_id)?,
+            SendOutcome::CharacterRemoved => return Err(ApiError::ChatClosed),
             SendOutcome::IdempotencyTaken => {
                 if let Some(k) = &keyed {
                     if let Some(first) = k.recorded(app, now).await? {

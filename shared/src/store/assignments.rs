@@ -704,7 +704,8 @@ impl Store {
         if chat.status == crate::domain::ChatStatus::Closed {
             return Ok(ReassignOutcome::Closed);
         }
-        if to.is_some() && to == chat.operator_id.as_ref() && chat.status != crate::domain::ChatStatus::Escalated {
+        if to.is_some() && to == chat.operator_id.as_ref() {
+            // Already theirs (an escalated chat has no holder): nothing to write.
             return Ok(ReassignOutcome::Unchanged);
         }
         let common = "#status = :active, reassign_count = :zero";
@@ -788,7 +789,7 @@ impl Store {
                         ReassignOutcome::Changed
                     });
                 }
-                if to.is_some() && (failed(target_index) || old.get(target_index).is_some()) {
+                if to.is_some() && failed(target_index) {
                     return Ok(ReassignOutcome::OperatorUnavailable);
                 }
                 Err(StoreError::Corrupt(format!("operator slot or assignment record of chat {}", chat.id)))
@@ -887,22 +888,20 @@ impl Store {
     /// Escalated chats whose escalation is older than `before` and not yet
     /// reminded (the escalate job's second notice).
     pub async fn unreminded_escalations(&self, before: DateTime<Utc>) -> Result<Vec<Chat>, StoreError> {
+        // Every page: reminded escalations stay listed until resolved, so a first
+        // page alone could hold only reminded ones (escalations are few).
         let cutoff = escalation_sort(before, "");
-        let out = self
+        let query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name("GSI5")
             .key_condition_expression("GSI5PK = :pk AND GSI5SK < :cutoff")
             .expression_attribute_values(":pk", s(ESCALATIONS))
-            .expression_attribute_values(":cutoff", s(cutoff))
-            .limit(100)
-            .send()
-            .await
-            .map_err(StoreError::sdk)?;
-        let keys = out
-            .items
-            .unwrap_or_default()
+            .expression_attribute_values(":cutoff", s(cutoff));
+        let keys = self
+            .all_pages(query)
+            .await?
             .iter()
             .map(|e| Ok(key(Reader(e).str("PK")?, "CHAT")))
             .collect::<Result<Vec<_>, StoreError>>()?;

@@ -98,14 +98,68 @@ fn character_item(c: &Character, version: i64) -> Item {
     item
 }
 
+/// What a character item says of its status, the one reading of it: a removal
+/// sets `status` `deleted` and `deleted_at`; items written before `status` say
+/// `is_active` (false was a removal). The conditions below say the same in
+/// DynamoDB's words.
+pub(crate) fn status_of(item: &Item) -> Result<CharacterStatus, StoreError> {
+    let r = Reader(item);
+    if item.contains_key("deleted_at") {
+        return Ok(CharacterStatus::Deleted);
+    }
+    match r.opt_str("status") {
+        Some(text) => CharacterStatus::parse(&text).ok_or_else(|| StoreError::Corrupt("character status".into())),
+        None if r.bool("is_active") => Ok(CharacterStatus::Active),
+        None => Ok(CharacterStatus::Deleted),
+    }
+}
+
+/// A condition on a character item, with the names and values it uses (DynamoDB
+/// refuses values an expression does not use, so each fragment carries its own).
+pub(crate) struct StatusCondition {
+    pub expression: &'static str,
+    pub values: &'static [(&'static str, &'static str)],
+}
+
+/// The character is public (`status_of` would say active). Uses `#status`.
+pub(crate) const IS_PUBLIC: StatusCondition = StatusCondition {
+    expression: "(attribute_not_exists(deleted_at) AND (#status = :c_active OR (attribute_not_exists(#status) AND is_active = :c_true)))",
+    values: &[(":c_active", "active"), (":c_true", "true")],
+};
+
+/// The character exists and is not removed (active or a draft). Uses `#status`.
+pub(crate) const NOT_DELETED: StatusCondition = StatusCondition {
+    expression: "(attribute_exists(PK) AND attribute_not_exists(deleted_at) AND ((attribute_exists(#status) AND #status <> :c_deleted) OR is_active = :c_true))",
+    values: &[(":c_deleted", "deleted"), (":c_true", "true")],
+};
+
+impl StatusCondition {
+    /// The expression's values as DynamoDB attributes (`:c_true` is a boolean).
+    pub(crate) fn values(&self) -> impl Iterator<Item = (String, AttributeValue)> {
+        self.values.iter().map(|(name, v)| {
+            let value = if *name == ":c_true" { AttributeValue::Bool(true) } else { s(*v) };
+            (name.to_string(), value)
+        })
+    }
+
+    /// A condition check of `character_id`'s item for a transaction.
+    pub(crate) fn check(&self, table: &str, character_id: &str) -> Result<TransactWriteItem, StoreError> {
+        let mut c = aws_sdk_dynamodb::types::ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(key(char_pk(character_id), "PROFILE")))
+            .condition_expression(self.expression)
+            .expression_attribute_names("#status", "status")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (name, value) in self.values() {
+            c = c.expression_attribute_values(name, value);
+        }
+        Ok(TransactWriteItem::builder().condition_check(c.build().map_err(StoreError::dynamo)?).build())
+    }
+}
+
 pub(crate) fn character_from(item: &Item) -> Result<Character, StoreError> {
     let r = Reader(item);
-    // Items written before the status field say `is_active`.
-    let status = match r.opt_str("status") {
-        Some(text) => CharacterStatus::parse(&text).ok_or_else(|| StoreError::Corrupt("character status".into()))?,
-        None if r.bool("is_active") => CharacterStatus::Active,
-        None => CharacterStatus::Deleted,
-    };
+    let status = status_of(item)?;
     Ok(Character {
         id: CharacterId::new(r.str("id")?),
         name: r.str("name")?,
@@ -303,12 +357,14 @@ impl Store {
     }
 
     /// A page of a character's chats (its listing `CHARCHATS#<id>`, written with
-    /// each chat's creation), read by key.
+    /// each chat's creation), read by key: consistently for the close job (a chat
+    /// read as closed is skipped), eventually for the back office's figures.
     pub async fn character_chats(
         &self,
         id: &CharacterId,
         cursor: Option<&str>,
         limit: usize,
+        consistent: bool,
     ) -> Result<Page<crate::domain::Chat>, StoreError> {
         let names = ["PK", "SK"];
         let pk = character_chats_pk(id);
@@ -331,7 +387,7 @@ impl Store {
             .map(|i| Ok(key(super::chats::chat_pk(&Reader(i).str("SK")?), "CHAT")))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let mut chats = Vec::new();
-        for item in self.batch_get(keys, true).await? {
+        for item in self.batch_get(keys, consistent).await? {
             chats.push(super::chats::chat_from(&item)?);
         }
         chats.sort_by(|a, b| a.id.cmp(&b.id));

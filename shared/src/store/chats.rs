@@ -11,7 +11,7 @@ use super::members::member_pk;
 use super::tx::shard_of;
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::ids::{chat_parts, CharacterId, ChatId, MemberId, OperatorId};
-use crate::domain::{CharacterStatus, Chat, ChatStatus, CloseReason, Credits, MemberStatus, Message, Sender};
+use crate::domain::{Chat, ChatStatus, CloseReason, Credits, MemberStatus, Message, Sender};
 
 pub(crate) fn chat_pk(id: &str) -> String {
     format!("CHAT#{id}")
@@ -219,22 +219,14 @@ impl Store {
             .map_err(StoreError::dynamo)?;
         // The character must still be public: a removal lists the character's chats
         // after it commits, so a chat created after it must fail here.
-        let public = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(super::characters::char_pk(&chat.character_id), "PROFILE")))
-            .condition_expression("#status = :active OR (attribute_not_exists(#status) AND is_active = :t)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":active", s(CharacterStatus::Active.as_str()))
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .build()
-            .map_err(StoreError::dynamo)?;
+        let public = super::characters::IS_PUBLIC.check(&self.table, &chat.character_id)?;
         let mut listed = key(super::characters::character_chats_pk(&chat.character_id), chat.id.as_str());
         listed.insert("entity".into(), s("character_chat"));
         listed.insert("member_id".into(), s(&chat.member_id));
         let items = vec![
             TransactWriteItem::builder().put(put).build(),
             TransactWriteItem::builder().condition_check(active).build(),
-            TransactWriteItem::builder().condition_check(public).build(),
+            public,
             super::tx::put(&self.table, listed)?,
         ];
         match self.transact(items).await {
@@ -245,6 +237,17 @@ impl Store {
             },
             Err(TransactFailure::Store(e)) => Err(e),
         }
+    }
+
+    /// Chats by id (consistent), in the order asked, skipping unknown ids.
+    pub async fn chats_by_id(&self, ids: &[ChatId]) -> Result<Vec<Chat>, StoreError> {
+        let keys = ids.iter().map(|id| key(chat_pk(id), "CHAT")).collect();
+        let mut by_id = std::collections::HashMap::new();
+        for item in self.batch_get(keys, true).await? {
+            let c = chat_from(&item)?;
+            by_id.insert(c.id.clone(), c);
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
     pub async fn get_chat(&self, id: &ChatId) -> Result<Option<Chat>, StoreError> {

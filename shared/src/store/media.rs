@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::admins::audit_put;
 use super::attr::{key, n, s, ts, Item, Reader};
-use super::characters::char_pk;
+use super::characters::{char_pk, status_of, IS_PUBLIC, NOT_DELETED};
 use super::cursor::{Page, Partition};
 use super::notifications::admin_notification_item;
 use super::tx::{put_new, tx_update, update};
@@ -15,13 +15,8 @@ use super::{Store, StoreError, TransactFailure};
 use crate::domain::admin::AuditEntry;
 use crate::domain::ids::CharacterId;
 use crate::domain::media::{self, FlagReason, MediaStatus, Photo, MAX_PHOTOS, MIN_ACTIVE_PHOTOS};
+use crate::domain::CharacterStatus;
 
-/// A character's status that keeps it out of every list (soft deletion may also
-/// be marked by `deleted_at` alone).
-const DELETED: &str = "deleted";
-/// The character status that makes it public; a character without a `status`
-/// attribute is active too.
-const ACTIVE: &str = "active";
 /// Reads after a concurrent change before a discard gives up (409 `conflict`).
 const DISCARD_ATTEMPTS: u32 = 5;
 
@@ -99,15 +94,13 @@ pub struct CharacterPhotos {
     pub active: bool,
 }
 
-fn character_photos_from(item: &Item) -> CharacterPhotos {
-    let r = Reader(item);
-    let status = r.opt_str("status");
-    let deleted = item.contains_key("deleted_at") || status.as_deref() == Some(DELETED);
-    CharacterPhotos {
-        photos: r.strings("photos"),
-        deleted,
-        active: !deleted && status.as_deref().is_none_or(|s| s == ACTIVE),
-    }
+fn character_photos_from(item: &Item) -> Result<CharacterPhotos, StoreError> {
+    let status = status_of(item)?;
+    Ok(CharacterPhotos {
+        photos: Reader(item).strings("photos"),
+        deleted: status == CharacterStatus::Deleted,
+        active: status == CharacterStatus::Active,
+    })
 }
 
 /// The outcome of a photo joining its character.
@@ -189,20 +182,21 @@ const BUMP_VERSION: &str = "version = if_not_exists(version, :zero) + :bump";
 /// The photo's URL appended to its character's photos: the character exists, is
 /// not deleted, has room and does not list the URL yet.
 fn join(table: &str, p: &Photo) -> Result<TransactWriteItem, StoreError> {
-    let u = update(table, key(char_pk(&p.character_id), "PROFILE"))
+    let mut u = update(table, key(char_pk(&p.character_id), "PROFILE"))
         .update_expression(format!("SET photos = list_append(photos, :one), {BUMP_VERSION}"))
-        .condition_expression(
-            "attribute_exists(PK) AND attribute_not_exists(deleted_at) \
-             AND (attribute_not_exists(#status) OR #status <> :deleted) \
-             AND size(photos) < :max AND NOT contains(photos, :url)",
-        )
+        .condition_expression(format!(
+            "{} AND size(photos) < :max AND NOT contains(photos, :url)",
+            NOT_DELETED.expression
+        ))
         .expression_attribute_names("#status", "status")
         .expression_attribute_values(":one", AttributeValue::L(vec![s(&p.url)]))
-        .expression_attribute_values(":deleted", s(DELETED))
         .expression_attribute_values(":max", n(MAX_PHOTOS))
         .expression_attribute_values(":url", s(&p.url))
         .expression_attribute_values(":zero", n(0))
         .expression_attribute_values(":bump", n(1));
+    for (name, value) in NOT_DELETED.values() {
+        u = u.expression_attribute_values(name, value);
+    }
     tx_update(u)
 }
 
@@ -210,18 +204,20 @@ fn join(table: &str, p: &Photo) -> Result<TransactWriteItem, StoreError> {
 /// condition that it is still there and that an active character keeps
 /// `MIN_ACTIVE_PHOTOS` (`media::may_remove`).
 fn leave(table: &str, p: &Photo, index: usize) -> Result<TransactWriteItem, StoreError> {
-    let u = update(table, key(char_pk(&p.character_id), "PROFILE"))
+    let mut u = update(table, key(char_pk(&p.character_id), "PROFILE"))
         .update_expression(format!("SET {BUMP_VERSION} REMOVE photos[{index}]"))
         .condition_expression(format!(
-            "photos[{index}] = :url AND (size(photos) > :min OR attribute_exists(deleted_at) \
-             OR (attribute_exists(#status) AND #status <> :active))"
+            "photos[{index}] = :url AND (size(photos) > :min OR NOT {})",
+            IS_PUBLIC.expression
         ))
         .expression_attribute_names("#status", "status")
         .expression_attribute_values(":url", s(&p.url))
         .expression_attribute_values(":min", n(MIN_ACTIVE_PHOTOS))
-        .expression_attribute_values(":active", s(ACTIVE))
         .expression_attribute_values(":zero", n(0))
         .expression_attribute_values(":bump", n(1));
+    for (name, value) in IS_PUBLIC.values() {
+        u = u.expression_attribute_values(name, value);
+    }
     tx_update(u)
 }
 
@@ -243,7 +239,7 @@ impl Store {
     /// A character's photos and whether it is deleted or active; `None` if there
     /// is no such character.
     pub async fn character_photos(&self, id: &CharacterId) -> Result<Option<CharacterPhotos>, StoreError> {
-        self.get_decoded(key(char_pk(id), "PROFILE"), |i| Ok(character_photos_from(i))).await
+        self.get_decoded(key(char_pk(id), "PROFILE"), character_photos_from).await
     }
 
     /// A new pending photo and the audit entry of its upload URL, one transaction.
@@ -317,7 +313,7 @@ impl Store {
         if character.is_empty() {
             return Ok(Tried::Done(AcceptOutcome::CharacterGone));
         }
-        let c = character_photos_from(character);
+        let c = character_photos_from(character)?;
         Ok(if c.deleted {
             Tried::Done(AcceptOutcome::CharacterGone)
         } else if c.photos.contains(&p.url) {

@@ -67,6 +67,7 @@ pub const SHARDED_KEYS: &[(&str, u32)] = &[
     ("OPENCHATS", chats::OPEN_CHAT_SHARDS),
     ("RECONCILE", payments::RECONCILE_SHARDS),
     ("OPS_AVAILABLE", operators::AVAILABLE_SHARDS),
+    ("PRICING", settings::PRICING_SHARDS),
 ];
 pub use send::{SendCommit, SendInputs, SendOutcome};
 pub use settings::{AssignmentSettings, SettingsWrite, StoredSettings};

@@ -55,6 +55,8 @@ pub enum SendOutcome {
     ChatChanged(Option<Chat>),
     /// Another request with the same Idempotency-Key committed first.
     IdempotencyTaken,
+    /// A reopen found the character removed since the read: the chat stays closed.
+    CharacterRemoved,
 }
 
 impl Store {
@@ -122,6 +124,12 @@ impl Store {
         if let Some(record) = &c.idempotency {
             items.push(record_put(&self.table, record, c.now)?);
         }
+        // A reopen needs the character still public: a removal's close job may
+        // have passed this chat already, and nothing else would close it again.
+        let character_index = items.len();
+        if c.admission == Admission::Reopen {
+            items.push(super::characters::IS_PUBLIC.check(&self.table, &c.chat.character_id)?);
+        }
         match self.transact(items).await {
             Ok(()) => Ok(SendOutcome::Committed),
             Err(TransactFailure::Store(e)) => Err(e),
@@ -133,8 +141,11 @@ impl Store {
                 if let Some(item) = failed(1) {
                     return Ok(SendOutcome::ChatChanged(chat_from(item).ok()));
                 }
-                if failed(idem_index).is_some() {
+                if c.idempotency.is_some() && failed(idem_index).is_some() {
                     return Ok(SendOutcome::IdempotencyTaken);
+                }
+                if c.admission == Admission::Reopen && failed(character_index).is_some() {
+                    return Ok(SendOutcome::CharacterRemoved);
                 }
                 // The message slot was taken by a reply that raced the chat read.
                 Ok(SendOutcome::ChatChanged(self.get_chat(&c.chat.id).await?))
