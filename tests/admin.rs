@@ -162,6 +162,17 @@ const API_MD: &[(&str, &str, &str)] = &[
     ("DELETE", "/admin/characters/{id}", "manage_characters"),
     ("GET", "/admin/settings", "any"),
     ("PUT", "/admin/settings", "system_settings"),
+    ("GET", "/admin/payments", "manage_payments"),
+    ("POST", "/admin/payments/{reference}/reconcile", "manage_payments"),
+    ("GET", "/admin/refunds", "manage_payments"),
+    ("POST", "/admin/refunds", "manage_payments"),
+    ("POST", "/admin/refunds/{id}/approve", "manage_payments"),
+    ("POST", "/admin/refunds/{id}/reject", "manage_payments"),
+    ("GET", "/admin/payouts", "manage_payments"),
+    ("POST", "/admin/payouts/{id}/paid", "manage_payments"),
+    ("GET", "/admin/packages", "manage_payments"),
+    ("POST", "/admin/packages", "manage_payments"),
+    ("PATCH", "/admin/packages/{id}", "manage_payments"),
 ];
 
 #[test]
@@ -238,7 +249,7 @@ async fn every_admin_route_answers_each_principal_as_the_permission_table_says()
             checked += 1;
         }
     }
-    assert!(checked >= 42 * 4, "walked {checked} (route, admin) pairs");
+    assert!(checked >= 53 * 4, "walked {checked} (route, admin) pairs");
     // The table itself against API.md: managing admins is the super admin's alone.
     for (who, staff) in [("admin", &admin), ("moderator", &moderator), ("custom", &custom)] {
         let (status, _) = api.call("GET", "/admin/admins", Some(&staff.token), None).await?;

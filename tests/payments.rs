@@ -4,10 +4,8 @@
 
 use chrono::{Duration, Utc};
 use fantooo::domain::ids::PaymentRef;
-use fantooo::domain::payment::RefundReason;
 use fantooo::domain::{CreditPackage, Credits};
 use fantooo::services::{jobs, payments};
-use fantooo::store::Refund;
 use fantooo_tests::Record;
 use fantooo_tests::{charge_event, keys_of, Member, Stack, StatusCode, STAFF_FIELDS};
 use futures::future::join_all;
@@ -262,39 +260,6 @@ async fn an_abandoned_payment_is_rechecked_at_widening_intervals_then_left_for_r
     let p = stack.store.get_payment(&reference).await.unwrap().unwrap();
     assert_eq!((p.status.as_str(), p.next_check_at), ("needs_manual_review", None));
     assert_eq!(stack.balance(&m).await.unwrap(), Credits::ZERO);
-}
-
-#[tokio::test]
-async fn a_refund_credits_the_balance_with_a_ledger_entry_and_notifies_the_member() {
-    let stack = stack().await;
-    let app = stack.app().await.unwrap();
-    let m = stack.register("refund").await.unwrap();
-    stack.grant(&m, 2).await.unwrap();
-    let refund = Refund {
-        member_id: &m.id,
-        amount: Credits::from_hundredths(150),
-        reason: RefundReason::AccidentalSend,
-        message_id: Some("msg_0000000004_abcdefgh"),
-        chat_id: None,
-        processed_by: "admin_test",
-        notes: Some("sent twice by mistake"),
-    };
-    let balance = payments::refund(&app, &refund, Utc::now()).await.unwrap();
-    assert_eq!(balance, Credits::from_hundredths(350));
-    assert_eq!(stack.ledger_sum(&m).await.unwrap(), balance);
-    let (_, notes) = stack.get(&m, "/notifications").await.unwrap();
-    let note = &notes["items"][0];
-    assert_eq!((note["kind"].as_str(), note["read"].as_bool()), (Some("refund"), Some(false)));
-    let id = note["id"].as_str().unwrap();
-    let res =
-        stack.http.post(stack.url(&format!("/notifications/{id}/read"))).bearer_auth(&m.token).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let (_, notes) = stack.get(&m, "/notifications").await.unwrap();
-    assert_eq!(notes["items"][0]["read"], true);
-    let res = stack.http.post(stack.url("/notifications/n_nope/read")).bearer_auth(&m.token).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let zero = Refund { amount: Credits::ZERO, ..refund };
-    assert!(payments::refund(&app, &zero, Utc::now()).await.is_err());
 }
 
 #[tokio::test]

@@ -57,6 +57,10 @@ pub enum ApiError {
     /// Approving a photo that is not flagged (pending, accepted already).
     #[error("only a flagged photo can be approved")]
     MediaNotFlagged,
+    #[error("this refund is already approved or rejected")]
+    RefundSettled,
+    #[error("this payout is already marked paid")]
+    PayoutSettled,
     /// An admin's reassignment to an operator who is offline, suspended or full.
     #[error("that operator cannot take the chat: offline, suspended or at their maximum")]
     OperatorUnavailable,
@@ -111,6 +115,8 @@ impl ApiError {
             ReportResolved => "report_resolved",
             MediaNotFlagged => "media_not_flagged",
             OperatorUnavailable => "operator_unavailable",
+            RefundSettled => "refund_settled",
+            PayoutSettled => "payout_settled",
             RequestInProgress => "request_in_progress",
             Contention => "conflict",
             InsufficientCredits { .. } => "insufficient_credits",

@@ -118,6 +118,9 @@ pub struct Payment {
     pub last_webhook_at: Option<DateTime<Utc>>,
     pub verify_attempts: u32,
     pub next_check_at: Option<DateTime<Utc>>,
+    /// The admin who last checked it with Paystack by hand, and when.
+    pub reconciled_by: Option<String>,
+    pub reconciled_at: Option<DateTime<Utc>>,
 }
 
 impl Payment {
@@ -147,6 +150,8 @@ impl Payment {
             last_webhook_at: None,
             verify_attempts: 0,
             next_check_at: Some(now + FIRST_CHECK_AFTER),
+            reconciled_by: None,
+            reconciled_at: None,
         }
     }
 
@@ -329,6 +334,26 @@ pub enum RefundReason {
 }
 
 impl RefundReason {
+    /// The reasons an admin may give (an account deletion's refund is the system's).
+    pub const ADMIN: [RefundReason; 4] = [
+        RefundReason::AccidentalSend,
+        RefundReason::InappropriateContent,
+        RefundReason::SystemError,
+        RefundReason::AdminDiscretion,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::ADMIN.as_slice(), &[RefundReason::AccountDeletion]].concat().into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// A reason an admin gave a refund, or why it is not one.
+    pub fn for_admin(s: &str) -> Result<Self, String> {
+        Self::ADMIN.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            let all: Vec<&str> = Self::ADMIN.iter().map(|r| r.as_str()).collect();
+            format!("must be one of {}", all.join(", "))
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RefundReason::AccidentalSend => "accidental_send",
@@ -344,6 +369,177 @@ impl RefundReason {
 pub fn deletion_refund_cents(balance: Credits) -> i64 {
     // hundredths of a credit * 10 KES * 100 cents / 100 hundredths = hundredths * 10.
     balance.hundredths().max(0) * 10
+}
+
+/// A refund's state: requested, then approved (credited once) or rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    Pending,
+    Approved,
+    Rejected,
+}
+
+impl RefundStatus {
+    pub const ALL: [RefundStatus; 3] = [RefundStatus::Pending, RefundStatus::Approved, RefundStatus::Rejected];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "pending",
+            RefundStatus::Approved => "approved",
+            RefundStatus::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// The most credits one refund gives back.
+pub const MAX_REFUND: Credits = Credits::whole(10_000);
+
+/// A refund's amount: more than 0.00, at most `MAX_REFUND`.
+pub fn refund_credits(c: Credits) -> Result<Credits, String> {
+    if c.hundredths() <= 0 || c > MAX_REFUND {
+        Err(format!("must be more than 0.00 and at most {MAX_REFUND}"))
+    } else {
+        Ok(c)
+    }
+}
+
+/// What the member is told when a refund is credited.
+pub fn refund_notice(credits: Credits) -> String {
+    format!("{credits} credits were refunded to your balance.")
+}
+
+/// Credits given back to a member (`POST /admin/refunds`), as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RefundRequest {
+    pub id: String,
+    pub member_id: MemberId,
+    pub credits: Credits,
+    pub reason: RefundReason,
+    pub status: RefundStatus,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub message_id: Option<String>,
+    pub chat_id: Option<String>,
+    pub notes: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_notes: Option<String>,
+    /// The member's balance right after the credit (approved only).
+    pub balance_after: Option<Credits>,
+}
+
+/// A `POST /admin/packages` or `PATCH /admin/packages/{id}` body. `badge: null`
+/// removes the badge.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageWrite {
+    pub name: Option<String>,
+    pub credits: Option<i64>,
+    pub bonus_credits: Option<i64>,
+    /// KES cents.
+    pub price: Option<i64>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub badge: Option<Option<String>>,
+    pub position: Option<i64>,
+    pub active: Option<bool>,
+}
+
+fn present_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+/// Package limits: what a typo could not turn into a free or absurd package.
+pub mod package_limits {
+    pub const NAME: usize = 50;
+    pub const BADGE: usize = 30;
+    pub const MAX_CREDITS: i64 = 100_000;
+    /// KES cents: 1 KES to 1,000,000 KES.
+    pub const MIN_PRICE: i64 = 100;
+    pub const MAX_PRICE: i64 = 100_000_000;
+    pub const MAX_POSITION: i64 = 999_999;
+}
+
+impl PackageWrite {
+    /// `current` (or a new package with `id`) with this change applied, checked whole.
+    pub fn apply(
+        &self,
+        current: Option<&CreditPackage>,
+        id: &str,
+    ) -> Result<CreditPackage, super::validation::FieldErrors> {
+        use package_limits as max;
+        let mut e = super::validation::FieldErrors::new();
+        let mut p = match current {
+            Some(c) => c.clone(),
+            None => {
+                for (field, missing) in [
+                    ("name", self.name.is_none()),
+                    ("credits", self.credits.is_none()),
+                    ("price", self.price.is_none()),
+                ] {
+                    if missing {
+                        e.add(field, "is required");
+                    }
+                }
+                CreditPackage {
+                    id: id.to_string(),
+                    name: String::new(),
+                    credits: 0,
+                    bonus_credits: 0,
+                    price: 0,
+                    currency: "KES".into(),
+                    badge: None,
+                    sort: 0,
+                    is_active: true,
+                }
+            }
+        };
+        if let Some(name) = &self.name {
+            p.name = e.check("name", super::validation::line(name, 1, max::NAME)).unwrap_or_default();
+        }
+        if let Some(c) = self.credits {
+            if (1..=max::MAX_CREDITS).contains(&c) {
+                p.credits = c;
+            } else {
+                e.add("credits", format!("must be a whole number from 1 to {}", max::MAX_CREDITS));
+            }
+        }
+        if let Some(b) = self.bonus_credits {
+            if (0..=max::MAX_CREDITS).contains(&b) {
+                p.bonus_credits = b;
+            } else {
+                e.add("bonus_credits", format!("must be a whole number from 0 to {}", max::MAX_CREDITS));
+            }
+        }
+        if let Some(price) = self.price {
+            if (max::MIN_PRICE..=max::MAX_PRICE).contains(&price) {
+                p.price = price;
+            } else {
+                e.add("price", format!("must be KES cents from {} to {}", max::MIN_PRICE, max::MAX_PRICE));
+            }
+        }
+        if let Some(badge) = &self.badge {
+            p.badge = match badge {
+                None => None,
+                Some(b) => e.check("badge", super::validation::line(b, 1, max::BADGE)),
+            };
+        }
+        if let Some(pos) = self.position {
+            if (0..=max::MAX_POSITION).contains(&pos) {
+                p.sort = pos;
+            } else {
+                e.add("position", format!("must be a whole number from 0 to {}", max::MAX_POSITION));
+            }
+        }
+        if let Some(active) = self.active {
+            p.is_active = active;
+        }
+        e.into_result().map(|()| p)
+    }
 }
 
 #[cfg(test)]

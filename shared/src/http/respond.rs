@@ -66,7 +66,9 @@ pub fn status_of(e: &ApiError) -> StatusCode {
         | OperatorHoldsChats(_)
         | ReportResolved
         | MediaNotFlagged
-        | OperatorUnavailable => StatusCode::CONFLICT,
+        | OperatorUnavailable
+        | RefundSettled
+        | PayoutSettled => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         Validation(_) | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod limits;
 pub mod media;
 pub mod moderation;
+pub mod money;
 pub mod operators;
 pub mod payments;
 pub mod send_message;

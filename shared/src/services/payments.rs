@@ -8,13 +8,13 @@ use sha2::{Digest, Sha256};
 use crate::domain::ids::{MemberId, PaymentRef};
 use crate::domain::payment::{self, ChargeReport, ChargeStatus, Decision, PackageSnapshot, Payment, PaymentStatus};
 use crate::domain::principal::Principal;
-use crate::domain::{ids, Credits, MemberStatus};
+use crate::domain::{ids, MemberStatus};
 use crate::error::ApiError;
 use crate::payments::signature;
 use crate::payments::webhook::{self, EventKind, WebhookEvent};
 use crate::services::active_member;
 use crate::services::idempotent::{Idempotency, Keyed};
-use crate::store::{BalanceOutcome, CreditOutcome, Page, Refund, Unsuccessful};
+use crate::store::{CreditOutcome, Page, Unsuccessful};
 use crate::App;
 
 pub const CHECKOUT_ROUTE: &str = "POST /credits/checkout";
@@ -330,7 +330,13 @@ async fn verify_and_settle(app: &App, p: &Payment, now: DateTime<Utc>) -> Result
     if p.is_settled() {
         return Ok(Settlement::AlreadyCredited);
     }
-    let report = match app.paystack.verify(&p.reference).await.map_err(ApiError::internal)? {
+    // Paystack unreachable or answering nonsense: 503 for an admin's check (retry
+    // later); the scheduled run counts it as an error and tries again next time.
+    let verified = app.paystack.verify(&p.reference).await.map_err(|e| {
+        tracing::warn!(reference = %p.reference, error = %e, "Paystack verify failed");
+        ApiError::Unavailable
+    })?;
+    let report = match verified {
         Some(v) => v.report(),
         None => ChargeReport {
             status: ChargeStatus::Abandoned,
@@ -340,20 +346,4 @@ async fn verify_and_settle(app: &App, p: &Payment, now: DateTime<Utc>) -> Result
         },
     };
     settle(app, p, &report, true, now).await
-}
-
-/// Credits a refund to a member (admin route later; the service is the contract).
-pub async fn refund(app: &App, r: &Refund<'_>, now: DateTime<Utc>) -> Result<Credits, ApiError> {
-    if r.amount.hundredths() <= 0 {
-        return Err(ApiError::invalid("amount", "must be more than 0.00"));
-    }
-    let mut member = app.store.get_member(r.member_id).await?.ok_or(ApiError::NotFound("member"))?;
-    for _ in 0..CREDIT_ATTEMPTS {
-        match app.store.refund(&member, r, now).await? {
-            BalanceOutcome::Done(balance) => return Ok(balance),
-            BalanceOutcome::MemberChanged(Some(m)) => member = *m,
-            BalanceOutcome::MemberChanged(None) => return Err(ApiError::NotFound("member")),
-        }
-    }
-    Err(ApiError::Contention)
 }

@@ -8,7 +8,6 @@ use super::attr::{key, n, s, ts, Item, Reader};
 use super::jobs::job_item;
 use super::ledger::ledger_item;
 use super::members::{member_from, member_pk, username_pk};
-use super::notifications::member_notification_item;
 use super::outbox::outbox_item;
 use super::payouts::{payout_item, PayoutSource};
 use super::tx::put_new;
@@ -16,20 +15,8 @@ use super::{Store, StoreError, TransactFailure};
 use crate::domain::events::DomainEvent;
 use crate::domain::ids::MemberId;
 use crate::domain::jobs::Job;
-use crate::domain::payment::{deletion_refund_cents, RefundReason};
-use crate::domain::{ids, Credits, Member, MemberStatus};
-
-/// A refund of credits to a member, as an admin (or the system) decided it.
-pub struct Refund<'a> {
-    pub member_id: &'a MemberId,
-    pub amount: Credits,
-    pub reason: RefundReason,
-    pub message_id: Option<&'a str>,
-    pub chat_id: Option<&'a str>,
-    /// The admin who processed it (`system` for automatic refunds).
-    pub processed_by: &'a str,
-    pub notes: Option<&'a str>,
-}
+use crate::domain::payment::deletion_refund_cents;
+use crate::domain::{Credits, Member, MemberStatus};
 
 #[derive(Debug)]
 pub enum BalanceOutcome {
@@ -44,7 +31,9 @@ pub struct Deletion {
     pub refund_due_cents: i64,
 }
 
-fn pinned_balance(table: &str, member: &Member, after: Credits) -> Result<TransactWriteItem, StoreError> {
+/// The member's balance set to `after`, conditioned on the balance and status as
+/// read: every credit outside a send (a refund, a deletion) pins it.
+pub(crate) fn pinned_balance(table: &str, member: &Member, after: Credits) -> Result<TransactWriteItem, StoreError> {
     let u = Update::builder()
         .table_name(table)
         .set_key(Some(key(member_pk(&member.id), "PROFILE")))
@@ -66,52 +55,6 @@ fn member_changed(old: &[Option<Item>]) -> Result<BalanceOutcome, StoreError> {
 }
 
 impl Store {
-    /// Credits a refund with its ledger entry, refund record, the member's
-    /// notification and an outbox event, in one transaction pinned to `member`.
-    pub async fn refund(
-        &self,
-        member: &Member,
-        r: &Refund<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<BalanceOutcome, StoreError> {
-        let after = member.balance.checked_add(r.amount).ok_or_else(|| StoreError::Corrupt("overflow".into()))?;
-        let id = ids::new_id("rf_");
-        let mut record = key(member_pk(&member.id), format!("REFUND#{id}"));
-        record.insert("entity".into(), s("refund"));
-        record.insert("id".into(), s(&id));
-        record.insert("amount".into(), n(r.amount.hundredths()));
-        record.insert("reason".into(), s(r.reason.as_str()));
-        record.insert("processed_by".into(), s(r.processed_by));
-        record.insert("created_at".into(), ts(now));
-        for (name, v) in [("message_id", r.message_id), ("chat_id", r.chat_id), ("notes", r.notes)] {
-            if let Some(v) = v {
-                record.insert(name.into(), s(v));
-            }
-        }
-        let text = format!("{} credits were refunded to your balance.", r.amount);
-        let event = DomainEvent::RefundProcessed {
-            refund_id: id.clone(),
-            member_id: member.id.clone(),
-            amount: r.amount,
-            reason: r.reason,
-        };
-        let items = vec![
-            pinned_balance(&self.table, member, after)?,
-            put_new(
-                &self.table,
-                ledger_item(&member.id, r.amount, after, &format!("refund:{}", r.reason.as_str()), &id, now),
-            )?,
-            put_new(&self.table, record)?,
-            put_new(&self.table, member_notification_item(&member.id, "refund", "Credits refunded", &text, now))?,
-            put_new(&self.table, outbox_item(&event, now)?)?,
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(BalanceOutcome::Done(after)),
-            Err(TransactFailure::ConditionFailed(old)) => member_changed(&old),
-            Err(TransactFailure::Store(e)) => Err(e),
-        }
-    }
-
     /// Closes an account (active or banned) in one transaction pinned to the member
     /// as read: status `deleted`, no password, the username released and the
     /// profile's personal fields removed; unused credits leave the balance with a

@@ -406,25 +406,88 @@ impl Store {
     }
 
     pub async fn put_package(&self, p: &CreditPackage) -> Result<(), StoreError> {
-        let mut item = key(format!("PACKAGE#{}", p.id), "PACKAGE");
-        item.insert("entity".into(), s("package"));
-        if p.is_active {
-            item.insert("GSI1PK".into(), s(PACKAGE_LIST));
-            item.insert("GSI1SK".into(), s(format!("{:06}#{}", p.sort, p.id)));
-        }
-        item.insert("id".into(), s(&p.id));
-        item.insert("name".into(), s(&p.name));
-        item.insert("credits".into(), n(p.credits));
-        item.insert("bonus_credits".into(), n(p.bonus_credits));
-        item.insert("price".into(), n(p.price));
-        item.insert("currency".into(), s(&p.currency));
-        put_opt(&mut item, "badge", &p.badge);
-        item.insert("sort".into(), n(p.sort));
-        item.insert("is_active".into(), b(p.is_active));
+        let item = package_item(p, 0);
         self.client.put_item().table_name(&self.table).set_item(Some(item)).send().await.map_err(StoreError::sdk)?;
         Ok(())
     }
 
+    /// An admin's write of a package with its audit entry: `read_version` `None`
+    /// creates it; otherwise the item must still carry that version. `Ok(false)`:
+    /// it changed (or exists) meanwhile. A checkout keeps the snapshot it locked.
+    pub async fn save_package(
+        &self,
+        p: &CreditPackage,
+        read_version: Option<i64>,
+        audit: &AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(package_item(p, read_version.map_or(0, |v| v + 1))))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        put = match read_version {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(0) => put
+                .condition_expression("attribute_exists(PK) AND (attribute_not_exists(version) OR version = :v)")
+                .expression_attribute_values(":v", n(0)),
+            Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v)),
+        };
+        let items = vec![
+            TransactWriteItem::builder().put(put.build().map_err(StoreError::dynamo)?).build(),
+            super::admins::audit_put(&self.table, audit, now)?,
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::ConditionFailed(_)) => Ok(false),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
+    }
+
+    /// A package with its version (consistent).
+    pub async fn get_package_versioned(&self, id: &str) -> Result<Option<(CreditPackage, i64)>, StoreError> {
+        self.get_decoded(key(format!("PACKAGE#{id}"), "PACKAGE"), |i| Ok((package_from(i)?, version_of(i)))).await
+    }
+
+    /// Every package, active or not, in their order (the back office).
+    pub async fn all_packages(&self) -> Result<Vec<CreditPackage>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(":pk", s(ALL_PACKAGES));
+        self.all_pages(query).await?.iter().map(package_from).collect()
+    }
+}
+
+/// Every package (GSI2, active or not), for the back office; the public list is
+/// GSI1 `PACKAGES` (active only).
+const ALL_PACKAGES: &str = "PACKAGES_ALL";
+
+fn package_item(p: &CreditPackage, version: i64) -> Item {
+    let mut item = key(format!("PACKAGE#{}", p.id), "PACKAGE");
+    item.insert("entity".into(), s("package"));
+    item.insert("GSI2PK".into(), s(ALL_PACKAGES));
+    item.insert("GSI2SK".into(), s(format!("{:06}#{}", p.sort, p.id)));
+    item.insert("version".into(), n(version));
+    if p.is_active {
+        item.insert("GSI1PK".into(), s(PACKAGE_LIST));
+        item.insert("GSI1SK".into(), s(format!("{:06}#{}", p.sort, p.id)));
+    }
+    item.insert("id".into(), s(&p.id));
+    item.insert("name".into(), s(&p.name));
+    item.insert("credits".into(), n(p.credits));
+    item.insert("bonus_credits".into(), n(p.bonus_credits));
+    item.insert("price".into(), n(p.price));
+    item.insert("currency".into(), s(&p.currency));
+    put_opt(&mut item, "badge", &p.badge);
+    item.insert("sort".into(), n(p.sort));
+    item.insert("is_active".into(), b(p.is_active));
+    item
+}
+
+impl Store {
     pub async fn get_package(&self, id: &str) -> Result<Option<CreditPackage>, StoreError> {
         let out = self
             .client

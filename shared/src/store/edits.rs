@@ -45,6 +45,31 @@ impl Store {
         Ok(m.filter(|m| m.id == id))
     }
 
+    /// The chat of the member's that holds message `id` (its position says which
+    /// key to read in each chat; one BatchGetItem per 100 of the member's chats).
+    pub async fn find_member_message(
+        &self,
+        member_id: &crate::domain::ids::MemberId,
+        id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let Some(seq) = crate::domain::ids::message_seq(id) else { return Ok(None) };
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.member_chats_oldest_first(member_id, cursor.as_deref(), 100).await?;
+            let keys = page.items.iter().map(|c| key(chat_pk(&c.id), message_sk(seq))).collect();
+            for item in self.batch_get(keys, false).await? {
+                let m = message_from(&item)?;
+                if m.id == id {
+                    return Ok(Some(m));
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(None),
+            }
+        }
+    }
+
     /// Replaces `before`'s text: the message (marked edited), its history record
     /// and the editor's audit entry, in one transaction conditioned on the text
     /// still being `before.content`, so no edit is recorded against a text it did

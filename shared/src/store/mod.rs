@@ -23,6 +23,7 @@ mod outbox;
 mod payments;
 mod payouts;
 mod queue;
+mod refunds;
 mod send;
 mod settings;
 #[cfg(feature = "test-support")]
@@ -37,7 +38,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use rand::Rng;
 
-pub use accounts::{BalanceOutcome, Deletion, Refund};
+pub use accounts::{BalanceOutcome, Deletion};
 pub use admins::{AdminWrite, AuditRecord};
 pub use assignments::{AssignmentRecord, ClaimOutcome, QueueEntry, ReassignOutcome, ReleaseKind, ReleaseOutcome};
 pub use attr::Item;
@@ -56,8 +57,9 @@ pub use notifications::{AdminNotification, Notification};
 pub use operators::{AvailabilityOutcome, OperatorDeletion, OperatorProfileChange, Suspension};
 pub use outbox::{OutboxEvent, OUTBOX_SHARDS};
 pub use payments::{CreditOutcome, Unsuccessful};
-pub use payouts::{Payout, PayoutSource};
+pub use payouts::{Payout, PayoutSettle, PayoutSource};
 pub use queue::{queue_shard, QUEUE_SHARDS};
+pub use refunds::RefundDecision;
 
 /// Every key spread over shards: (the key's prefix before `#<shard>`, shards).
 /// The partition model (local/partition_model.py) divides their load by it.

@@ -43,11 +43,19 @@ fn reconcile_sort(at: DateTime<Utc>, reference: &str) -> String {
     format!("{}#{reference}", at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
+/// The back office's list of payments with a status (GSI4, keys only: the
+/// status write moves the entry; `PAYMENTS#<status>` / `<created_at>#<ref>`).
+pub(crate) fn status_list(status: PaymentStatus) -> String {
+    format!("PAYMENTS#{}", status.as_str())
+}
+
 fn payment_item(p: &Payment) -> Item {
     let mut item = key(payment_pk(&p.reference), "PAYMENT");
     item.insert("entity".into(), s("payment"));
     item.insert("GSI1PK".into(), s(format!("MEMBERTX#{}", p.member_id)));
     item.insert("GSI1SK".into(), s(reconcile_sort(p.created_at, &p.reference)));
+    item.insert("GSI4PK".into(), s(status_list(p.status)));
+    item.insert("GSI4SK".into(), s(reconcile_sort(p.created_at, &p.reference)));
     if let Some(at) = p.next_check_at {
         item.insert("GSI2PK".into(), s(format!("RECONCILE#{}", reconcile_shard(&p.reference))));
         item.insert("GSI2SK".into(), s(reconcile_sort(at, &p.reference)));
@@ -102,6 +110,8 @@ pub(crate) fn payment_from(item: &Item) -> Result<Payment, StoreError> {
         last_webhook_at: r.opt_time("last_webhook_at"),
         verify_attempts: u32::try_from(r.opt_i64("verify_attempts").unwrap_or(0)).unwrap_or(0),
         next_check_at: r.opt_time("next_check_at"),
+        reconciled_by: r.opt_str("reconciled_by"),
+        reconciled_at: r.opt_time("reconciled_at"),
     })
 }
 
@@ -234,7 +244,7 @@ impl Store {
         u: &Unsuccessful<'_>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut set = vec!["#status = :status", "needs_review = :review", "updated_at = :now"];
+        let mut set = vec!["#status = :status", "GSI4PK = :listed", "needs_review = :review", "updated_at = :now"];
         let mut remove = Vec::new();
         let mut req = self
             .client
@@ -243,6 +253,7 @@ impl Store {
             .set_key(Some(key(payment_pk(reference), "PAYMENT")))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(u.status.as_str()))
+            .expression_attribute_values(":listed", s(status_list(u.status)))
             .expression_attribute_values(":review", b(u.needs_review))
             .expression_attribute_values(":now", ts(now));
         if let Some(r) = u.failure_reason {
@@ -299,11 +310,13 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key(payment_pk(&p.reference), "PAYMENT")))
             .update_expression(
-                "SET #status = :success, credited_at = :now, updated_at = :now, needs_review = :f REMOVE GSI2PK, GSI2SK, next_check_at",
+                "SET #status = :success, GSI4PK = :listed, credited_at = :now, updated_at = :now, needs_review = :f \
+                 REMOVE GSI2PK, GSI2SK, next_check_at",
             )
             .condition_expression(SETTLEABLE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":success", s(PaymentStatus::Success.as_str()))
+            .expression_attribute_values(":listed", s(status_list(PaymentStatus::Success)))
             .expression_attribute_values(":now", ts(now))
             .expression_attribute_values(":f", b(false))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -380,6 +393,34 @@ impl Store {
         Ok(due)
     }
 
+    /// Payments with a status, newest first (GSI4 keys, then the payments by key).
+    pub async fn payments_with_status(
+        &self,
+        status: PaymentStatus,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Payment>, StoreError> {
+        let list = status_list(status);
+        let keys = self.page(Partition::Gsi4(&list), false, cursor, limit).await?;
+        let wanted: Vec<Item> =
+            keys.items.iter().map(|k| Ok(key(Reader(k).str("PK")?, "PAYMENT"))).collect::<Result<_, StoreError>>()?;
+        let mut by_ref = std::collections::HashMap::new();
+        for item in self.batch_get(wanted, false).await? {
+            let p = payment_from(&item)?;
+            by_ref.insert(p.reference.to_string(), p);
+        }
+        let mut items = Vec::new();
+        for k in &keys.items {
+            let pk = Reader(k).str("PK")?;
+            let reference = pk.trim_start_matches("PAYMENT#");
+            // The index trails the table: a payment whose status moved on is not listed here.
+            if let Some(p) = by_ref.remove(reference).filter(|p| p.status == status) {
+                items.push(p);
+            }
+        }
+        Ok(Page { items, next_cursor: keys.next_cursor })
+    }
+
     /// Records which admin last ran a manual reconcile of the payment.
     pub async fn mark_reconciled_by(
         &self,
@@ -412,12 +453,13 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key(payment_pk(&p.reference), "PAYMENT")))
             .update_expression(
-                "SET #status = :success, payout_id = :payout, updated_at = :now, needs_review = :f \
+                "SET #status = :success, GSI4PK = :listed, payout_id = :payout, updated_at = :now, needs_review = :f \
                  REMOVE GSI2PK, GSI2SK, next_check_at",
             )
             .condition_expression(SETTLEABLE)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":success", s(PaymentStatus::Success.as_str()))
+            .expression_attribute_values(":listed", s(status_list(PaymentStatus::Success)))
             .expression_attribute_values(":payout", s(&payout_id))
             .expression_attribute_values(":now", ts(now))
             .expression_attribute_values(":f", b(false))
@@ -453,12 +495,13 @@ impl Store {
             .table_name(&self.table)
             .set_key(Some(key(payment_pk(reference), "PAYMENT")))
             .update_expression(
-                "SET #status = :disputed, disputed_at = :now, dispute_event = :event, needs_review = :t, \
-                 updated_at = :now REMOVE GSI2PK, GSI2SK, next_check_at",
+                "SET #status = :disputed, GSI4PK = :listed, disputed_at = :now, dispute_event = :event, \
+                 needs_review = :t, updated_at = :now REMOVE GSI2PK, GSI2SK, next_check_at",
             )
             .condition_expression("attribute_exists(PK) AND attribute_not_exists(disputed_at)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":disputed", s(PaymentStatus::Disputed.as_str()))
+            .expression_attribute_values(":listed", s(status_list(PaymentStatus::Disputed)))
             .expression_attribute_values(":now", ts(now))
             .expression_attribute_values(":event", s(event))
             .expression_attribute_values(":t", b(true))

@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::attr::{key, n, s, ts, Item, Reader};
 use super::cursor::{Page, Partition};
-use super::{Store, StoreError};
+use super::tx::{tx_update, update};
+use super::{Store, StoreError, TransactFailure};
 
 /// Why a payout is owed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,18 @@ pub struct Payout {
     pub reference: String,
     pub status: String,
     pub created_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub paid_by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// How marking a payout paid ended.
+#[derive(Debug)]
+pub enum PayoutSettle {
+    Paid(Box<Payout>),
+    /// Already paid: nothing changed.
+    AlreadyPaid,
+    Unknown,
 }
 
 pub(crate) fn payouts_pk(status: &str) -> String {
@@ -79,6 +92,9 @@ fn payout_from(item: &Item) -> Result<Payout, StoreError> {
         reference: r.str("reference")?,
         status: r.str("status")?,
         created_at: r.time("created_at")?,
+        paid_at: r.opt_time("paid_at"),
+        paid_by: r.opt_str("paid_by"),
+        note: r.opt_str("note"),
     })
 }
 
@@ -87,5 +103,39 @@ impl Store {
     pub async fn payouts(&self, status: &str, cursor: Option<&str>, limit: usize) -> Result<Page<Payout>, StoreError> {
         let pk = payouts_pk(status);
         self.page(Partition::Gsi1(&pk), false, cursor, limit).await?.try_map(payout_from)
+    }
+
+    /// Marks an owed payout paid, with the admin's note and audit entry, in one
+    /// transaction conditioned on it being owed (the list entry moves to `paid`).
+    pub async fn mark_payout_paid(
+        &self,
+        id: &str,
+        note: &str,
+        audit: &crate::domain::admin::AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<PayoutSettle, StoreError> {
+        let u = update(&self.table, key(format!("PAYOUT#{id}"), "PAYOUT"))
+            .update_expression("SET #status = :paid, GSI1PK = :list, paid_at = :now, paid_by = :admin, note = :note")
+            .condition_expression("attribute_exists(PK) AND #status = :owed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":paid", s("paid"))
+            .expression_attribute_values(":list", s(payouts_pk("paid")))
+            .expression_attribute_values(":now", ts(now))
+            .expression_attribute_values(":admin", s(&audit.actor))
+            .expression_attribute_values(":note", s(note))
+            .expression_attribute_values(":owed", s("owed"));
+        let items = vec![tx_update(u)?, super::admins::audit_put(&self.table, audit, now)?];
+        match self.transact(items).await {
+            Ok(()) => {
+                let paid = self.get_decoded(key(format!("PAYOUT#{id}"), "PAYOUT"), payout_from).await?;
+                Ok(paid.map_or(PayoutSettle::Unknown, |p| PayoutSettle::Paid(Box::new(p))))
+            }
+            // A missing item fails the condition with no (or an empty) old image.
+            Err(TransactFailure::ConditionFailed(old)) => Ok(match old.first().and_then(Option::as_ref) {
+                Some(item) if !item.is_empty() => PayoutSettle::AlreadyPaid,
+                _ => PayoutSettle::Unknown,
+            }),
+            Err(TransactFailure::Store(e)) => Err(e),
+        }
     }
 }

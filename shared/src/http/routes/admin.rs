@@ -11,11 +11,11 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
 
 use super::Function::*;
-use super::{admin_route, desk, route, Answer, PasswordChange, Route};
+use super::{admin_route, desk, money, route, Answer, PasswordChange, Route};
 use crate::domain::admin::Access::{self, AnyAdmin, AnyOf, Needs, Open};
 use crate::domain::admin::Permission::{
-    BanMembers, ManageAdmins, ManageCharacters, ManageChats, ManageMembers, ManageOperators, ModerateChats,
-    SystemSettings,
+    BanMembers, ManageAdmins, ManageCharacters, ManageChats, ManageMembers, ManageOperators, ManagePayments,
+    ModerateChats, SystemSettings,
 };
 use crate::domain::ids::{ChatId, MemberId, OperatorId};
 use crate::error::ApiError;
@@ -74,6 +74,19 @@ pub const ADMIN: &[Route] = &[
     admin_route("DELETE", "/admin/characters/{id}", Needs(ManageCharacters), || delete(desk::delete_character)),
     admin_route("GET", "/admin/settings", AnyAdmin, || get(desk::get_settings)),
     admin_route("PUT", "/admin/settings", Needs(SystemSettings), || put(desk::put_settings)),
+    admin_route("GET", "/admin/payments", Needs(ManagePayments), || get(money::list_payments)),
+    admin_route("POST", "/admin/payments/{reference}/reconcile", Needs(ManagePayments), || {
+        post(money::reconcile_payment)
+    }),
+    admin_route("GET", "/admin/refunds", Needs(ManagePayments), || get(money::list_refunds)),
+    admin_route("POST", "/admin/refunds", Needs(ManagePayments), || post(money::create_refund)),
+    admin_route("POST", "/admin/refunds/{id}/approve", Needs(ManagePayments), || post(money::approve_refund)),
+    admin_route("POST", "/admin/refunds/{id}/reject", Needs(ManagePayments), || post(money::reject_refund)),
+    admin_route("GET", "/admin/payouts", Needs(ManagePayments), || get(money::list_payouts)),
+    admin_route("POST", "/admin/payouts/{id}/paid", Needs(ManagePayments), || post(money::payout_paid)),
+    admin_route("GET", "/admin/packages", Needs(ManagePayments), || get(money::list_packages)),
+    admin_route("POST", "/admin/packages", Needs(ManagePayments), || post(money::create_package)),
+    admin_route("PATCH", "/admin/packages/{id}", Needs(ManagePayments), || patch(money::update_package)),
 ];
 
 /// The chat routes' access: `manage_chats` or `moderate_chats`.

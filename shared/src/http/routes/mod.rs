@@ -104,6 +104,7 @@ mod deletion;
 mod desk;
 mod media;
 mod member;
+mod money;
 mod operator;
 mod payments;
 mod public;
