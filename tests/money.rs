@@ -12,6 +12,9 @@ use fantooo_tests::staff::{self, Staff};
 use fantooo_tests::{call, charge_event, Member, Stack, StatusCode};
 use serde_json::{json, Value};
 
+/// The stats test counts members in all; the payout test deletes one: one at a time.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn api(stack: &Stack, method: &str, path: &str, token: &str, body: Option<Value>) -> Result<(StatusCode, Value)> {
     call(&stack.http, &stack.api, method, path, Some(token), body).await
 }
@@ -222,6 +225,7 @@ async fn six_concurrent_approvals_credit_a_refund_once() -> Result<()> {
 
 #[tokio::test]
 async fn a_payout_is_settled_once() -> Result<()> {
+    let _turn = TURN.lock().await;
     let stack = Stack::connect().await?;
     let admin = staff::admin(&stack, AdminRole::Admin, None).await?;
     // A deleted account with unused credits leaves KES owed.
@@ -288,5 +292,77 @@ async fn a_package_price_change_never_reaches_a_checkout_already_locked() -> Res
     }
     let (status, _) = api(&stack, "POST", "/admin/packages", &admin.token, Some(json!({ "name": "No price" }))).await?;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    Ok(())
+}
+
+async fn stats(stack: &Stack, by: &Staff) -> Result<Value> {
+    let (status, s) = api(stack, "GET", "/admin/stats", &by.token, None).await?;
+    anyhow::ensure!(status == StatusCode::OK, "stats: {status} {s}");
+    Ok(s)
+}
+
+fn number(v: &Value, path: &[&str]) -> i64 {
+    path.iter().fold(v, |v, k| &v[*k]).as_i64().unwrap_or(-1)
+}
+
+/// The days add up to the totals, whatever else runs.
+fn days_sum_to_totals(s: &Value) -> Result<()> {
+    let days = s["days"].as_array().context("days")?;
+    for (total, path) in [
+        (number(s, &["revenue_cents"]), vec!["revenue_cents"]),
+        (number(s, &["payments"]), vec!["payments"]),
+        (number(s, &["messages", "member"]), vec!["messages", "member"]),
+        (number(s, &["messages", "character"]), vec!["messages", "character"]),
+        (number(s, &["members", "new"]), vec!["new_members"]),
+    ] {
+        let sum: i64 = days.iter().map(|d| number(d, &path)).sum();
+        anyhow::ensure!(sum == total, "{path:?}: days sum {sum}, total {total}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_stats_move_after_payments_and_messages_and_their_days_add_up() -> Result<()> {
+    let _turn = TURN.lock().await;
+    let stack = Stack::connect().await?;
+    let app = stack.app().await?;
+    let admin = staff::admin(&stack, AdminRole::Admin, None).await?;
+    let moderator = staff::admin(&stack, AdminRole::Moderator, None).await?;
+    let (status, _) = api(&stack, "GET", "/admin/stats", &moderator.token, None).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "view_analytics only");
+    fantooo::services::stats::aggregate(&app, Utc::now()).await?;
+    let before = stats(&stack, &admin).await?;
+    days_sum_to_totals(&before)?;
+
+    let m = stack.register("stats").await?;
+    let reference = checkout(&stack, &m, "pkg_starter").await?;
+    stack.webhook(&charge_event("charge.success", &reference, "success", 10000, "KES")).await?;
+    let chat = stack.open_chat(&m, "c_demo08").await?;
+    for text in ["one", "two"] {
+        let (status, body) = stack.send_at(&m, &chat, text, &Utc::now().to_rfc3339()).await?;
+        anyhow::ensure!(status == StatusCode::CREATED, "{body}");
+    }
+    let report = fantooo::services::stats::aggregate(&app, Utc::now() + chrono::Duration::seconds(15)).await?;
+    assert!(report.messages_counted >= 2, "{report:?}");
+    let after = stats(&stack, &admin).await?;
+    days_sum_to_totals(&after)?;
+    let grew = |path: &[&str]| number(&after, path) - number(&before, path);
+    assert!(grew(&["payments"]) >= 1 && grew(&["revenue_cents"]) >= 10000, "{before} -> {after}");
+    assert!(grew(&["messages", "member"]) >= 2, "{before} -> {after}");
+    assert!(grew(&["members", "new"]) >= 1 && grew(&["members", "total"]) >= 1, "{before} -> {after}");
+    assert!(after["now"]["counted_at"].is_string() && after["now"]["waiting"]["urgent"].is_i64(), "{after}");
+    // Counted once: another run finds nothing new of ours.
+    let again = fantooo::services::stats::aggregate(&app, Utc::now() + chrono::Duration::seconds(15)).await?;
+    let later = stats(&stack, &admin).await?;
+    assert!(
+        number(&later, &["messages", "member"]) - number(&after, &["messages", "member"])
+            <= again.messages_counted as i64
+    );
+
+    let (status, body) = api(&stack, "GET", "/admin/stats?from=2026-12-02&to=2026-12-01", &admin.token, None).await?;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, ranged) = api(&stack, "GET", "/admin/stats?from=2026-11-01&to=2026-11-30", &admin.token, None).await?;
+    assert_eq!((status, ranged["days"].as_array().map(Vec::len)), (StatusCode::OK, Some(30)));
+    days_sum_to_totals(&ranged)?;
     Ok(())
 }

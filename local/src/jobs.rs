@@ -23,6 +23,7 @@ fn override_var(job: ScheduledJob) -> &'static str {
         ScheduledJob::AutoClose => "FANTOOO_LOCAL_AUTO_CLOSE_SECS",
         ScheduledJob::SuspensionExpiry => "FANTOOO_LOCAL_SUSPENSION_SECS",
         ScheduledJob::PendingJobs => "FANTOOO_LOCAL_PENDING_JOBS_SECS",
+        ScheduledJob::Stats => "FANTOOO_LOCAL_STATS_SECS",
     }
 }
 

@@ -40,10 +40,11 @@ pub enum ScheduledJob {
     AutoClose,
     SuspensionExpiry,
     PendingJobs,
+    Stats,
 }
 
 impl ScheduledJob {
-    pub const ALL: [ScheduledJob; 9] = [
+    pub const ALL: [ScheduledJob; 10] = [
         ScheduledJob::OutboxSweep,
         ScheduledJob::Reconcile,
         ScheduledJob::LedgerAudit,
@@ -53,6 +54,7 @@ impl ScheduledJob {
         ScheduledJob::AutoClose,
         ScheduledJob::SuspensionExpiry,
         ScheduledJob::PendingJobs,
+        ScheduledJob::Stats,
     ];
 
     /// The name in `{"job": ...}`.
@@ -67,6 +69,7 @@ impl ScheduledJob {
             ScheduledJob::AutoClose => "auto-close",
             ScheduledJob::SuspensionExpiry => "suspension-expiry",
             ScheduledJob::PendingJobs => "pending-jobs",
+            ScheduledJob::Stats => "stats",
         }
     }
 
@@ -81,7 +84,8 @@ impl ScheduledJob {
             ScheduledJob::Sweep
             | ScheduledJob::IdleWatch
             | ScheduledJob::SuspensionExpiry
-            | ScheduledJob::PendingJobs => "assignment-jobs",
+            | ScheduledJob::PendingJobs
+            | ScheduledJob::Stats => "assignment-jobs",
         }
     }
 
@@ -109,6 +113,7 @@ pub async fn run(app: &App, job: ScheduledJob, now: DateTime<Utc>) -> Result<ser
         ScheduledJob::AutoClose => to_json(assignment::auto_close(app, now).await?)?,
         ScheduledJob::SuspensionExpiry => to_json(assignment::end_suspensions(app, now).await?)?,
         ScheduledJob::PendingJobs => to_json(closing::run_jobs(app, now, closing::Budget::default()).await?)?,
+        ScheduledJob::Stats => to_json(crate::services::stats::aggregate(app, now).await?)?,
     };
     Ok(report)
 }

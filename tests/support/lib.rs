@@ -451,6 +451,7 @@ pub fn server_command(table: &str, resources: &Value, port: u16) -> Result<std::
         "AUTO_CLOSE",
         "SUSPENSION",
         "PENDING_JOBS",
+        "STATS",
     ] {
         server.env(format!("FANTOOO_LOCAL_{job}_SECS"), "86400");
     }

@@ -15,6 +15,7 @@ pub mod payment;
 pub mod pricing;
 pub mod principal;
 pub mod settings;
+pub mod stats;
 pub mod tier;
 pub mod validation;
 

@@ -20,6 +20,7 @@ pub mod payments;
 pub mod send_message;
 pub mod settings;
 pub mod staff;
+pub mod stats;
 
 use crate::domain::ids::MemberId;
 use crate::domain::{Member, MemberStatus};

@@ -126,6 +126,7 @@ impl Store {
             refund_due_cents: deletion.refund_due_cents,
         };
         items.push(put_new(&self.table, outbox_item(&event, now)?)?);
+        items.push(super::stats::member_total(&self.table, &member.id, -1)?);
         if let Some(a) = audit {
             items.push(super::admins::audit_put(&self.table, a, now)?);
         }

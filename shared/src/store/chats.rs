@@ -154,6 +154,10 @@ pub(crate) fn message_item(m: &Message, seq: u32) -> Item {
     item.insert("free".into(), b(m.free));
     item.insert("created_at".into(), ts(m.created_at));
     item.insert("edited".into(), b(m.edited));
+    // The stats job counts messages from this keys-only entry (no counter per send).
+    let (list, sort) = super::stats::message_list_keys(m.sender, &m.id, m.created_at);
+    item.insert("GSI4PK".into(), s(list));
+    item.insert("GSI4SK".into(), s(sort));
     if let Some(op) = &m.handled_by {
         item.insert("handled_by".into(), s(op));
     }

@@ -113,8 +113,10 @@ impl Store {
         age_log.insert("method".into(), s("self_declared"));
         age_log.insert("is_compliant".into(), super::attr::b(new.stated_age >= 18));
         age_log.insert("created_at".into(), ts(now));
-        let items =
+        let mut items =
             vec![put_new(&self.table, claim)?, put_new(&self.table, member_item(m))?, put_new(&self.table, age_log)?];
+        // The dashboard's new members of the day and members in all.
+        items.extend(super::stats::registration_counters(&self.table, &m.id, now)?);
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(TransactFailure::ConditionFailed(old)) if old.first().is_some_and(Option::is_some) => Ok(false),

@@ -26,6 +26,7 @@ mod queue;
 mod refunds;
 mod send;
 mod settings;
+mod stats;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod tokens;
@@ -70,9 +71,13 @@ pub const SHARDED_KEYS: &[(&str, u32)] = &[
     ("RECONCILE", payments::RECONCILE_SHARDS),
     ("OPS_AVAILABLE", operators::AVAILABLE_SHARDS),
     ("PRICING", settings::PRICING_SHARDS),
+    ("MSGS_MEMBER", crate::domain::stats::MESSAGE_SHARDS),
+    ("MSGS_CHARACTER", crate::domain::stats::MESSAGE_SHARDS),
+    ("MEMBERCOUNT", stats::COUNTER_SHARDS),
 ];
 pub use send::{SendCommit, SendInputs, SendOutcome};
 pub use settings::{AssignmentSettings, SettingsWrite, StoredSettings};
+pub use stats::NowBlock;
 pub use tokens::TokenRef;
 
 #[derive(Debug, thiserror::Error)]

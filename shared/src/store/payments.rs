@@ -354,6 +354,8 @@ impl Store {
         let (kind, title, text) = &plan.notice;
         items.push(put_new(&self.table, member_notification_item(&member.id, kind, title, text, now))?);
         items.push(put_new(&self.table, outbox_item(&plan.event, now)?)?);
+        // The dashboard's day counter (its own shard: a few credits a second at most).
+        items.push(super::stats::payment_counter(&self.table, &p.reference, p.snapshot.price, now)?);
         match self.transact(items).await {
             Ok(()) => Ok(CreditOutcome::Credited(plan.balance_after)),
             Err(TransactFailure::ConditionFailed(old)) => {

@@ -15,7 +15,7 @@ use super::{admin_route, desk, money, route, Answer, PasswordChange, Route};
 use crate::domain::admin::Access::{self, AnyAdmin, AnyOf, Needs, Open};
 use crate::domain::admin::Permission::{
     BanMembers, ManageAdmins, ManageCharacters, ManageChats, ManageMembers, ManageOperators, ManagePayments,
-    ModerateChats, SystemSettings,
+    ModerateChats, SystemSettings, ViewAnalytics,
 };
 use crate::domain::ids::{ChatId, MemberId, OperatorId};
 use crate::error::ApiError;
@@ -87,6 +87,7 @@ pub const ADMIN: &[Route] = &[
     admin_route("GET", "/admin/packages", Needs(ManagePayments), || get(money::list_packages)),
     admin_route("POST", "/admin/packages", Needs(ManagePayments), || post(money::create_package)),
     admin_route("PATCH", "/admin/packages/{id}", Needs(ManagePayments), || patch(money::update_package)),
+    admin_route("GET", "/admin/stats", Needs(ViewAnalytics), || get(money::stats)),
 ];
 
 /// The chat routes' access: `manage_chats` or `moderate_chats`.

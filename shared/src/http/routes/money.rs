@@ -106,3 +106,7 @@ pub(super) async fn update_package(
 ) -> Answer {
     http::json(StatusCode::OK, &money::update_package(&app, &me, &id, body, now).await?)
 }
+
+pub(super) async fn stats(State(app): State<App>, _: CurrentAdmin, Now(now): Now, p: ListParams) -> Answer {
+    http::json(StatusCode::OK, &crate::services::stats::get(&app, p.get("from"), p.get("to"), now).await?)
+}
