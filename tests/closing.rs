@@ -223,7 +223,7 @@ async fn concurrent_closes_and_a_release_of_one_held_chat_free_its_operator_exac
 
 /// The payouts owed to a member, newest first.
 async fn owed_payouts(stack: &Stack, member_id: &str) -> Vec<fantooo::store::Payout> {
-    let owed = stack.store.payouts("owed", None, 50).await.unwrap().items;
+    let owed = stack.store.payouts(fantooo::store::PayoutStatus::Owed, None, 50).await.unwrap().items;
     owed.into_iter().filter(|p| p.member_id == member_id).collect()
 }
 

@@ -342,7 +342,8 @@ async fn the_stats_move_after_payments_and_messages_and_their_days_add_up() -> R
         let (status, body) = stack.send_at(&m, &chat, text, &Utc::now().to_rfc3339()).await?;
         anyhow::ensure!(status == StatusCode::CREATED, "{body}");
     }
-    let report = fantooo::services::stats::aggregate(&app, Utc::now() + chrono::Duration::seconds(15)).await?;
+    let later = Utc::now() + fantooo::domain::stats::SETTLE + chrono::Duration::seconds(5);
+    let report = fantooo::services::stats::aggregate(&app, later).await?;
     assert!(report.messages_counted >= 2, "{report:?}");
     let after = stats(&stack, &admin).await?;
     days_sum_to_totals(&after)?;
@@ -352,7 +353,7 @@ async fn the_stats_move_after_payments_and_messages_and_their_days_add_up() -> R
     assert!(grew(&["members", "new"]) >= 1 && grew(&["members", "total"]) >= 1, "{before} -> {after}");
     assert!(after["now"]["counted_at"].is_string() && after["now"]["waiting"]["urgent"].is_i64(), "{after}");
     // Counted once: another run finds nothing new of ours.
-    let again = fantooo::services::stats::aggregate(&app, Utc::now() + chrono::Duration::seconds(15)).await?;
+    let again = fantooo::services::stats::aggregate(&app, later).await?;
     let later = stats(&stack, &admin).await?;
     assert!(
         number(&later, &["messages", "member"]) - number(&after, &["messages", "member"])

@@ -366,7 +366,7 @@ async fn deleting_an_account_owes_ten_kes_per_unused_credit_and_locks_it_out() {
     fantooo::services::closing::run_jobs(&app, later, Default::default()).await.unwrap();
     let chat_item = stack.store.get_chat(&chat).await.unwrap().unwrap();
     assert_eq!(chat_item.close_reason.map(|r| r.as_str()), Some("member_deleted"));
-    let owed = stack.store.payouts("owed", None, 50).await.unwrap().items;
+    let owed = stack.store.payouts(fantooo::store::PayoutStatus::Owed, None, 50).await.unwrap().items;
     assert!(owed.iter().any(|p| p.member_id == m.id && p.amount_cents == 4000), "the unused credits are a payout owed");
 }
 

@@ -23,6 +23,15 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 6] = [
+        PaymentStatus::Pending,
+        PaymentStatus::Success,
+        PaymentStatus::Failed,
+        PaymentStatus::Abandoned,
+        PaymentStatus::NeedsManualReview,
+        PaymentStatus::Disputed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentStatus::Pending => "pending",
@@ -407,6 +416,9 @@ pub fn refund_credits(c: Credits) -> Result<Credits, String> {
         Ok(c)
     }
 }
+
+/// The title of the member's notice of a credited refund.
+pub const REFUND_TITLE: &str = "Credits refunded";
 
 /// What the member is told when a refund is credited.
 pub fn refund_notice(credits: Credits) -> String {

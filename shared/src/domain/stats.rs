@@ -10,9 +10,16 @@ use super::entities::Sender;
 /// Day counters of messages are spread over this many partitions per sender, so
 /// no key takes more than 2,000 / 16 = 125 writes a second at peak.
 pub const MESSAGE_SHARDS: u32 = 16;
-/// The aggregation counts only messages older than this: a send stamped `t`
-/// has committed, and its index entry landed, well before `t + SETTLE`.
-pub const SETTLE: Duration = Duration::seconds(10);
+/// The aggregation counts only messages older than this: a send or reply stamped
+/// `t` (its request's start) has committed within its Lambda's 10 s timeout
+/// (infra/template.yaml, Globals), and its index entry landed, well before
+/// `t + SETTLE`. With the job every minute, a message is counted within 90 s.
+pub const SETTLE: Duration = Duration::seconds(30);
+/// Entries one shard's count reads at most per run (a backlog takes several runs).
+pub const MAX_ENTRIES_PER_RUN: u64 = 50_000;
+/// Days one shard's count touches at most per run: its transaction holds a counter
+/// per day and the cursor (at most 100 items).
+pub const MAX_DAYS_PER_RUN: usize = 90;
 /// The longest range one request may ask for.
 pub const MAX_RANGE_DAYS: i64 = 92;
 

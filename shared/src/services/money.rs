@@ -11,7 +11,7 @@ use crate::domain::payment::{self, PackageWrite, Payment, PaymentStatus, RefundR
 use crate::domain::validation::{self, max};
 use crate::domain::{CreditPackage, Credits, MemberStatus};
 use crate::error::ApiError;
-use crate::store::{Page, Payout, PayoutSettle, RefundDecision};
+use crate::store::{Page, Payout, PayoutSettle, PayoutStatus, RefundDecision};
 use crate::App;
 
 /// Reads before giving up when the member keeps changing under an approval.
@@ -72,6 +72,11 @@ impl From<Payment> for AdminPayment {
     }
 }
 
+/// "must be one of a, b or c".
+fn one_of(values: &[&str]) -> String {
+    format!("must be one of {}", values.join(", "))
+}
+
 /// `GET /admin/payments?status=`: newest first (`pending` by default).
 pub async fn payments(
     app: &App,
@@ -81,9 +86,8 @@ pub async fn payments(
 ) -> Result<Page<AdminPayment>, ApiError> {
     let status = match status {
         None => PaymentStatus::Pending,
-        Some(s) => PaymentStatus::parse(s).ok_or_else(|| {
-            ApiError::invalid("status", "must be pending, success, failed, abandoned, needs_manual_review or disputed")
-        })?,
+        Some(s) => PaymentStatus::parse(s)
+            .ok_or_else(|| ApiError::invalid("status", one_of(&PaymentStatus::ALL.map(PaymentStatus::as_str))))?,
     };
     Ok(app.store.payments_with_status(status, cursor, limit).await?.map(AdminPayment::from))
 }
@@ -267,9 +271,9 @@ pub async fn payouts(
     limit: usize,
 ) -> Result<Page<Payout>, ApiError> {
     let status = match status {
-        None | Some("owed") => "owed",
-        Some("paid") => "paid",
-        Some(_) => return Err(ApiError::invalid("status", "must be owed or paid")),
+        None => PayoutStatus::Owed,
+        Some(s) => PayoutStatus::parse(s)
+            .ok_or_else(|| ApiError::invalid("status", one_of(&PayoutStatus::ALL.map(PayoutStatus::as_str))))?,
     };
     Ok(app.store.payouts(status, cursor, limit).await?)
 }

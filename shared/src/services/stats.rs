@@ -20,6 +20,8 @@ use crate::App;
 #[derive(Debug, Default, Serialize)]
 pub struct StatsReport {
     pub messages_counted: u64,
+    /// Shards whose count failed this run (the next run retries them).
+    pub shard_errors: u32,
     pub active_chats: u64,
     pub escalated_chats: u64,
     pub waiting: u64,
@@ -31,7 +33,13 @@ pub async fn aggregate(app: &App, now: DateTime<Utc>) -> Result<StatsReport, Api
     let mut report = StatsReport::default();
     for side in SIDES {
         for shard in 0..MESSAGE_SHARDS {
-            report.messages_counted += app.store.count_messages(side, shard, now).await?;
+            match app.store.count_messages(side, shard, now).await {
+                Ok(n) => report.messages_counted += n,
+                Err(e) => {
+                    report.shard_errors += 1;
+                    tracing::warn!(side = side.as_str(), shard, error = %e, "stats: a shard's count failed; the next run retries");
+                }
+            }
         }
     }
     let (open, escalated) = app.store.count_open_and_escalated().await?;

@@ -58,7 +58,7 @@ pub use notifications::{AdminNotification, Notification};
 pub use operators::{AvailabilityOutcome, OperatorDeletion, OperatorProfileChange, Suspension};
 pub use outbox::{OutboxEvent, OUTBOX_SHARDS};
 pub use payments::{CreditOutcome, Unsuccessful};
-pub use payouts::{Payout, PayoutSettle, PayoutSource};
+pub use payouts::{Payout, PayoutSettle, PayoutSource, PayoutStatus};
 pub use queue::{queue_shard, QUEUE_SHARDS};
 pub use refunds::RefundDecision;
 

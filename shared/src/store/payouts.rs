@@ -52,8 +52,30 @@ pub enum PayoutSettle {
     Unknown,
 }
 
-pub(crate) fn payouts_pk(status: &str) -> String {
-    format!("PAYOUTS#{status}")
+/// A payout's state: owed, then paid once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayoutStatus {
+    Owed,
+    Paid,
+}
+
+impl PayoutStatus {
+    pub const ALL: [PayoutStatus; 2] = [PayoutStatus::Owed, PayoutStatus::Paid];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayoutStatus::Owed => "owed",
+            PayoutStatus::Paid => "paid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+pub(crate) fn payouts_pk(status: PayoutStatus) -> String {
+    format!("PAYOUTS#{}", status.as_str())
 }
 
 /// An owed payout. Its id derives from what it settles, so writing it twice
@@ -68,7 +90,7 @@ pub(crate) fn payout_item(
     let id = format!("po_{}_{reference}", source.as_str());
     let mut item = key(format!("PAYOUT#{id}"), "PAYOUT");
     item.insert("entity".into(), s("payout"));
-    item.insert("GSI1PK".into(), s(payouts_pk("owed")));
+    item.insert("GSI1PK".into(), s(payouts_pk(PayoutStatus::Owed)));
     item.insert("GSI1SK".into(), s(format!("{}#{id}", now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))));
     item.insert("id".into(), s(&id));
     item.insert("member_id".into(), s(member_id));
@@ -76,7 +98,7 @@ pub(crate) fn payout_item(
     item.insert("currency".into(), s("KES"));
     item.insert("source".into(), s(source.as_str()));
     item.insert("reference".into(), s(reference));
-    item.insert("status".into(), s("owed"));
+    item.insert("status".into(), s(PayoutStatus::Owed.as_str()));
     item.insert("created_at".into(), ts(now));
     item
 }
@@ -100,7 +122,12 @@ fn payout_from(item: &Item) -> Result<Payout, StoreError> {
 
 impl Store {
     /// Payouts with a status (`owed`, `paid`), newest first.
-    pub async fn payouts(&self, status: &str, cursor: Option<&str>, limit: usize) -> Result<Page<Payout>, StoreError> {
+    pub async fn payouts(
+        &self,
+        status: PayoutStatus,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Payout>, StoreError> {
         let pk = payouts_pk(status);
         self.page(Partition::Gsi1(&pk), false, cursor, limit).await?.try_map(payout_from)
     }
@@ -118,12 +145,12 @@ impl Store {
             .update_expression("SET #status = :paid, GSI1PK = :list, paid_at = :now, paid_by = :admin, note = :note")
             .condition_expression("attribute_exists(PK) AND #status = :owed")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":paid", s("paid"))
-            .expression_attribute_values(":list", s(payouts_pk("paid")))
+            .expression_attribute_values(":paid", s(PayoutStatus::Paid.as_str()))
+            .expression_attribute_values(":list", s(payouts_pk(PayoutStatus::Paid)))
             .expression_attribute_values(":now", ts(now))
             .expression_attribute_values(":admin", s(&audit.actor))
             .expression_attribute_values(":note", s(note))
-            .expression_attribute_values(":owed", s("owed"));
+            .expression_attribute_values(":owed", s(PayoutStatus::Owed.as_str()));
         let items = vec![tx_update(u)?, super::admins::audit_put(&self.table, audit, now)?];
         match self.transact(items).await {
             Ok(()) => {

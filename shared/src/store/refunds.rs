@@ -166,7 +166,10 @@ impl Store {
             self.decide(r, RefundStatus::Approved, audit, None, Some(after), now)?,
             super::accounts::pinned_balance(&self.table, member, after)?,
             put_new(&self.table, ledger_item(&member.id, r.credits, after, &cause, &r.id, now))?,
-            put_new(&self.table, member_notification_item(&member.id, "refund", "Credits refunded", &text, now))?,
+            put_new(
+                &self.table,
+                member_notification_item(&member.id, "refund", crate::domain::payment::REFUND_TITLE, &text, now),
+            )?,
             put_new(&self.table, outbox_item(&event, now)?)?,
             super::admins::audit_put(&self.table, audit, now)?,
         ];

@@ -19,7 +19,7 @@ use super::attr::{key, n, s, ts, Item, Reader};
 use super::tx::{put, shard_of, tx_update, update};
 use super::{Store, StoreError, TransactFailure};
 use crate::domain::assignment::business_day;
-use crate::domain::stats::{Day, MESSAGE_SHARDS, SETTLE, SIDES};
+use crate::domain::stats::{Day, MAX_DAYS_PER_RUN, MAX_ENTRIES_PER_RUN, MESSAGE_SHARDS, SETTLE, SIDES};
 use crate::domain::Sender;
 
 /// Day counters of payments and registrations, and the member total, are spread
@@ -112,6 +112,11 @@ impl Store {
         });
         let read_gsk = cursor_item.as_ref().and_then(|c| Reader(c).opt_str("last_gsi4sk"));
         let bound = format!("{}#~", (now - SETTLE).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        // A run with a later clock already counted up to here: nothing is due yet
+        // (and DynamoDB refuses a start key beyond the key condition).
+        if read_gsk.as_ref().is_some_and(|g| *g > bound) {
+            return Ok(0);
+        }
         let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
         let mut last: Option<(String, String, String)> = None;
         let mut next = start;
@@ -128,6 +133,7 @@ impl Store {
                 .send()
                 .await
                 .map_err(StoreError::sdk)?;
+            let mut full = false;
             for item in out.items.unwrap_or_default() {
                 let r = Reader(&item);
                 let gsk = r.str("GSI4SK")?;
@@ -136,11 +142,17 @@ impl Store {
                     .next()
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                     .ok_or_else(|| StoreError::Corrupt(format!("message entry {gsk}")))?;
-                *per_day.entry(business_day(at.with_timezone(&Utc))).or_default() += 1;
+                let day = business_day(at.with_timezone(&Utc));
+                if !per_day.contains_key(&day) && per_day.len() >= MAX_DAYS_PER_RUN {
+                    // The transaction is full: the rest waits for the next run.
+                    full = true;
+                    break;
+                }
+                *per_day.entry(day).or_default() += 1;
                 last = Some((r.str("PK")?, r.str("SK")?, gsk));
             }
             match out.last_evaluated_key {
-                Some(k) if per_day.values().sum::<u64>() < 50_000 => next = Some(k),
+                Some(k) if !full && per_day.values().sum::<u64>() < MAX_ENTRIES_PER_RUN => next = Some(k),
                 _ => break,
             }
         }
