@@ -33,27 +33,6 @@ async fn at(stack: &Stack, method: &str, path: &str, token: &str, now: &str) -> 
     Stack::answer(res).await
 }
 
-/// Every item of a list, following `next_cursor` (at most 40 pages of 50).
-async fn all_pages(stack: &Stack, token: &str, path: &str) -> Result<Vec<Value>> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..40 {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let url = match &cursor {
-            Some(c) => format!("{path}{sep}limit=50&cursor={c}"),
-            None => format!("{path}{sep}limit=50"),
-        };
-        let (status, page) = api(stack, "GET", &url, token, None).await?;
-        anyhow::ensure!(status == StatusCode::OK, "{url}: {status} {page}");
-        items.extend(page["items"].as_array().context("items")?.iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return Ok(items),
-        }
-    }
-    Ok(items)
-}
-
 fn photos(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("https://img.example/desk/{}-{i}.jpg", unique_username("p"))).collect()
 }
@@ -153,7 +132,7 @@ async fn removing_a_character_hides_it_at_once_closes_its_chats_and_tells_each_m
     }
     let (status, _) = api(&stack, "DELETE", &format!("/admin/characters/{id}"), &root.token, None).await?;
     assert_eq!(status, StatusCode::NOT_FOUND, "removed once");
-    let deleted = all_pages(&stack, &root.token, "/admin/characters?status=deleted").await?;
+    let deleted = fantooo_tests::all_pages(&stack, &root.token, "/admin/characters?status=deleted", 40).await?;
     let listed = deleted.iter().find(|c| c["id"] == id.as_str()).cloned();
     let listed = listed.context("the back office still lists it as deleted")?;
     assert_eq!(
@@ -174,7 +153,7 @@ async fn drafts_are_not_public_until_published_with_their_photos() -> Result<()>
     let m = stack.register("draft").await?;
     let (status, _) = stack.post(&m, "/chats", json!({ "profile_id": id })).await?;
     assert_eq!(status, StatusCode::NOT_FOUND, "nobody chats with a draft");
-    let drafts = all_pages(&stack, &root.token, "/admin/characters?status=draft").await?;
+    let drafts = fantooo_tests::all_pages(&stack, &root.token, "/admin/characters?status=draft", 40).await?;
     let staff_view = drafts.iter().find(|c| c["id"] == id.as_str()).cloned();
     let staff_view = staff_view.context("listed as a draft")?;
     assert_eq!(staff_view["personality_guidelines"], "Staff only.", "the staff view has the staff fields");
@@ -348,12 +327,12 @@ async fn a_reassignment_follows_the_claims_conditions_ends_the_escalation_and_th
         );
 
         // The desk lists it first, and under its status.
-        let items = all_pages(&stack, &root.token, "/admin/chats").await?;
+        let items = fantooo_tests::all_pages(&stack, &root.token, "/admin/chats", 40).await?;
         let first_active = items.iter().position(|c| c["status"] == "active").unwrap_or(items.len());
         let ours = items.iter().position(|c| c["id"] == chat.as_str()).context("listed by default")?;
         assert!(ours < first_active, "escalated before active");
         assert!(items.iter().skip(first_active).all(|c| c["status"] == "active"), "then the active ones only");
-        let escalated = all_pages(&stack, &root.token, "/admin/chats?status=escalated").await?;
+        let escalated = fantooo_tests::all_pages(&stack, &root.token, "/admin/chats?status=escalated", 40).await?;
         assert!(escalated.iter().any(|c| c["id"] == chat.as_str()));
         assert!(escalated.iter().all(|c| c["status"] == "escalated"));
         let (_, by_member) = api(&stack, "GET", &format!("/admin/chats?member_id={}", m.id), &root.token, None).await?;
@@ -385,7 +364,7 @@ async fn a_reassignment_follows_the_claims_conditions_ends_the_escalation_and_th
             Some(entry) => {
                 assert!(entry.boosted && entry.reassign_count == 0, "{entry:?}");
                 // Active chats list the ones waiting for an operator first.
-                let active = all_pages(&stack, &root.token, "/admin/chats?status=active").await?;
+                let active = fantooo_tests::all_pages(&stack, &root.token, "/admin/chats?status=active", 40).await?;
                 let ours = active.iter().position(|c| c["id"] == chat.as_str()).context("listed as active")?;
                 let first_held = active.iter().position(|c| !c["operator_id"].is_null()).unwrap_or(active.len());
                 assert!(ours < first_held, "a waiting chat comes before the held ones");
@@ -393,7 +372,7 @@ async fn a_reassignment_follows_the_claims_conditions_ends_the_escalation_and_th
             }
             None => assert!(after.operator_id.is_some(), "not queued, so an assigner took it"),
         }
-        let escalated = all_pages(&stack, &root.token, "/admin/chats?status=escalated").await?;
+        let escalated = fantooo_tests::all_pages(&stack, &root.token, "/admin/chats?status=escalated", 40).await?;
         assert!(!escalated.iter().any(|c| c["id"] == chat.as_str()));
 
         // To a named operator with room.

@@ -25,27 +25,6 @@ async fn checkout(stack: &Stack, m: &Member, package: &str) -> Result<PaymentRef
     Ok(PaymentRef::new(body["reference"].as_str().context("reference")?))
 }
 
-/// Every item of an admin list, following `next_cursor` (at most 20 pages of 50).
-async fn all_pages(stack: &Stack, token: &str, path: &str) -> Result<Vec<Value>> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..20 {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let url = match &cursor {
-            Some(c) => format!("{path}{sep}limit=50&cursor={c}"),
-            None => format!("{path}{sep}limit=50"),
-        };
-        let (status, page) = api(stack, "GET", &url, token, None).await?;
-        anyhow::ensure!(status == StatusCode::OK, "{url}: {status} {page}");
-        items.extend(page["items"].as_array().context("items")?.iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return Ok(items),
-        }
-    }
-    Ok(items)
-}
-
 async fn audited(stack: &Stack, action: &str, target: &str) -> Result<usize> {
     let root = staff::admin(stack, AdminRole::SuperAdmin, None).await?;
     let (_, audit) = api(stack, "GET", "/admin/audit?limit=50", &root.token, None).await?;
@@ -63,7 +42,7 @@ async fn payments_are_listed_by_status_and_an_admin_reconciles_one_by_hand() -> 
     let admin = staff::admin(&stack, AdminRole::Admin, None).await?;
     let m = stack.register("recon").await?;
     let reference = checkout(&stack, &m, "pkg_starter").await?;
-    let pending = all_pages(&stack, &admin.token, "/admin/payments?status=pending").await?;
+    let pending = fantooo_tests::all_pages(&stack, &admin.token, "/admin/payments?status=pending", 20).await?;
     let listed = pending.iter().find(|p| p["reference"] == reference.as_str()).context("listed as pending")?;
     assert_eq!((listed["amount"].as_i64(), listed["member_id"].as_str()), (Some(10000), Some(m.id.as_str())));
 
@@ -78,9 +57,9 @@ async fn payments_are_listed_by_status_and_an_admin_reconciles_one_by_hand() -> 
     assert_eq!((p["status"].as_str(), p["reconciled_by"].as_str()), (Some("success"), Some(admin.id.as_str())), "{p}");
     assert_eq!(stack.balance(&m).await?, Credits::whole(10), "credited by the check");
     assert_eq!(stack.verify_calls(&reference).await?, 1);
-    let success = all_pages(&stack, &admin.token, "/admin/payments?status=success").await?;
+    let success = fantooo_tests::all_pages(&stack, &admin.token, "/admin/payments?status=success", 20).await?;
     assert!(success.iter().any(|p| p["reference"] == reference.as_str()), "moved to success");
-    let pending = all_pages(&stack, &admin.token, "/admin/payments?status=pending").await?;
+    let pending = fantooo_tests::all_pages(&stack, &admin.token, "/admin/payments?status=pending", 20).await?;
     assert!(!pending.iter().any(|p| p["reference"] == reference.as_str()), "no longer pending");
     assert_eq!(audited(&stack, "payment.reconcile", &format!("payment:{reference}")).await?, 1);
 
@@ -127,7 +106,7 @@ async fn a_refund_is_requested_then_credited_once_on_approval_and_never_again() 
     assert!(refund["chat_id"].is_string(), "the message's chat is recorded: {refund}");
     assert_eq!(stack.balance(&m).await?, before, "a request credits nothing");
     let id = refund["id"].as_str().context("id")?.to_string();
-    let pending = all_pages(&stack, &admin.token, "/admin/refunds?status=pending").await?;
+    let pending = fantooo_tests::all_pages(&stack, &admin.token, "/admin/refunds?status=pending", 20).await?;
     assert!(pending.iter().any(|r| r["id"] == id.as_str()));
 
     let (status, approved) = api(&stack, "POST", &format!("/admin/refunds/{id}/approve"), &admin.token, None).await?;
@@ -233,7 +212,7 @@ async fn a_payout_is_settled_once() -> Result<()> {
     stack.grant(&m, 3).await?;
     let res = stack.http.delete(stack.url("/me")).bearer_auth(&m.token).json(&json!({})).send().await?;
     assert!(res.status().is_success(), "{}", res.status());
-    let owed = all_pages(&stack, &admin.token, "/admin/payouts?status=owed").await?;
+    let owed = fantooo_tests::all_pages(&stack, &admin.token, "/admin/payouts?status=owed", 20).await?;
     let payout = owed.iter().find(|p| p["member_id"] == m.id.as_str()).context("owed")?;
     assert_eq!(payout["amount_cents"], 3000, "3 credits at 10 KES");
     let id = payout["id"].as_str().context("id")?.to_string();
@@ -247,7 +226,7 @@ async fn a_payout_is_settled_once() -> Result<()> {
     );
     let (status, again) = api(&stack, "POST", &path, &admin.token, Some(json!({ "note": "again" }))).await?;
     assert_eq!((status, again["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("payout_settled")));
-    let paid_list = all_pages(&stack, &admin.token, "/admin/payouts?status=paid").await?;
+    let paid_list = fantooo_tests::all_pages(&stack, &admin.token, "/admin/payouts?status=paid", 20).await?;
     assert!(paid_list.iter().any(|p| p["id"] == id.as_str() && p["note"] == "M-Pesa QWE123"));
     let (status, _) =
         api(&stack, "POST", "/admin/payouts/po_nothing/paid", &admin.token, Some(json!({ "note": "x" }))).await?;

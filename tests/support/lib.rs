@@ -503,6 +503,28 @@ pub async fn call(
     Stack::answer(req.send().await?).await
 }
 
+/// Every item of a list route, following `next_cursor` (pages of 50, at most
+/// `max_pages`), with `token`'s bearer auth.
+pub async fn all_pages(stack: &Stack, token: &str, path: &str, max_pages: usize) -> Result<Vec<Value>> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..max_pages {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}limit=50&cursor={c}"),
+            None => format!("{path}{sep}limit=50"),
+        };
+        let (status, page) = call(&stack.http, &stack.api, "GET", &url, Some(token), None).await?;
+        anyhow::ensure!(status == StatusCode::OK, "{url}: {status} {page}");
+        items.extend(page["items"].as_array().context("items")?.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return Ok(items),
+        }
+    }
+    Ok(items)
+}
+
 /// Back-office principals for tests on the shared table: admins staged through the
 /// store (the shared table never runs the setup), signed in through the API.
 pub mod staff {
