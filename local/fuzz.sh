@@ -8,7 +8,8 @@
 # routes, a demo operator's token (POST /operator/login) on the operator routes, a
 # super admin's token (local/admin_session.py: the setup on a fresh stack) on the
 # admin routes, and the Paystack webhook with every generated body signed
-# (local/fuzz_hooks.py).
+# (local/fuzz_hooks.py). POST /realtime/ticket takes any principal's token, so
+# it is in all three token runs (member, operator and admin).
 # A route that answers only 401/403 in its run (schemathesis' missing_auth
 # warning) fails the fuzz: it was never reached.
 # Talks to nothing but the given base URL. Deterministic: the same schema and the
@@ -132,11 +133,11 @@ fuzz "public and member routes, as a member" \
     --header "Authorization: Bearer $TOKEN" "$@" || failed=1
 OP_TOKEN="$(operator_token)" || exit 2
 fuzz "operator routes, as an operator" \
-    --include-path-regex '^/operator/' \
+    --include-path-regex '^/operator/|^/realtime/ticket$' \
     --header "Authorization: Bearer $OP_TOKEN" "$@" || failed=1
 ADMIN_TOKEN="$("$PY" "$ROOT/local/admin_session.py" "$BASE_URL")" || exit 2
 fuzz "admin routes, as a super admin" \
-    --include-path-regex '^/admin/(?!login$)' \
+    --include-path-regex '^/admin/(?!login$)|^/realtime/ticket$' \
     --header "Authorization: Bearer $ADMIN_TOKEN" "$@" || failed=1
 (
     export SCHEMATHESIS_HOOKS=fuzz_hooks PYTHONPATH="$ROOT/local${PYTHONPATH:+:$PYTHONPATH}"

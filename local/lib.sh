@@ -100,6 +100,11 @@ export_local_env() {
   FANTOOO_SCHEDULES=$("$PY" "$ROOT/local/bootstrap.py" --print-schedules)
   export FANTOOO_SCHEDULES
   export RUST_LOG="${RUST_LOG:-info}"
+  # For the Lambda binaries run by hand (local/invoke, init_time.py), which need
+  # them set. The local API server ignores them: it is its own gateway and always
+  # uses its own port (local/src/main.rs).
+  export REALTIME_URL="${REALTIME_URL:-ws://127.0.0.1:${FANTOOO_PORT:-3000}/ws}"
+  export REALTIME_ENDPOINT="${REALTIME_ENDPOINT:-http://127.0.0.1:${FANTOOO_PORT:-3000}}"
 }
 
 # wait_for_api URL PID: until GET /health answers, or the server died.

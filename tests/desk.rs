@@ -253,24 +253,6 @@ async fn the_featured_factor_prices_messages_until_featured_until_and_not_after(
     Ok(())
 }
 
-/// An operator created by `by`, online, with room for `max` chats.
-async fn online_operator(stack: &Stack, by: &Staff, max: u32) -> Result<staff::Operator> {
-    let op = staff::operator(stack, by).await?;
-    let (status, b) = api(
-        stack,
-        "PATCH",
-        &format!("/admin/operators/{}", op.id),
-        &by.token,
-        Some(json!({ "max_concurrent_chats": max })),
-    )
-    .await?;
-    anyhow::ensure!(status == StatusCode::OK, "max chats: {status} {b}");
-    let (status, b) =
-        api(stack, "POST", "/operator/availability", &op.token, Some(json!({ "available": true }))).await?;
-    anyhow::ensure!(status == StatusCode::OK, "online: {status} {b}");
-    Ok(op)
-}
-
 /// A member's chat past its free allowance, waiting in the queue, then escalated
 /// (as the escalate job does).
 async fn escalated_chat(stack: &Stack, app: &App, m: &Member) -> Result<ChatId> {
@@ -300,7 +282,7 @@ async fn a_reassignment_follows_the_claims_conditions_ends_the_escalation_and_th
     let app = stack.app().await?;
     let root = staff::admin(&stack, AdminRole::Admin, None).await?;
     // A is full: one chat, held.
-    let full = online_operator(&stack, &root, 1).await?;
+    let full = staff::online_operator(&stack, &root, 1).await?;
     let filler = stack.register("fill").await?;
     let filler_chat = stack.open_chat(&filler, "c_demo05").await?;
     stack.send_at(&filler, &filler_chat, "hi", &Utc::now().to_rfc3339()).await?;
@@ -376,7 +358,7 @@ async fn a_reassignment_follows_the_claims_conditions_ends_the_escalation_and_th
         assert!(!escalated.iter().any(|c| c["id"] == chat.as_str()));
 
         // To a named operator with room.
-        let other = online_operator(&stack, &root, 3).await?;
+        let other = staff::online_operator(&stack, &root, 3).await?;
         let (status, body) = api(&stack, "POST", &path, &root.token, Some(json!({ "operator_id": other.id }))).await?;
         assert_eq!(
             (status, body["to"].as_str(), body["chat"]["operator_id"].as_str()),
@@ -586,8 +568,8 @@ async fn concurrent_reassignments_never_overfill_an_operator_nor_give_a_chat_two
     let app = stack.app().await?;
     let root = staff::admin(&stack, AdminRole::Admin, None).await?;
     for round in 0..fantooo_tests::rounds(3) {
-        let p = online_operator(&stack, &root, 1).await?;
-        let q = online_operator(&stack, &root, 1).await?;
+        let p = staff::online_operator(&stack, &root, 1).await?;
+        let q = staff::online_operator(&stack, &root, 1).await?;
         let x = waiting_chat(&app, "c_demo06").await?;
         let y = waiting_chat(&app, "c_demo07").await?;
         let calls =

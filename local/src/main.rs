@@ -1,6 +1,7 @@
 //! The local stack's API server: every route of every function on one port,
 //! the very handlers the Lambdas run, over the local emulator, with demo data.
 
+mod gateway;
 mod jobs;
 mod seed;
 
@@ -9,8 +10,17 @@ use std::net::SocketAddr;
 use fantooo::clock::Clock;
 use fantooo::http::routes::{self, ALL};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    let port: u16 = std::env::var("FANTOOO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+    // The WebSocket side is this server's own gateway emulation (gateway.rs), on
+    // its own port, whatever the environment says (a server started by another's
+    // script must never deliver to that one). Set before any thread starts.
+    std::env::set_var("REALTIME_URL", format!("ws://127.0.0.1:{port}/ws"));
+    std::env::set_var("REALTIME_ENDPOINT", format!("http://127.0.0.1:{port}"));
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(port))
+}
+
+async fn serve(port: u16) -> anyhow::Result<()> {
     fantooo::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--print-routes") {
@@ -38,10 +48,12 @@ async fn main() -> anyhow::Result<()> {
     }
     seed::watch(&app);
     jobs::spawn_all(&app, &rates);
-    let port: u16 = std::env::var("FANTOOO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!("Fantooo API listening on http://127.0.0.1:{port} (Ctrl-C stops it)");
-    let service = routes::router(app, ALL).into_make_service_with_connect_info::<SocketAddr>();
+    println!(
+        "Fantooo API listening on http://127.0.0.1:{port}, WebSockets on ws://127.0.0.1:{port}/ws (Ctrl-C stops it)"
+    );
+    let gateway = gateway::Gateway::new(app.clone(), port)?;
+    let service = gateway.router().merge(routes::router(app, ALL)).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown()).await?;
     println!("Fantooo API stopped");
     Ok(())

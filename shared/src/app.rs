@@ -10,6 +10,7 @@ use crate::events::EventBus;
 use crate::objects::MediaBucket;
 use crate::payments::Paystack;
 use crate::queue::AssignmentQueue;
+use crate::realtime::Realtime;
 use crate::services::assignment::Roster;
 use crate::store::Store;
 
@@ -33,6 +34,8 @@ pub struct Inner {
     /// The media bucket (characters' photos).
     pub media: MediaBucket,
     pub paystack: Paystack,
+    /// WebSocket delivery (API Gateway's `@connections`).
+    pub realtime: Realtime,
     pub tokens: TokenKeys,
     pub secrets: Secrets,
     pub clock: Clock,
@@ -85,6 +88,18 @@ impl App {
         let s3 = aws_sdk_s3::config::Builder::from(&aws).force_path_style(aws.endpoint_url().is_some()).build();
         let media =
             MediaBucket::new(aws_sdk_s3::Client::from_conf(s3), config.media_bucket.clone(), &config.media_public_url);
+        // Its own endpoint (the WebSocket API's stage), never the emulator's; short
+        // timeouts, as delivery runs before a request answers.
+        let gateway_timeouts = aws_sdk_apigatewaymanagement::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_millis(500))
+            .operation_attempt_timeout(std::time::Duration::from_millis(1_000))
+            .build();
+        let gateway = aws_sdk_apigatewaymanagement::config::Builder::from(&aws)
+            .endpoint_url(&config.realtime_endpoint)
+            .timeout_config(gateway_timeouts)
+            .build();
+        let realtime =
+            Realtime::new(aws_sdk_apigatewaymanagement::Client::from_conf(gateway), config.realtime_url.clone());
         let paystack = Paystack::new(&config.paystack_base_url, &secrets.paystack_secret_key)
             .map_err(|e| ConfigError::Invalid("PAYSTACK_BASE_URL", e.to_string()))?;
         let tokens = TokenKeys::new(secrets.token_signing_key.as_bytes());
@@ -96,6 +111,7 @@ impl App {
             events,
             media,
             paystack,
+            realtime,
             tokens,
             secrets,
             clock,

@@ -56,6 +56,16 @@ pub struct Config {
     /// Public (publishable) key the client's Paystack popup opens with.
     pub paystack_public_key: String,
     pub timeouts: Timeouts,
+    /// Where clients open their WebSocket (`REALTIME_URL`: the WebSocket API's
+    /// `wss://` stage URL on AWS, `ws://127.0.0.1:3000/ws` locally).
+    pub realtime_url: String,
+    /// The `@connections` management endpoint deliveries post to
+    /// (`REALTIME_ENDPOINT`: the stage's `https://` URL on AWS, the local server locally).
+    pub realtime_endpoint: String,
+    /// `REALTIME_DELIVERY=off` stops every push (and its read of the connection
+    /// lists): an operator's switch if the WebSocket API misbehaves, and the
+    /// benchmark's baseline. Tickets, connections and their ending are unaffected.
+    pub realtime_delivery: bool,
 }
 
 pub const DISCLOSURE: &str = "Profiles on Fantooo are fictional characters, written by our team.";
@@ -82,6 +92,13 @@ impl Config {
                 db_attempt: millis("DB_ATTEMPT_TIMEOUT_MS", 1_500)?,
                 db_operation: millis("DB_OPERATION_TIMEOUT_MS", 3_000)?,
                 request: millis("REQUEST_TIMEOUT_MS", 8_000)?,
+            },
+            realtime_url: required("REALTIME_URL")?,
+            realtime_endpoint: required("REALTIME_ENDPOINT")?,
+            realtime_delivery: match env::var("REALTIME_DELIVERY").as_deref() {
+                Err(_) | Ok("on") => true,
+                Ok("off") => false,
+                Ok(other) => return Err(ConfigError::Invalid("REALTIME_DELIVERY", format!("{other}: on or off"))),
             },
         })
     }

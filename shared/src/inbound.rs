@@ -8,8 +8,12 @@
 //! - `validate_media` checks the photos an `SqsEvent` of the media bucket's
 //!   notifications reports uploaded; the local consumer calls it too.
 //! - `Reconcile` is what the reconcile function is invoked with.
+//! - `realtime` handles API Gateway's WebSocket events (`$connect`, `$default`,
+//!   `$disconnect`); the local gateway emulation calls it too.
 //! - `run_job` runs any of them as a Lambda: a span per invocation, the cold start
 //!   marked, one log line with the outcome.
+
+pub mod realtime;
 
 use std::future::Future;
 use std::time::Instant;

@@ -3,14 +3,15 @@
 //! Layers, and who may call whom (docs/architecture.md):
 //! - `domain` holds every rule that needs no I/O (prices, limits, thresholds,
 //!   status changes, texts a member sees) and depends on nothing here.
-//! - `store`, `queue`, `events`, `objects` and `payments` are adapters: they depend
+//! - `store`, `queue`, `events`, `objects`, `realtime` and `payments` are adapters: they depend
 //!   on `domain` only, speak domain types, and keep their wire formats (keys, SQS
-//!   bodies, S3 notifications, Paystack JSON) to themselves.
+//!   bodies, S3 notifications, WebSocket frames, Paystack JSON) to themselves.
 //! - `services` are the use cases: they call the domain and the adapters and answer
 //!   with typed results or an `ApiError`, never a status code or a JSON literal.
 //! - `http` is the edge for requests: extractors, the route table (`http::routes`,
 //!   one file per function slice), rendering, and the HTTP status of each error.
-//! - `inbound` is the edge for events: schedules, the SQS batch, invocations.
+//! - `inbound` is the edge for events: schedules, the SQS batch, invocations,
+//!   API Gateway's WebSocket events.
 //! - `functions/*` only wire `App` and a slice of routes (or an `inbound` handler)
 //!   into a Lambda.
 
@@ -26,6 +27,7 @@ pub mod inbound;
 pub mod objects;
 pub mod payments;
 pub mod queue;
+pub mod realtime;
 pub mod services;
 pub mod store;
 pub mod telemetry;

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use fantooo::domain::ids::{ChatId, OperatorId};
 use fantooo::domain::Operator;
-use fantooo_tests::{charge_event, Member, Stack, StatusCode, NOON_EAT};
+use fantooo_tests::{charge_event, ws, Member, Stack, StatusCode, NOON_EAT};
 use serde_json::{json, Map, Value};
 
 /// us-east-1 on-demand list prices, checked 2026-11-30 (docs/benchmarks.md).
@@ -166,6 +166,9 @@ async fn main() -> Result<()> {
     let first = fantooo_tests::seed::character(&stack.store, "Capacity One").await?;
     let second = fantooo_tests::seed::character(&stack.store, "Capacity Two").await?;
     let chat = stack.open_chat(&m, &first).await?;
+    // Members and the operator are connected, as in use: each delivery reads
+    // their connection lists and finds them (docs/realtime.md).
+    let _first_socket = ws::open(&stack, &m.token).await?;
     meter.reset().await?;
     let (s, b) = stack.send_at(&m, &chat, &text(), &at(10)).await?;
     anyhow::ensure!(s == StatusCode::CREATED, "{b}");
@@ -173,6 +176,7 @@ async fn main() -> Result<()> {
 
     // A paid send to a waiting chat (it is queued), then one with an Idempotency-Key.
     let (m, chat) = paying(&stack, &second).await?;
+    let _paying_socket = ws::open(&stack, &m.token).await?;
     meter.reset().await?;
     let (s, b) = stack.send_at(&m, &chat, &text(), &at(20)).await?;
     anyhow::ensure!(s == StatusCode::CREATED, "{b}");
@@ -187,6 +191,7 @@ async fn main() -> Result<()> {
     // that has not read the operators yet), the free one by a whole pass (the sweep,
     // or a freed operator's trigger). "assignment_claim" is the trigger's cost.
     let (_op, token) = operator(&stack, &app).await?;
+    let _console = ws::open(&stack, &token).await?;
     meter.reset().await?;
     let report = fantooo::services::assignment::assign_batch(&app, std::slice::from_ref(&chat), false, now()).await?;
     anyhow::ensure!(report.assigned == 1, "the trigger claimed nothing: {report:?}");

@@ -437,6 +437,8 @@ pub fn server_command(table: &str, resources: &Value, port: u16) -> Result<std::
         .env("MEDIA_PUBLIC_URL", resources["media_public_url"].as_str().context("media public url")?)
         .env("MEDIA_QUEUE_URL", resources["media_queue_url"].as_str().context("media queue")?)
         .env("FANTOOO_PORT", port.to_string())
+        .env("REALTIME_URL", format!("ws://127.0.0.1:{port}/ws"))
+        .env("REALTIME_ENDPOINT", format!("http://127.0.0.1:{port}"))
         .env("FANTOOO_LOCAL_CONSUMER", "off")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -586,6 +588,20 @@ pub mod staff {
         pub refresh_token: String,
     }
 
+    /// An operator created by `by`, online, with room for `max` chats.
+    pub async fn online_operator(stack: &Stack, by: &Staff, max: u32) -> Result<Operator> {
+        let op = operator(stack, by).await?;
+        let path = format!("/admin/operators/{}", op.id);
+        let body = json!({ "max_concurrent_chats": max });
+        let (status, b) = call(&stack.http, &stack.api, "PATCH", &path, Some(&by.token), Some(body)).await?;
+        anyhow::ensure!(status == StatusCode::OK, "max chats: {status} {b}");
+        let body = json!({ "available": true });
+        let (status, b) =
+            call(&stack.http, &stack.api, "POST", "/operator/availability", Some(&op.token), Some(body)).await?;
+        anyhow::ensure!(status == StatusCode::OK, "online: {status} {b}");
+        Ok(op)
+    }
+
     /// A new operator created by `by` through the back office, signed in.
     pub async fn operator(stack: &Stack, by: &Staff) -> Result<Operator> {
         let email = format!("{}@ops.test", unique_username("op"));
@@ -602,5 +618,64 @@ pub mod staff {
             token: s["token"].as_str().context("token")?.into(),
             refresh_token: s["refresh_token"].as_str().context("refresh")?.into(),
         })
+    }
+}
+
+/// A real WebSocket client for the realtime routes (tests/realtime.rs, the
+/// capacity and realtime benchmarks).
+pub mod ws {
+    use std::time::Duration;
+
+    use anyhow::{Context, Result};
+    use futures::StreamExt;
+    use serde_json::Value;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::{call, Stack, StatusCode};
+
+    pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    /// `POST /realtime/ticket` with `token`: `{ticket, url, expires_at}`.
+    pub async fn ticket(stack: &Stack, token: &str) -> Result<Value> {
+        let (status, body) = call(&stack.http, &stack.api, "POST", "/realtime/ticket", Some(token), None).await?;
+        anyhow::ensure!(status == StatusCode::CREATED, "ticket: {status} {body}");
+        Ok(body)
+    }
+
+    /// Where a ticket connects: `url?ticket=`.
+    pub fn url_of(ticket: &Value) -> Result<String> {
+        let url = ticket["url"].as_str().context("url")?;
+        Ok(format!("{url}?ticket={}", ticket["ticket"].as_str().context("ticket")?))
+    }
+
+    /// Opens a socket; `Err(status)` when the upgrade is refused.
+    pub async fn dial(url: &str) -> Result<std::result::Result<Ws, u16>> {
+        match tokio_tungstenite::connect_async(url).await {
+            Ok((ws, _)) => Ok(Ok(ws)),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Ok(Err(res.status().as_u16())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A socket for the holder of `token`.
+    pub async fn open(stack: &Stack, token: &str) -> Result<Ws> {
+        let t = ticket(stack, token).await?;
+        dial(&url_of(&t)?).await?.map_err(|s| anyhow::anyhow!("upgrade refused: {s}"))
+    }
+
+    /// The next JSON text frame within `within`; `None` if none came. A socket
+    /// that ended is an error.
+    pub async fn next_frame(ws: &mut Ws, within: Duration) -> Result<Option<Value>> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, ws.next()).await {
+                Err(_) => return Ok(None),
+                Ok(Some(Ok(Message::Text(t)))) => return Ok(Some(serde_json::from_str(t.as_str())?)),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => continue,
+                Ok(Some(Ok(other))) => anyhow::bail!("socket ended: {other:?}"),
+                Ok(Some(Err(e))) => anyhow::bail!("socket failed: {e}"),
+                Ok(None) => anyhow::bail!("socket ended"),
+            }
+        }
     }
 }

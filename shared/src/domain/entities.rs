@@ -439,7 +439,7 @@ impl Message {
 }
 
 /// `message` in API.md.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MessageView {
     pub id: String,
     pub chat_id: ChatId,

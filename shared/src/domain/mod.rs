@@ -14,6 +14,7 @@ pub mod money;
 pub mod payment;
 pub mod pricing;
 pub mod principal;
+pub mod realtime;
 pub mod settings;
 pub mod stats;
 pub mod tier;

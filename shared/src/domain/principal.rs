@@ -59,6 +59,15 @@ impl Principal {
         Principal { kind: PrincipalKind::Member, id: id.into(), role: None }
     }
 
+    pub fn operator(id: impl Into<String>) -> Self {
+        Principal { kind: PrincipalKind::Operator, id: id.into(), role: None }
+    }
+
+    /// An admin by id (no role: for keys, not for permission checks).
+    pub fn admin(id: impl Into<String>) -> Self {
+        Principal { kind: PrincipalKind::Admin, id: id.into(), role: None }
+    }
+
     /// Scope string for per-principal records (idempotency keys, rate limits).
     pub fn scope(&self) -> String {
         format!("{}:{}", self.kind.as_str(), self.id)

@@ -111,6 +111,24 @@ impl FromRequestParts<App> for MemberAuth {
     }
 }
 
+/// Any principal's verified access token (member, operator or admin), with its
+/// session and when it was issued: for routes every principal may call
+/// (`POST /realtime/ticket`). Account status is the service's to check.
+pub struct Caller {
+    pub principal: crate::domain::principal::Principal,
+    pub session: Option<String>,
+    pub issued_ms: i64,
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
+        let (principal, session, issued_ms) = app.tokens.verify_access_session(bearer(parts)?)?;
+        Ok(Caller { principal, session, issued_ms })
+    }
+}
+
 /// A member's access token or, for a banned member, the restricted token: the
 /// routes of the rights a ban does not take away (DELETE /me, GET /me/export).
 pub struct MemberRightsAuth(pub MemberId);

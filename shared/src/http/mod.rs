@@ -6,7 +6,7 @@ mod respond;
 pub mod routes;
 
 pub use extract::{
-    bearer_of as bearer, from_object, ClientIp, CurrentAdmin, DeviceId, IdempotencyKey, JsonBody, ListParams,
+    bearer_of as bearer, from_object, Caller, ClientIp, CurrentAdmin, DeviceId, IdempotencyKey, JsonBody, ListParams,
     MemberAuth, MemberRightsAuth, Now, OperatorAuth, OptionalJson, Path, RawBody, RawJson, SessionId,
 };
 pub use respond::{empty, json, list, status_of, Json};

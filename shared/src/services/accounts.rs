@@ -248,7 +248,7 @@ pub async fn change_password(
     if !app.store.set_member_password(member_id, &hash).await? {
         return Err(ApiError::Unauthorized);
     }
-    app.store.revoke_refresh_tokens(PrincipalKind::Member, member_id, session).await?;
+    crate::services::end_sessions(app, &Principal::member(member_id.as_str()), session).await?;
     tracing::info!(%member_id, "member password changed; other sessions ended");
     Ok(())
 }
@@ -257,6 +257,10 @@ pub async fn change_password(
 pub async fn logout(app: &App, r: RefreshRequest) -> Result<(), ApiError> {
     if let Some(t) = RefreshToken::parse(&r.refresh_token) {
         app.store.delete_refresh_token(t.kind, &t.principal_id, &t.hash).await?;
+        // The session's WebSockets end with it (its other sessions' stay).
+        let principal = Principal { kind: t.kind, id: t.principal_id.clone(), role: None };
+        let ending = crate::domain::realtime::Ending::Session(&t.family);
+        crate::services::realtime::end_connections(app, &principal, ending).await;
     }
     Ok(())
 }

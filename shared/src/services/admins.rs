@@ -196,7 +196,7 @@ pub async fn change_password(
         AdminWrite::Done => {}
         _ => return Err(ApiError::Contention),
     }
-    app.store.revoke_refresh_tokens(PrincipalKind::Admin, &me.id, session).await?;
+    crate::services::end_sessions(app, &Principal::admin(me.id.as_str()), session).await?;
     Ok(())
 }
 
@@ -236,7 +236,7 @@ pub async fn totp_confirm(
         AdminWrite::Done => {}
         _ => return Err(ApiError::Contention),
     }
-    app.store.revoke_refresh_tokens(PrincipalKind::Admin, &me.id, session).await?;
+    crate::services::end_sessions(app, &Principal::admin(me.id.as_str()), session).await?;
     let mut after = me.clone();
     after.totp = on;
     Ok(AdminView::from(&after))
@@ -340,7 +340,7 @@ pub async fn update(
         match app.store.change_admin(&actor.id, &before, Some(&after), &audit, now).await? {
             AdminWrite::Done => {
                 if admin::loses_rights(&before, &after) {
-                    app.store.revoke_refresh_tokens(PrincipalKind::Admin, id, None).await?;
+                    crate::services::end_sessions(app, &Principal::admin(id), None).await?;
                 }
                 return Ok(AdminView::from(&after));
             }
@@ -364,7 +364,7 @@ pub async fn delete(app: &App, actor: &Admin, id: &str, now: DateTime<Utc>) -> R
         );
         match app.store.change_admin(&actor.id, &before, None, &audit, now).await? {
             AdminWrite::Done => {
-                app.store.revoke_refresh_tokens(PrincipalKind::Admin, id, None).await?;
+                crate::services::end_sessions(app, &Principal::admin(id), None).await?;
                 return Ok(());
             }
             AdminWrite::LastSuperAdmin => return Err(ApiError::LastSuperAdmin),

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::domain::assignment::{self, over_reassignment_limit, Candidate, OnlineOperator, Timers, SUSPENSION_DAYS};
 use crate::domain::ids::{ChatId, OperatorId};
+use crate::domain::realtime::Delivery;
 use crate::domain::{Chat, CloseReason};
 use crate::error::ApiError;
 use crate::services::closing;
@@ -263,6 +264,7 @@ async fn claim_round(
             (operator_id, outcomes)
         });
     }
+    let mut assigned = Vec::new();
     while let Some(done) = claims.join_next().await {
         let (operator_id, outcomes) = done.map_err(|e| ApiError::Internal(Box::new(e)))?;
         for (entry, outcome) in outcomes {
@@ -270,6 +272,7 @@ async fn claim_round(
                 ClaimOutcome::Claimed => {
                     round.landed += 1;
                     app.roster.took(&operator_id, listed.read_at);
+                    assigned.push(Delivery::assigned(&entry.chat_id, &operator_id));
                 }
                 ClaimOutcome::ChatUnavailable => {
                     report.lost_claims += 1;
@@ -284,6 +287,7 @@ async fn claim_round(
         }
     }
     report.assigned += round.landed;
+    crate::services::realtime::deliver(app, assigned).await;
     Ok(round)
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::domain::admin::{Admin, AuditEntry};
 use crate::domain::ids::{CharacterId, ChatId, MemberId, OperatorId};
+use crate::domain::realtime::Delivery;
 use crate::domain::{Chat, ChatStatus, CloseReason, Credits};
 use crate::error::ApiError;
 use crate::services::operators::{self, ChatPanels, StaffMessage};
@@ -318,6 +319,9 @@ pub async fn reassign(
             continue;
         }
         tracing::info!(%chat_id, ?outcome, "chat reassigned by an admin");
+        if let (ReassignOutcome::Assigned, Some(op)) = (outcome, to) {
+            crate::services::realtime::deliver(app, vec![Delivery::assigned(chat_id, op)]).await;
+        }
         let to = if to.is_some() { "operator" } else { "queue" };
         return Ok(Reassigned { chat: StaffChat::of(&after, now), to });
     }

@@ -10,8 +10,10 @@ use crate::domain::ids::{ChatId, MemberId};
 use crate::domain::jobs::{Job, INDEX_SETTLE, LEASE};
 use crate::domain::payment::PaymentStatus;
 use crate::domain::principal::Principal;
+use crate::domain::realtime::Delivery;
 use crate::domain::{Chat, ChatStatus, CloseReason};
 use crate::error::ApiError;
+use crate::services::realtime;
 use crate::store::{CloseOutcome, JobRecord, Unsuccessful};
 use crate::App;
 
@@ -50,10 +52,13 @@ pub async fn close_chat_audited(
         match app.store.close_chat(&current, reason, audit, now).await? {
             CloseOutcome::Closed => {
                 tracing::info!(%chat_id, reason = reason.as_str(), "chat closed");
-                if current.operator_id.is_some() {
-                    // The operator has a free slot: waiting chats get a whole pass.
-                    app.queue.notify_pass().await;
-                }
+                let pass = async {
+                    if current.operator_id.is_some() {
+                        // The operator has a free slot: waiting chats get a whole pass.
+                        app.queue.notify_pass().await;
+                    }
+                };
+                tokio::join!(pass, realtime::deliver(app, Delivery::closed(&current, reason)));
                 return Ok(true);
             }
             CloseOutcome::AlreadyClosed => return Ok(false),

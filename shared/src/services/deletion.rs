@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::domain::admin::{Admin, AuditEntry};
 use crate::domain::ids::MemberId;
-use crate::domain::principal::PrincipalKind;
 use crate::domain::{ChatView, Credits, Member, MemberStatus, MemberView, MessageView};
 use crate::error::ApiError;
 use crate::services::member_with_rights;
@@ -96,7 +95,12 @@ async fn erase(
         let (outcome, deletion) = app.store.delete_member(&member, reason, audit, now).await?;
         match outcome {
             BalanceOutcome::Done(_) => {
-                app.store.revoke_refresh_tokens(PrincipalKind::Member, &member_id, None).await?;
+                crate::services::end_sessions(
+                    app,
+                    &crate::domain::principal::Principal::member(member_id.as_str()),
+                    None,
+                )
+                .await?;
                 tracing::info!(%member_id, refund_due_cents = deletion.refund_due_cents, "member deleted");
                 return Ok(DeletionView {
                     deleted: true,

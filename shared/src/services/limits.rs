@@ -1,5 +1,6 @@
-//! Rate limits per client IP (login, register, username-available, staff logins)
-//! and per username or email (login, register): at most the configured number in
+//! Rate limits per client IP (login, register, username-available, staff logins),
+//! per username or email (login, register) and per signed-in principal (realtime
+//! tickets): at most the configured number in
 //! any 60 seconds (`domain::limits`). Bucket keys hold a hash, never the IP or the
 //! name itself, and are bounded in length whatever the input.
 
@@ -24,6 +25,18 @@ pub async fn check_ip(app: &App, route: &str, ip: &str, now: DateTime<Utc>) -> R
 /// name has been validated.
 pub async fn check_name(app: &App, route: &str, name: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
     hit(app, &bucket(route, "user", name), app.config.rate_limits.per_username_per_minute, now).await
+}
+
+/// Counts one attempt on `route` by a signed-in principal (`scope`), at most
+/// `limit` a minute.
+pub async fn check_principal(
+    app: &App,
+    route: &str,
+    scope: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    hit(app, &bucket(route, "principal", scope), limit, now).await
 }
 
 async fn hit(app: &App, bucket: &str, limit: u32, now: DateTime<Utc>) -> Result<(), ApiError> {

@@ -17,12 +17,15 @@ pub mod moderation;
 pub mod money;
 pub mod operators;
 pub mod payments;
+pub mod realtime;
 pub mod send_message;
 pub mod settings;
 pub mod staff;
 pub mod stats;
 
 use crate::domain::ids::MemberId;
+use crate::domain::principal::Principal;
+use crate::domain::realtime::Ending;
 use crate::domain::{Member, MemberStatus};
 use crate::error::ApiError;
 use crate::App;
@@ -42,6 +45,15 @@ pub async fn member_with_rights(app: &App, member_id: &MemberId) -> Result<Membe
         MemberStatus::Active | MemberStatus::Banned => Ok(member),
         MemberStatus::Deleted => Err(ApiError::Unauthorized),
     }
+}
+
+/// Ends a principal's sessions, all of them or all but `kept` (the caller's, after
+/// a password change): their refresh tokens, then their WebSockets. Access tokens
+/// run out on their own (15 minutes) unless the route reads the record.
+pub async fn end_sessions(app: &App, principal: &Principal, kept: Option<&str>) -> Result<(), ApiError> {
+    app.store.revoke_refresh_tokens(principal.kind, &principal.id, kept).await?;
+    realtime::end_connections(app, principal, Ending::AllBut(kept)).await;
+    Ok(())
 }
 
 pub fn check_status(member: &Member) -> Result<(), ApiError> {

@@ -9,7 +9,7 @@ use crate::domain::ids::{self, ChatId, MemberId, OperatorId};
 use crate::domain::moderation::{
     self, BanRecord, Report, ReportAction, ReportReason, ReportStatus, Resolution, Sighting, WARNING_NOTICE,
 };
-use crate::domain::principal::PrincipalKind;
+use crate::domain::principal::Principal;
 use crate::domain::validation::{self, FieldErrors};
 use crate::domain::{ChatStatus, Credits, Member, MemberStatus, Tier};
 use crate::error::ApiError;
@@ -201,7 +201,7 @@ async fn ban_for(
         StatusChange::Unchanged(_) => return Ok(BanOutcome { closing_chats: 0 }),
         StatusChange::ReportClosed => return Err(ApiError::ReportResolved),
     }
-    app.store.revoke_refresh_tokens(PrincipalKind::Member, id, None).await?;
+    crate::services::end_sessions(app, &Principal::member(id.as_str()), None).await?;
     let closing_chats = open_chats(app, id).await?;
     tracing::info!(member_id = %id, closing_chats, "member banned");
     Ok(BanOutcome { closing_chats })

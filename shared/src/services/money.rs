@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::admin::{Admin, AuditEntry};
 use crate::domain::ids::{self, MemberId, PaymentRef};
 use crate::domain::payment::{self, PackageWrite, Payment, PaymentStatus, RefundReason, RefundRequest, RefundStatus};
+use crate::domain::realtime::Delivery;
 use crate::domain::validation::{self, max};
 use crate::domain::{CreditPackage, Credits, MemberStatus};
 use crate::error::ApiError;
@@ -228,7 +229,12 @@ pub async fn approve_refund(app: &App, actor: &Admin, id: &str, now: DateTime<Ut
             return Err(ApiError::NotFound("member"));
         }
         match app.store.approve_refund(&refund, &member, &audit, now).await? {
-            RefundDecision::Done(r) => return Ok(*r),
+            RefundDecision::Done(r) => {
+                if let Some(balance) = r.balance_after {
+                    crate::services::realtime::deliver(app, vec![Delivery::balance(&r.member_id, balance)]).await;
+                }
+                return Ok(*r);
+            }
             RefundDecision::Settled => return Err(ApiError::RefundSettled),
             RefundDecision::MemberChanged(Some(m)) => member = *m,
             RefundDecision::MemberChanged(None) | RefundDecision::Unknown => return Err(ApiError::NotFound("refund")),

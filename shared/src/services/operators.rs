@@ -11,6 +11,7 @@ use crate::auth::{password, RefreshToken};
 use crate::domain::assignment::{self, Band};
 use crate::domain::ids::{CharacterId, ChatId, MemberId, OperatorId};
 use crate::domain::principal::{Principal, PrincipalKind};
+use crate::domain::realtime::Delivery;
 use crate::domain::validation;
 use crate::domain::{CharacterView, ChatStatus, Gender, Message, MessageView, Operator, Sender, Tier};
 use crate::error::ApiError;
@@ -90,7 +91,7 @@ pub async fn change_password(
     let hash = password::replace(&op.password_hash, current, new, validation::password).await?;
     app.store.set_operator_password(operator_id, &hash).await?;
     // Whoever knew the old password loses their sessions: only the caller's survives.
-    app.store.revoke_refresh_tokens(PrincipalKind::Operator, operator_id, session).await?;
+    crate::services::end_sessions(app, &Principal::operator(operator_id.as_str()), session).await?;
     Ok(())
 }
 
@@ -455,7 +456,9 @@ pub async fn reply(
         let seq = chat.message_count + 1;
         let message = Message::from_character(&chat, content.clone(), operator_id, now);
         if app.store.reply_as_character(&chat, &message, seq, now).await? {
-            return Ok(MessageView::from(&message));
+            let view = MessageView::from(&message);
+            crate::services::realtime::deliver(app, Delivery::message(&chat, &view)).await;
+            return Ok(view);
         }
     }
     Err(ApiError::Contention)

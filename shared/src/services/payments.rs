@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::ids::{MemberId, PaymentRef};
 use crate::domain::payment::{self, ChargeReport, ChargeStatus, Decision, PackageSnapshot, Payment, PaymentStatus};
 use crate::domain::principal::Principal;
+use crate::domain::realtime::Delivery;
 use crate::domain::{ids, MemberStatus};
 use crate::error::ApiError;
 use crate::payments::signature;
@@ -271,6 +272,7 @@ async fn credit(app: &App, p: &Payment, now: DateTime<Utc>) -> Result<Settlement
         match app.store.credit_payment(p, &member, now).await? {
             CreditOutcome::Credited(balance) => {
                 tracing::info!(reference = %p.reference, balance = %balance, "payment credited");
+                crate::services::realtime::deliver(app, vec![Delivery::balance(&p.member_id, balance)]).await;
                 return Ok(Settlement::Credited);
             }
             CreditOutcome::AlreadyCredited => return Ok(Settlement::AlreadyCredited),

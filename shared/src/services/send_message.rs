@@ -9,12 +9,13 @@ use rand::Rng;
 
 use crate::domain::ids::{ChatId, MemberId};
 use crate::domain::pricing::{self, FreeReason, PriceInputs};
+use crate::domain::realtime::Delivery;
 use crate::domain::validation;
 use crate::domain::{ids, Chat, ChatStatus, Credits, Member, Message, MessageView};
 use crate::error::ApiError;
-use crate::services::check_status;
 pub use crate::services::idempotent::Idempotency;
 use crate::services::idempotent::{Keyed, Refusal};
+use crate::services::{check_status, realtime};
 use crate::store::{SendCommit, SendOutcome};
 use crate::App;
 
@@ -103,9 +104,16 @@ pub async fn send_message(
         match app.store.commit_send(&commit).await? {
             SendOutcome::Committed => {
                 tracing::info!(chat_id = %chat.id, cost = %quote.cost, attempt, "member message stored");
-                if enqueue {
-                    app.queue.notify(&chat.id).await;
+                let mut pushes = Delivery::message(&chat, &sent.message);
+                if quote.cost.hundredths() > 0 {
+                    pushes.push(Delivery::balance(member_id, balance_after));
                 }
+                let trigger = async {
+                    if enqueue {
+                        app.queue.notify(&chat.id).await;
+                    }
+                };
+                tokio::join!(trigger, realtime::deliver(app, pushes));
                 return Ok(sent);
             }
             SendOutcome::MemberChanged(current) => member = refreshed_member(current)?,

@@ -239,6 +239,9 @@ pub async fn suspend(
     if !app.store.suspend_operator(&suspension, now).await? {
         return Ok(false);
     }
+    // A suspended operator keeps their tokens (the console shows why), not their sockets.
+    let principal = crate::domain::principal::Principal::operator(id.as_str());
+    crate::services::realtime::end_connections(app, &principal, crate::domain::realtime::Ending::AllBut(None)).await;
     // The job is written: a failure here leaves the chats to it (within a minute).
     match crate::services::assignment::requeue_operator_chats(app, id, now, now).await {
         Ok(n) => tracing::info!(operator_id = %id, requeued = n, "operator suspended; held chats requeued"),
@@ -316,7 +319,7 @@ pub async fn delete(app: &App, actor: &Admin, id: &OperatorId, now: DateTime<Utc
         crate::store::OperatorDeletion::Gone => return Err(ApiError::NotFound("operator")),
     }
     // Refresh also checks the record; this spares the dead tokens their TTL.
-    app.store.revoke_refresh_tokens(crate::domain::principal::PrincipalKind::Operator, id, None).await?;
+    crate::services::end_sessions(app, &crate::domain::principal::Principal::operator(id.as_str()), None).await?;
     tracing::info!(operator_id = %id, "operator deleted");
     Ok(())
 }

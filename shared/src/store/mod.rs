@@ -23,6 +23,7 @@ mod outbox;
 mod payments;
 mod payouts;
 mod queue;
+mod realtime;
 mod refunds;
 mod send;
 mod settings;
@@ -60,6 +61,7 @@ pub use outbox::{OutboxEvent, OUTBOX_SHARDS};
 pub use payments::{CreditOutcome, Unsuccessful};
 pub use payouts::{Payout, PayoutSettle, PayoutSource, PayoutStatus};
 pub use queue::{queue_shard, QUEUE_SHARDS};
+pub use realtime::Holder;
 pub use refunds::RefundDecision;
 
 /// Every key spread over shards: (the key's prefix before `#<shard>`, shards).

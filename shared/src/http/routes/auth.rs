@@ -1,4 +1,4 @@
-//! Registration, login, refresh and logout (the auth function).
+//! Registration, login, refresh and logout, and realtime tickets (the auth function).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,8 +8,8 @@ use super::Function::*;
 use super::{route, Answer, Route};
 use crate::domain::moderation::Sighting;
 use crate::error::ApiError;
-use crate::http::{ClientIp, DeviceId, JsonBody, Now};
-use crate::services::accounts;
+use crate::http::{Caller, ClientIp, DeviceId, JsonBody, Now};
+use crate::services::{accounts, realtime};
 use crate::{http, App};
 
 pub const AUTH: &[Route] = &[
@@ -17,6 +17,7 @@ pub const AUTH: &[Route] = &[
     route("POST", "/auth/login", Auth, || post(login)),
     route("POST", "/auth/refresh", Auth, || post(refresh)),
     route("POST", "/auth/logout", Auth, || post(logout)),
+    route("POST", "/realtime/ticket", Auth, || post(realtime_ticket)),
 ];
 
 async fn register(
@@ -51,4 +52,12 @@ async fn logout(
 ) -> Result<StatusCode, ApiError> {
     accounts::logout(&app, r).await?;
     Ok(http::empty())
+}
+
+/// A single-use ticket for the WebSocket (any principal's access token).
+async fn realtime_ticket(State(app): State<App>, caller: Caller, Now(now): Now) -> Answer {
+    http::json(
+        StatusCode::CREATED,
+        &realtime::issue_ticket(&app, caller.principal, caller.session, caller.issued_ms, now).await?,
+    )
 }
