@@ -182,6 +182,8 @@ async fn each_side_sees_the_chat_live_and_a_stranger_sees_nothing() -> Result<()
     let mut laptop = open(&stack, &m.token).await?;
     let mut console = open(&stack, &op.token).await?;
     let mut other = open(&stack, &stranger.token).await?;
+    let bystander = staff::online_operator(&stack, &root, 3).await?;
+    let mut other_console = open(&stack, &bystander.token).await?;
 
     // First message: free, waiting; an admin gives it to the operator.
     let chat = stack.open_chat(&m, "c_demo02").await?;
@@ -262,6 +264,9 @@ async fn each_side_sees_the_chat_live_and_a_stranger_sees_nothing() -> Result<()
     // A stranger typing in someone else's chat tells nobody.
     send_action(&mut other, json!({ "action": "typing", "chat_id": chat.as_str() })).await?;
     quiet(&mut console, "the operator, after a stranger's typing").await?;
+    // An operator not holding the chat typing in it tells nobody.
+    send_action(&mut other_console, json!({ "action": "typing", "chat_id": chat.as_str() })).await?;
+    quiet(&mut phone, "the member, after another operator's typing").await?;
 
     // A refund and a payment credit: the balance on every device.
     let body = json!({ "member_id": m.id, "credits": 2, "reason": "admin_discretion" });
@@ -294,8 +299,9 @@ async fn each_side_sees_the_chat_live_and_a_stranger_sees_nothing() -> Result<()
         assert_eq!(f, json!({ "type": "chat_closed", "chat_id": chat.as_str(), "close_reason": "admin" }));
     }
 
-    // The stranger heard nothing of any of it.
+    // The stranger and the other operator heard nothing of any of it.
     quiet(&mut other, "a stranger").await?;
+    quiet(&mut other_console, "an operator not holding the chat").await?;
     Ok(())
 }
 
@@ -305,15 +311,20 @@ async fn a_connection_gone_without_disconnect_is_forgotten_at_the_next_delivery(
     let m = stack.register("rt_gone").await?;
     let mut live = open(&stack, &m.token).await?;
     let scope = Principal::member(m.id.as_str()).scope();
-    // A connection API Gateway no longer knows, whose `$disconnect` never came.
-    let ghost = Connection { id: "GhostConnAbcde1=".into(), session: None, connected_at: Utc::now() };
+    // A connection API Gateway no longer knows, whose `$disconnect` never came; and
+    // one seconds old, which may still be inside its `$connect` (on AWS a post to it
+    // answers Gone until then): that one is kept.
+    let ago = Utc::now() - chrono::Duration::minutes(1);
+    let ghost = Connection { id: "GhostConnAbcde1=".into(), session: None, connected_at: ago };
+    let young = Connection { id: "YoungConnAbcde1=".into(), session: None, connected_at: Utc::now() };
     let holder = Holder { principal: Principal::member(m.id.as_str()), session: None };
     stack.store.add_connection(&holder, &ghost).await?;
+    stack.store.add_connection(&holder, &young).await?;
     let listed = |conns: &std::collections::HashMap<String, Vec<Connection>>| -> Vec<String> {
         conns.get(&scope).map(|c| c.iter().map(|c| c.id.clone()).collect()).unwrap_or_default()
     };
     let before = stack.store.connections_of(std::slice::from_ref(&scope), Utc::now()).await?;
-    assert_eq!(listed(&before).len(), 2, "the live one and the ghost: {:?}", listed(&before));
+    assert_eq!(listed(&before).len(), 3, "the live one, the ghost, the young one: {:?}", listed(&before));
 
     let chat = stack.open_chat(&m, "c_demo04").await?;
     send(&stack, &m, &chat, "anyone there?").await?;
@@ -321,8 +332,10 @@ async fn a_connection_gone_without_disconnect_is_forgotten_at_the_next_delivery(
     // Delivery ran before the send answered: the Gone answer already removed it.
     let after = stack.store.connections_of(std::slice::from_ref(&scope), Utc::now()).await?;
     assert!(!listed(&after).contains(&ghost.id), "the ghost is forgotten: {:?}", listed(&after));
-    assert_eq!(listed(&after).len(), 1, "the live one stays");
+    assert!(listed(&after).contains(&young.id), "a young connection answered Gone is kept: {:?}", listed(&after));
+    assert_eq!(listed(&after).len(), 2, "the live one and the young one stay");
     assert!(stack.store.connection_holder(&ghost.id, Utc::now()).await?.is_none(), "its owner item too");
+    stack.store.remove_connection(&scope, &young.id).await?;
 
     // A socket that is closed from the client side runs `$disconnect`.
     live.close(None).await?;
@@ -358,6 +371,7 @@ async fn logout_password_change_ban_deletion_and_suspension_close_the_sockets_th
     let other_token = login["token"].as_str().context("token")?;
     let mut first = open(&stack, &m.token).await?;
     let mut second = open(&stack, other_token).await?;
+    let early_url = ws_url(&ticket(&stack, &m.token).await?)?;
 
     let (status, _) =
         call(&stack.http, &stack.api, "POST", "/auth/logout", None, Some(json!({ "refresh_token": m.refresh_token })))
@@ -365,6 +379,11 @@ async fn logout_password_change_ban_deletion_and_suspension_close_the_sockets_th
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(closed_within(&mut first, DELIVERY).await, "the session's socket closes at logout");
     alive(&mut second).await.context("the other session's socket stays")?;
+    // The logged-out session's access token is still a valid token for minutes,
+    // but its session is over: no ticket, and a ticket from before is refused.
+    let (status, b) = api(&stack, "POST", "/realtime/ticket", &m.token, None).await?;
+    assert_eq!((status, b["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")), "{b}");
+    assert_eq!(dial(&early_url).await?.err(), Some(401), "a ticket of the ended session");
 
     // A password change ends every other session, sockets included; the caller's stays.
     let (status, login) = call(
@@ -404,6 +423,12 @@ async fn logout_password_change_ban_deletion_and_suspension_close_the_sockets_th
     assert!(closed_within(&mut console, DELIVERY).await, "a suspension closes the operator's sockets");
     let (status, b) = api(&stack, "POST", "/realtime/ticket", &op.token, None).await?;
     assert_eq!((status, b["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("suspended")));
+
+    let leaving_op = staff::operator(&stack, &root).await?;
+    let mut console = open(&stack, &leaving_op.token).await?;
+    let (status, b) = api(&stack, "DELETE", &format!("/admin/operators/{}", leaving_op.id), &root.token, None).await?;
+    assert!(status.is_success(), "delete operator: {status} {b}");
+    assert!(closed_within(&mut console, DELIVERY).await, "deleting an operator closes their sockets");
     Ok(())
 }
 

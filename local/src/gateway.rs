@@ -3,7 +3,8 @@
 //!
 //! - `GET /ws?ticket=` upgrades, and calls the very handler the realtime Lambda
 //!   runs (`inbound::realtime::handle`) with API Gateway's events: `$connect`
-//!   before the upgrade (a refusal refuses the upgrade with its status),
+//!   before the upgrade (a refusal refuses the upgrade with its status; until it
+//!   accepts, `@connections` answers Gone for the connection, as on AWS),
 //!   `$default` for each client frame (its answer, if any, goes back as the
 //!   route's response), `$disconnect` when the socket ends, whoever ends it.
 //! - `/@connections/{id}` speaks the management API: POST sends a frame, GET
@@ -30,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
-use fantooo::domain::realtime::MAX_FRAME_BYTES;
+use fantooo::domain::realtime::{CONNECTION_MAX_AGE, IDLE_TIMEOUT, MAX_FRAME_BYTES};
 use fantooo::inbound::realtime;
 use fantooo::App;
 use futures_util::{SinkExt, StreamExt};
@@ -71,8 +72,8 @@ impl Gateway {
         Ok(Arc::new(Gateway {
             app,
             live: Mutex::new(HashMap::new()),
-            idle: secs("FANTOOO_WS_IDLE_SECONDS", 600)?,
-            max_age: secs("FANTOOO_WS_MAX_SECONDS", 7_200)?,
+            idle: secs("FANTOOO_WS_IDLE_SECONDS", IDLE_TIMEOUT.num_seconds().unsigned_abs())?,
+            max_age: secs("FANTOOO_WS_MAX_SECONDS", CONNECTION_MAX_AGE.num_seconds().unsigned_abs())?,
             domain: format!("127.0.0.1:{port}"),
         }))
     }
@@ -184,20 +185,10 @@ async fn upgrade(
     };
     let conn = Conn { id: new_connection_id(), connected_at: Utc::now(), peer: peer.ip().to_string() };
     let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_string);
-    // Registered before `$connect` runs: a push racing the handshake is held for the
-    // socket, as API Gateway holds nothing back from a connection it accepted.
-    let (tx, rx) = mpsc::unbounded_channel();
-    let live = Live {
-        tx,
-        connected_at: conn.connected_at,
-        last_active: conn.connected_at,
-        source_ip: conn.peer.clone(),
-        user_agent,
-    };
-    gw.live().insert(conn.id.clone(), live);
+    // As on API Gateway, the connection exists for `@connections` only once
+    // `$connect` has accepted it: a push or a close during `$connect` is Gone.
     let answer = realtime::handle(&gw.app, gw.event(&conn, Event::Connect { headers, query })).await;
     if answer.status_code != 200 {
-        gw.live().remove(&conn.id);
         let status = u16::try_from(answer.status_code)
             .ok()
             .and_then(|s| StatusCode::from_u16(s).ok())
@@ -208,6 +199,15 @@ async fn upgrade(
         };
         return (status, [("content-type", "application/json")], body).into_response();
     }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let live = Live {
+        tx,
+        connected_at: conn.connected_at,
+        last_active: conn.connected_at,
+        source_ip: conn.peer.clone(),
+        user_agent,
+    };
+    gw.live().insert(conn.id.clone(), live);
     let failed = (gw.clone(), conn.clone());
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)

@@ -5,7 +5,7 @@
 //!   held by an operator; 5 sends a second spread over the members for
 //!   `RT_SECONDS` (60); send -> delivered latency (from just before the POST to the
 //!   frame's arrival) at the member's socket and at the operator's, p50/p95/p99,
-//!   and the frames each send produced.
+//!   and the frames each (paid) send produced.
 //! - `serial`: `RT_SERIAL` (200) sends one at a time from connected members: the
 //!   send's own latency. `local/bench` runs it against a server with delivery on
 //!   and one with `REALTIME_DELIVERY=off`; the difference is what realtime adds.
@@ -97,8 +97,12 @@ async fn setup(stack: &Stack, app: &fantooo::App) -> Result<Setup> {
         let m = Member { id, username: String::new(), token, refresh_token: String::new() };
         stack.grant(&m, 10_000).await?;
         let chat = stack.open_chat(&m, &format!("c_demo0{}", 1 + i % 9)).await?;
-        let (s, b) = stack.post(&m, &format!("/chats/{chat}/messages"), json!({ "content": "hello" })).await?;
-        anyhow::ensure!(s == StatusCode::CREATED, "first send: {s} {b}");
+        // The chat's free messages: every measured send is a paid one (a message
+        // frame to each side and a balance frame to the member).
+        for text in ["hello", "are you there?", "hi again"] {
+            let (s, b) = stack.post(&m, &format!("/chats/{chat}/messages"), json!({ "content": text })).await?;
+            anyhow::ensure!(s == StatusCode::CREATED, "free send: {s} {b}");
+        }
         let op = &operators[i % OPERATORS];
         let path = format!("/admin/chats/{chat}/reassign");
         let body = json!({ "operator_id": op.id });

@@ -30,6 +30,21 @@ pub const TICKETS_PER_MINUTE: u32 = 30;
 /// API Gateway refuses a frame larger than this, either way.
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 
+/// How young a connection may be and still not be forgotten when a post to it
+/// answers Gone: on AWS a connection is not established until its `$connect`
+/// answers, and a push in that window is refused. Its TTL, or a later Gone,
+/// cleans it up if it never opens.
+pub const GONE_GRACE: Duration = Duration::seconds(30);
+
+/// What a client may ask on its connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// "I am typing in this chat."
+    Typing { chat_id: ChatId },
+    /// "Are you there?" (answered `Pong`; keeps the connection from going idle).
+    Ping,
+}
+
 /// Who receives pushes: members and operators (an admin may connect, and is
 /// answered `pong`, but no chat event names one).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -164,6 +179,11 @@ impl Connection {
     pub fn live_at(&self, now: DateTime<Utc>) -> bool {
         self.expires_at() > now
     }
+
+    /// Whether a Gone answer means the connection is gone for good (`GONE_GRACE`).
+    pub fn gone_for_good(&self, now: DateTime<Utc>) -> bool {
+        now - self.connected_at > GONE_GRACE
+    }
 }
 
 /// Which of a principal's connections a change ends.
@@ -247,6 +267,14 @@ mod tests {
         let change = Ending::AllBut(Some("s1"));
         assert!(!change.ends(&mine) && change.ends(&other) && change.ends(&legacy));
         assert!([&mine, &other, &legacy].iter().all(|c| Ending::AllBut(None).ends(c)));
+    }
+
+    #[test]
+    fn a_connection_outlives_api_gateways_limit_and_a_young_one_survives_gone() {
+        assert!(CONNECTION_TTL > CONNECTION_MAX_AGE, "the items outlive the longest connection");
+        let c = conn("a", 0);
+        assert!(!c.gone_for_good(at(10)), "still inside its $connect, perhaps");
+        assert!(c.gone_for_good(at(31)));
     }
 
     #[test]

@@ -112,20 +112,19 @@ impl FromRequestParts<App> for MemberAuth {
 }
 
 /// Any principal's verified access token (member, operator or admin), with its
-/// session and when it was issued: for routes every principal may call
-/// (`POST /realtime/ticket`). Account status is the service's to check.
+/// session: for routes every principal may call (`POST /realtime/ticket`).
+/// Account status and the session's liveness are the service's to check.
 pub struct Caller {
     pub principal: crate::domain::principal::Principal,
     pub session: Option<String>,
-    pub issued_ms: i64,
 }
 
 impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, ApiError> {
-        let (principal, session, issued_ms) = app.tokens.verify_access_session(bearer(parts)?)?;
-        Ok(Caller { principal, session, issued_ms })
+        let (principal, session, _) = app.tokens.verify_access_session(bearer(parts)?)?;
+        Ok(Caller { principal, session })
     }
 }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::ApiError;
 use crate::http::status_of;
-use crate::realtime::{error_frame, frame, ClientAction};
+use crate::realtime::{decode, error_frame, frame};
 use crate::services::realtime;
 use crate::App;
 
@@ -44,7 +44,7 @@ pub async fn handle(app: &App, event: ApiGatewayWebsocketProxyRequest) -> ApiGat
                 (Some(b), false) => b.as_str(),
                 _ => return answer(200, Some(error_frame("bad_json", "frames are JSON text"))),
             };
-            let action = match ClientAction::decode(text) {
+            let action = match decode(text) {
                 Ok(a) => a,
                 Err((code, message)) => return answer(200, Some(error_frame(code, &message))),
             };

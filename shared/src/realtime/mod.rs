@@ -8,8 +8,8 @@ use std::time::Duration;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use serde_json::json;
 
-use crate::domain::ids::ChatId;
-use crate::domain::realtime::{Push, MAX_FRAME_BYTES};
+use crate::domain::ids::{self, ChatId};
+use crate::domain::realtime::{Action, Push, MAX_FRAME_BYTES};
 
 /// A post or a close that takes longer goes without: delivery is best effort and
 /// the request that made it must still answer in time.
@@ -36,35 +36,22 @@ pub fn error_frame(code: &str, message: &str) -> String {
     json!({ "type": "error", "error": { "code": code, "message": message } }).to_string()
 }
 
-/// What a client may send.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ClientAction {
-    Typing { chat_id: ChatId },
-    Ping,
-}
-
 /// Why a client frame was refused: `(code, message)` for `error_frame`.
 pub type Refused = (&'static str, String);
 
-/// Longest chat id a client may name (ids are far shorter).
-const MAX_CHAT_ID: usize = 200;
-
-impl ClientAction {
-    /// `{"action":"typing","chat_id"}` or `{"action":"ping"}`; anything else is refused.
-    pub fn decode(body: &str) -> Result<ClientAction, Refused> {
-        let v: serde_json::Value =
-            serde_json::from_str(body).map_err(|_| ("bad_json", "the frame is not a JSON object".to_string()))?;
-        let obj = v.as_object().ok_or(("bad_json", "the frame is not a JSON object".to_string()))?;
-        match obj.get("action").and_then(|a| a.as_str()) {
-            Some("ping") => Ok(ClientAction::Ping),
-            Some("typing") => match obj.get("chat_id").and_then(|c| c.as_str()) {
-                Some(c) if !c.is_empty() && c.len() <= MAX_CHAT_ID => {
-                    Ok(ClientAction::Typing { chat_id: ChatId::new(c) })
-                }
-                _ => Err(("validation_failed", "typing needs a chat_id string".to_string())),
-            },
-            _ => Err(("unknown_action", "action must be \"typing\" or \"ping\"".to_string())),
-        }
+/// A client frame: `{"action":"typing","chat_id"}` or `{"action":"ping"}`;
+/// anything else is refused.
+pub fn decode(body: &str) -> Result<Action, Refused> {
+    let v: serde_json::Value =
+        serde_json::from_str(body).map_err(|_| ("bad_json", "the frame is not a JSON object".to_string()))?;
+    let obj = v.as_object().ok_or(("bad_json", "the frame is not a JSON object".to_string()))?;
+    match obj.get("action").and_then(|a| a.as_str()) {
+        Some("ping") => Ok(Action::Ping),
+        Some("typing") => match obj.get("chat_id").and_then(|c| c.as_str()) {
+            Some(c) if ids::chat_parts(c).is_some() => Ok(Action::Typing { chat_id: ChatId::new(c) }),
+            _ => Err(("validation_failed", "typing needs a chat_id, a chat's id".to_string())),
+        },
+        _ => Err(("unknown_action", "action must be \"typing\" or \"ping\"".to_string())),
     }
 }
 
@@ -94,8 +81,9 @@ impl Realtime {
         &self.url
     }
 
-    /// Posts one frame to one connection.
-    pub async fn post(&self, connection_id: &str, frame: &str) -> Posted {
+    /// Posts one push, as its frame, to one connection.
+    pub async fn post(&self, connection_id: &str, push: &Push) -> Posted {
+        let frame = frame(push);
         if frame.len() > MAX_FRAME_BYTES {
             tracing::warn!(bytes = frame.len(), "frame over API Gateway's limit: not sent");
             return Posted::Failed;
@@ -155,18 +143,16 @@ mod tests {
 
     #[test]
     fn client_actions_decode_and_anything_else_is_refused() {
-        assert_eq!(ClientAction::decode(r#"{"action":"ping"}"#), Ok(ClientAction::Ping));
+        assert_eq!(decode(r#"{"action":"ping"}"#), Ok(Action::Ping));
         assert_eq!(
-            ClientAction::decode(r#"{"action":"typing","chat_id":"c1"}"#),
-            Ok(ClientAction::Typing { chat_id: ChatId::new("c1") })
+            decode(r#"{"action":"typing","chat_id":"ch_m_abc~c_demo01"}"#),
+            Ok(Action::Typing { chat_id: ChatId::new("ch_m_abc~c_demo01") })
         );
-        assert_eq!(ClientAction::decode("nope").map_err(|e| e.0), Err("bad_json"));
-        assert_eq!(ClientAction::decode("[1]").map_err(|e| e.0), Err("bad_json"));
-        assert_eq!(ClientAction::decode(r#"{"action":"typing"}"#).map_err(|e| e.0), Err("validation_failed"));
-        assert_eq!(
-            ClientAction::decode(r#"{"action":"typing","chat_id":7}"#).map_err(|e| e.0),
-            Err("validation_failed")
-        );
-        assert_eq!(ClientAction::decode(r#"{"action":"shout"}"#).map_err(|e| e.0), Err("unknown_action"));
+        assert_eq!(decode("nope").map_err(|e| e.0), Err("bad_json"));
+        assert_eq!(decode("[1]").map_err(|e| e.0), Err("bad_json"));
+        assert_eq!(decode(r#"{"action":"typing"}"#).map_err(|e| e.0), Err("validation_failed"));
+        assert_eq!(decode(r#"{"action":"typing","chat_id":7}"#).map_err(|e| e.0), Err("validation_failed"));
+        assert_eq!(decode(r#"{"action":"typing","chat_id":"c1"}"#).map_err(|e| e.0), Err("validation_failed"));
+        assert_eq!(decode(r#"{"action":"shout"}"#).map_err(|e| e.0), Err("unknown_action"));
     }
 }

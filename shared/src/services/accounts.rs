@@ -256,8 +256,11 @@ pub async fn change_password(
 /// Revokes a refresh token. Unknown tokens are fine: logout is idempotent.
 pub async fn logout(app: &App, r: RefreshRequest) -> Result<(), ApiError> {
     if let Some(t) = RefreshToken::parse(&r.refresh_token) {
-        app.store.delete_refresh_token(t.kind, &t.principal_id, &t.hash).await?;
-        // The session's WebSockets end with it (its other sessions' stay).
+        // The session's WebSockets end with it (its other sessions' stay), when the
+        // token was a stored one: a stale token names a family but ends nothing.
+        if !app.store.delete_refresh_token(t.kind, &t.principal_id, &t.hash).await? {
+            return Ok(());
+        }
         let principal = Principal { kind: t.kind, id: t.principal_id.clone(), role: None };
         let ending = crate::domain::realtime::Ending::Session(&t.family);
         crate::services::realtime::end_connections(app, &principal, ending).await;

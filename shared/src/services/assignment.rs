@@ -264,11 +264,27 @@ async fn claim_round(
             (operator_id, outcomes)
         });
     }
+    // Every outcome is looked at before an error is answered: the claims that
+    // landed are told to their operators whatever failed beside them.
     let mut assigned = Vec::new();
+    let mut failed: Option<ApiError> = None;
     while let Some(done) = claims.join_next().await {
-        let (operator_id, outcomes) = done.map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let (operator_id, outcomes) = match done {
+            Ok(done) => done,
+            Err(e) => {
+                failed.get_or_insert(ApiError::Internal(Box::new(e)));
+                continue;
+            }
+        };
         for (entry, outcome) in outcomes {
-            match outcome? {
+            let outcome = match outcome {
+                Ok(o) => o,
+                Err(e) => {
+                    failed.get_or_insert(e.into());
+                    continue;
+                }
+            };
+            match outcome {
                 ClaimOutcome::Claimed => {
                     round.landed += 1;
                     app.roster.took(&operator_id, listed.read_at);
@@ -276,7 +292,9 @@ async fn claim_round(
                 }
                 ClaimOutcome::ChatUnavailable => {
                     report.lost_claims += 1;
-                    app.store.delete_stale_queue_entry(&entry).await?;
+                    if let Err(e) = app.store.delete_stale_queue_entry(&entry).await {
+                        failed.get_or_insert(e.into());
+                    }
                 }
                 ClaimOutcome::OperatorUnavailable => {
                     report.lost_claims += 1;
@@ -286,8 +304,11 @@ async fn claim_round(
             }
         }
     }
-    report.assigned += round.landed;
     crate::services::realtime::deliver(app, assigned).await;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    report.assigned += round.landed;
     Ok(round)
 }
 

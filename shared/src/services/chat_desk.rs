@@ -306,6 +306,9 @@ pub async fn reassign(
             ReassignOutcome::OperatorUnavailable => return Err(ApiError::OperatorUnavailable),
             ReassignOutcome::Unchanged | ReassignOutcome::Assigned | ReassignOutcome::Requeued => {}
         }
+        if let (ReassignOutcome::Assigned, Some(op)) = (outcome, to) {
+            crate::services::realtime::deliver(app, vec![Delivery::assigned(chat_id, op)]).await;
+        }
         if outcome == ReassignOutcome::Requeued {
             app.queue.notify(chat_id).await;
         }
@@ -319,9 +322,6 @@ pub async fn reassign(
             continue;
         }
         tracing::info!(%chat_id, ?outcome, "chat reassigned by an admin");
-        if let (ReassignOutcome::Assigned, Some(op)) = (outcome, to) {
-            crate::services::realtime::deliver(app, vec![Delivery::assigned(chat_id, op)]).await;
-        }
         let to = if to.is_some() { "operator" } else { "queue" };
         return Ok(Reassigned { chat: StaffChat::of(&after, now), to });
     }

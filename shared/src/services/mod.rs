@@ -51,8 +51,11 @@ pub async fn member_with_rights(app: &App, member_id: &MemberId) -> Result<Membe
 /// a password change): their refresh tokens, then their WebSockets. Access tokens
 /// run out on their own (15 minutes) unless the route reads the record.
 pub async fn end_sessions(app: &App, principal: &Principal, kept: Option<&str>) -> Result<(), ApiError> {
-    app.store.revoke_refresh_tokens(principal.kind, &principal.id, kept).await?;
+    let revoked = app.store.revoke_refresh_tokens(principal.kind, &principal.id, kept).await;
+    // The change that ended them has committed: the sockets end even if the
+    // revocation failed (its error still answers, and a retry revokes the rest).
     realtime::end_connections(app, principal, Ending::AllBut(kept)).await;
+    revoked?;
     Ok(())
 }
 

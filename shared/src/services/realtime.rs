@@ -17,9 +17,9 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::ids::{self, MemberId, OperatorId};
 use crate::domain::principal::{Principal, PrincipalKind};
-use crate::domain::realtime::{self, Connection, Delivery, Ending, Push};
+use crate::domain::realtime::{self, Action, Connection, Delivery, Ending, Push};
 use crate::error::ApiError;
-use crate::realtime::{frame, ClientAction, Posted};
+use crate::realtime::Posted;
 use crate::services::{active_member, admins, limits, operators};
 use crate::store::Holder;
 use crate::App;
@@ -39,41 +39,44 @@ fn ticket_hash(ticket: &str) -> String {
     hex::encode(Sha256::digest(ticket.as_bytes()))
 }
 
+/// What realtime may add to the request that delivers or ends connections: it
+/// is given up after this (logged), so a slow database or gateway never turns a
+/// committed request into a timeout. Clients catch up with `after=`.
+const BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Whether `principal` may hold a connection now: an active member, an operator
-/// neither deleted nor suspended, an active admin. The same answer as their routes.
-async fn admitted(app: &App, principal: &Principal) -> Result<(), ApiError> {
+/// neither deleted nor suspended, an active admin (the same answers as their
+/// routes), in a session that has not ended (a logout, a password change, a ban or
+/// a deletion ends sessions; every access token names its session).
+async fn admitted(app: &App, principal: &Principal, session: Option<&str>, now: DateTime<Utc>) -> Result<(), ApiError> {
     match principal.kind {
-        PrincipalKind::Member => active_member(app, &MemberId::new(principal.id.as_str())).await.map(|_| ()),
+        PrincipalKind::Member => active_member(app, &MemberId::new(principal.id.as_str())).await.map(|_| ())?,
         PrincipalKind::Operator => {
             let op = operators::current(app, &OperatorId::new(principal.id.as_str())).await?;
             if op.is_suspended {
                 return Err(ApiError::Suspended);
             }
-            Ok(())
         }
-        PrincipalKind::Admin => admins::current(app, &principal.id).await.map(|_| ()),
+        PrincipalKind::Admin => admins::current(app, &principal.id).await.map(|_| ())?,
     }
+    let session = session.ok_or(ApiError::Unauthorized)?;
+    if !app.store.session_alive(principal.kind, &principal.id, session, now).await? {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(())
 }
 
 /// A single-use ticket for the caller, valid `TICKET_TTL`: the WebSocket URL
 /// carries it instead of an access token (API Gateway may log URLs). Stored hashed.
-/// `session` and `issued_ms` are the caller's access token's.
+/// `session` is the caller's access token's.
 pub async fn issue_ticket(
     app: &App,
     principal: Principal,
     session: Option<String>,
-    issued_ms: i64,
     now: DateTime<Utc>,
 ) -> Result<Ticket, ApiError> {
-    admitted(app, &principal).await?;
+    admitted(app, &principal, session.as_deref(), now).await?;
     limits::check_principal(app, "realtime_ticket", &principal.scope(), realtime::TICKETS_PER_MINUTE, now).await?;
-    if principal.kind == PrincipalKind::Admin {
-        // As at the admin gate: a password change or a new second factor ended it.
-        let me = admins::current(app, &principal.id).await?;
-        if me.sessions_cut.as_ref().is_some_and(|cut| cut.ends(session.as_deref(), issued_ms)) {
-            return Err(ApiError::Unauthorized);
-        }
-    }
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
     let ticket = URL_SAFE_NO_PAD.encode(secret);
@@ -83,18 +86,25 @@ pub async fn issue_ticket(
 }
 
 /// `$connect`: redeems the ticket (once, in time), records the connection, then
-/// checks its holder. The write comes before the check, and a ban, deletion or
-/// suspension commits before it ends connections: whichever runs second sees the
+/// checks its holder and session, then that the connection is still recorded.
+/// The write comes before the checks, and a ban, a deletion, a suspension or a
+/// logout commits before it ends connections: whichever runs second sees the
 /// other, so no connection outlives the change that should end it.
 pub async fn connect(app: &App, ticket: Option<&str>, connection_id: &str, now: DateTime<Utc>) -> Result<(), ApiError> {
     let ticket = ticket.filter(|t| !t.is_empty() && t.len() <= MAX_TICKET).ok_or(ApiError::Unauthorized)?;
     let holder = app.store.redeem_ticket(&ticket_hash(ticket), now).await?.ok_or(ApiError::Unauthorized)?;
     let conn = Connection { id: connection_id.to_string(), session: holder.session.clone(), connected_at: Utc::now() };
     let evicted = app.store.add_connection(&holder, &conn).await?;
-    end_all(app, &evicted).await;
-    if let Err(refused) = admitted(app, &holder.principal).await {
+    let (_, admitted) =
+        tokio::join!(end_all(app, &evicted), admitted(app, &holder.principal, holder.session.as_deref(), now));
+    if let Err(refused) = admitted {
         app.store.remove_connection(&holder.principal.scope(), connection_id).await?;
         return Err(refused);
+    }
+    // A change that ended the principal's connections between the write and the
+    // checks took this one too: refuse it rather than open a socket nobody lists.
+    if app.store.connection_holder(connection_id, Utc::now()).await?.is_none() {
+        return Err(ApiError::Unauthorized);
     }
     tracing::info!(kind = holder.principal.kind.as_str(), "realtime connected");
     Ok(())
@@ -111,22 +121,17 @@ pub async fn disconnect(app: &App, connection_id: &str) -> Result<(), ApiError> 
 
 /// A client's action on `connection_id`; `Some` is the frame to answer with.
 /// Every action comes from a connection we know: one we do not (its items taken
-/// by a ban that raced its handshake, or expired) is ended, so a `pong` proves the
+/// by a close that raced its opening, or expired) is ended, so a `pong` proves the
 /// connection is served. Typing in a chat the sender is not part of, or too
 /// often, tells nobody and says nothing (a stranger learns nothing of a chat id).
-pub async fn act(
-    app: &App,
-    connection_id: &str,
-    action: ClientAction,
-    now: DateTime<Utc>,
-) -> Result<Option<Push>, ApiError> {
+pub async fn act(app: &App, connection_id: &str, action: Action, now: DateTime<Utc>) -> Result<Option<Push>, ApiError> {
     let Some(holder) = app.store.connection_holder(connection_id, Utc::now()).await? else {
         app.realtime.end(connection_id).await;
         return Err(ApiError::Unauthorized);
     };
     let chat_id = match action {
-        ClientAction::Ping => return Ok(Some(Push::Pong)),
-        ClientAction::Typing { chat_id } => chat_id,
+        Action::Ping => return Ok(Some(Push::Pong)),
+        Action::Typing { chat_id } => chat_id,
     };
     let sender = holder.principal;
     let own_chat = match sender.kind {
@@ -147,12 +152,19 @@ pub async fn act(
 }
 
 /// Pushes each delivery to every live connection of its recipient: one batch
-/// read of the recipients' connection lists, then every post at once. A
-/// connection answered Gone is forgotten. Never fails: delivery may be lost.
+/// read of the recipients' connection lists, then every post at once; a
+/// connection answered Gone (and older than `GONE_GRACE`) is forgotten, all at
+/// once. Never fails, and gives up after `BUDGET`: delivery may be lost.
 pub async fn deliver(app: &App, deliveries: Vec<Delivery>) {
     if deliveries.is_empty() || !app.config.realtime_delivery {
         return;
     }
+    if tokio::time::timeout(BUDGET, deliver_all(app, deliveries)).await.is_err() {
+        tracing::warn!("realtime: delivery given up after its budget; clients catch up with after=");
+    }
+}
+
+async fn deliver_all(app: &App, deliveries: Vec<Delivery>) {
     let now = Utc::now();
     let scopes: Vec<String> = deliveries.iter().map(|d| d.to.scope()).collect::<BTreeSet<_>>().into_iter().collect();
     let connections = match app.store.connections_of(&scopes, now).await {
@@ -163,37 +175,49 @@ pub async fn deliver(app: &App, deliveries: Vec<Delivery>) {
         }
     };
     let mut posts = tokio::task::JoinSet::new();
-    for d in &deliveries {
+    for d in deliveries {
         let scope = d.to.scope();
         let Some(conns) = connections.get(&scope) else { continue };
-        let body = frame(&d.push);
+        let push = std::sync::Arc::new(d.push);
         for c in conns {
-            let (app, scope, id, body) = (app.clone(), scope.clone(), c.id.clone(), body.clone());
+            let (app, scope, conn, push) = (app.clone(), scope.clone(), c.clone(), push.clone());
             posts.spawn(async move {
-                let posted = app.realtime.post(&id, &body).await;
-                (scope, id, posted)
+                let posted = app.realtime.post(&conn.id, &push).await;
+                (scope, conn, posted)
             });
         }
     }
-    let mut gone = Vec::new();
+    let mut gone = BTreeSet::new();
     while let Some(done) = posts.join_next().await {
-        if let Ok((scope, id, Posted::Gone)) = done {
-            gone.push((scope, id));
+        if let Ok((scope, conn, Posted::Gone)) = done {
+            if conn.gone_for_good(Utc::now()) {
+                gone.insert((scope, conn.id));
+            }
         }
     }
+    let mut removals = tokio::task::JoinSet::new();
     for (scope, id) in gone {
-        if let Err(e) = app.store.remove_connection(&scope, &id).await {
-            tracing::warn!(error = %e, "realtime: a gone connection was not forgotten; its TTL will");
-        }
+        let app = app.clone();
+        removals.spawn(async move {
+            if let Err(e) = app.store.remove_connection(&scope, &id).await {
+                tracing::warn!(error = %e, "realtime: a gone connection was not forgotten; its TTL will");
+            }
+        });
     }
+    while removals.join_next().await.is_some() {}
 }
 
 /// Ends the principal's connections that `ending` names. Called after the change
-/// that ends them committed.
+/// that ends them committed; gives up after `BUDGET` (logged).
 pub async fn end_connections(app: &App, principal: &Principal, ending: Ending<'_>) {
-    match app.store.take_connections(&principal.scope(), ending, Utc::now()).await {
-        Ok(conns) => end_all(app, &conns).await,
-        Err(e) => tracing::error!(error = %e, kind = principal.kind.as_str(), "realtime: connections not ended"),
+    let work = async {
+        match app.store.take_connections(&principal.scope(), ending, Utc::now()).await {
+            Ok(conns) => end_all(app, &conns).await,
+            Err(e) => tracing::error!(error = %e, kind = principal.kind.as_str(), "realtime: connections not ended"),
+        }
+    };
+    if tokio::time::timeout(BUDGET, work).await.is_err() {
+        tracing::error!(kind = principal.kind.as_str(), "realtime: ending connections timed out");
     }
 }
 

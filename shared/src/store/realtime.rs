@@ -158,8 +158,12 @@ impl Store {
                 None => put.condition_expression("attribute_not_exists(PK)"),
             };
             if applied(put.send().await)? {
+                // Best effort: the list no longer holds them, so they must be
+                // ended whatever happens to their owner items (which expire).
                 for e in &evicted {
-                    self.delete_owner(&e.id).await?;
+                    if let Err(err) = self.delete_owner(&e.id).await {
+                        tracing::warn!(error = %err, "an evicted connection's owner item was not deleted; its TTL will");
+                    }
                 }
                 return Ok(evicted);
             }

@@ -100,15 +100,37 @@ impl Store {
         }
     }
 
-    pub async fn delete_refresh_token(&self, kind: PrincipalKind, id: &str, hash: &str) -> Result<(), StoreError> {
-        self.client
+    /// Deletes a refresh token; `true` if there was one (so a logout with a token
+    /// that was not, or no longer, stored ends nothing).
+    pub async fn delete_refresh_token(&self, kind: PrincipalKind, id: &str, hash: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(owner_pk(kind, id), token_sk(hash))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
             .map_err(StoreError::sdk)?;
-        Ok(())
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    /// Whether a session (refresh-token family) still holds an unexpired refresh
+    /// token: a logout, a revocation (ban, deletion, password change) or its 30
+    /// days end it. Read consistently.
+    pub async fn session_alive(
+        &self,
+        kind: PrincipalKind,
+        id: &str,
+        family: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let tokens = self.query_all(&owner_pk(kind, id), "REFRESH#").await?;
+        Ok(tokens.iter().any(|item| {
+            let r = super::attr::Reader(item);
+            r.opt_str("family").as_deref() == Some(family)
+                && r.opt_i64("expires_at").is_some_and(|e| e > now.timestamp())
+        }))
     }
 
     /// Deletes every refresh token of a principal except those of the session

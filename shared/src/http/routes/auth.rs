@@ -56,8 +56,5 @@ async fn logout(
 
 /// A single-use ticket for the WebSocket (any principal's access token).
 async fn realtime_ticket(State(app): State<App>, caller: Caller, Now(now): Now) -> Answer {
-    http::json(
-        StatusCode::CREATED,
-        &realtime::issue_ticket(&app, caller.principal, caller.session, caller.issued_ms, now).await?,
-    )
+    http::json(StatusCode::CREATED, &realtime::issue_ticket(&app, caller.principal, caller.session, now).await?)
 }
