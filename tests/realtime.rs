@@ -352,23 +352,21 @@ async fn a_connection_gone_without_disconnect_is_forgotten_at_the_next_delivery(
     Ok(())
 }
 
+/// Another login of `m` (another device's session): its access token.
+async fn login(stack: &Stack, m: &Member) -> Result<String> {
+    let body = json!({ "username": m.username, "password": "pass-word-1" });
+    let (status, login) = call(&stack.http, &stack.api, "POST", "/auth/login", None, Some(body)).await?;
+    anyhow::ensure!(status == StatusCode::OK, "login: {status} {login}");
+    Ok(login["token"].as_str().context("token")?.to_string())
+}
+
 #[tokio::test]
 async fn logout_password_change_ban_deletion_and_suspension_close_the_sockets_they_end() -> Result<()> {
     let stack = Stack::connect().await?;
     let root = staff::admin(&stack, AdminRole::Admin, None).await?;
     let m = stack.register("rt_out").await?;
     // A second session (another device's login).
-    let (status, login) = call(
-        &stack.http,
-        &stack.api,
-        "POST",
-        "/auth/login",
-        None,
-        Some(json!({ "username": m.username, "password": "pass-word-1" })),
-    )
-    .await?;
-    assert_eq!(status, StatusCode::OK, "{login}");
-    let other_token = login["token"].as_str().context("token")?;
+    let other_token = &login(&stack, &m).await?;
     let mut first = open(&stack, &m.token).await?;
     let mut second = open(&stack, other_token).await?;
     let early_url = ws_url(&ticket(&stack, &m.token).await?)?;
@@ -386,17 +384,7 @@ async fn logout_password_change_ban_deletion_and_suspension_close_the_sockets_th
     assert_eq!(dial(&early_url).await?.err(), Some(401), "a ticket of the ended session");
 
     // A password change ends every other session, sockets included; the caller's stays.
-    let (status, login) = call(
-        &stack.http,
-        &stack.api,
-        "POST",
-        "/auth/login",
-        None,
-        Some(json!({ "username": m.username, "password": "pass-word-1" })),
-    )
-    .await?;
-    assert_eq!(status, StatusCode::OK, "{login}");
-    let mut third = open(&stack, login["token"].as_str().context("token")?).await?;
+    let mut third = open(&stack, &login(&stack, &m).await?).await?;
     let change = json!({ "current_password": "pass-word-1", "new_password": "pass-word-2" });
     let (status, b) = api(&stack, "POST", "/me/password", other_token, Some(change)).await?;
     assert!(status.is_success(), "password change: {status} {b}");

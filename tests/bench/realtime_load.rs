@@ -76,8 +76,8 @@ struct Setup {
     operator_side: Arc<Mutex<Arrivals>>,
 }
 
-/// Members written straight into the table with minted tokens (no password
-/// hashing), operators through the back office; every member's chat held by an
+/// Members written straight into the table with a session and a minted token
+/// (no password hashing), operators through the back office; every member's chat held by an
 /// operator; everyone connected.
 async fn setup(stack: &Stack, app: &fantooo::App) -> Result<Setup> {
     let root = staff::admin(stack, AdminRole::Admin, None).await?;
@@ -93,7 +93,17 @@ async fn setup(stack: &Stack, app: &fantooo::App) -> Result<Setup> {
     let mut members = Vec::new();
     for i in 0..MEMBERS {
         let id = fantooo_tests::seed::member(&stack.store, Utc::now()).await?;
-        let token = app.tokens.issue_access(&Principal::member(id.as_str()), "fbench")?;
+        // A session of its own (a refresh token of its family), as a login makes:
+        // tickets are only issued in live sessions.
+        let family = format!("fbench{i}");
+        let session = fantooo::store::TokenRef {
+            kind: fantooo::domain::principal::PrincipalKind::Member,
+            principal_id: id.as_str(),
+            family: &family,
+            hash: &family,
+        };
+        app.store.put_refresh_token(session, Utc::now(), Utc::now() + chrono::Duration::days(1)).await?;
+        let token = app.tokens.issue_access(&Principal::member(id.as_str()), &family)?;
         let m = Member { id, username: String::new(), token, refresh_token: String::new() };
         stack.grant(&m, 10_000).await?;
         let chat = stack.open_chat(&m, &format!("c_demo0{}", 1 + i % 9)).await?;
