@@ -453,15 +453,7 @@ async fn an_escalation_unresolved_for_15_minutes_raises_one_more_notice() -> Res
 /// A stack of its own (its own table and API server): settings are platform-wide.
 async fn own_stack(name: &str) -> Result<(OwnApi, Stack)> {
     let own = OwnApi::start(name).await?;
-    let shared = Stack::connect().await?;
-    let stack = Stack {
-        api: own.api.clone(),
-        emulator: shared.emulator.clone(),
-        http: own.http.clone(),
-        store: Store::new(shared.dynamo.clone(), own.table.clone()),
-        dynamo: shared.dynamo.clone(),
-        table: own.table.clone(),
-    };
+    let stack = own.stack().await?;
     Ok((own, stack))
 }
 

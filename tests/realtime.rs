@@ -16,7 +16,7 @@ use fantooo::domain::realtime::Connection;
 use fantooo::store::Holder;
 use fantooo_tests::staff;
 use fantooo_tests::ws::{dial, next_frame, open, ticket, url_of as ws_url, Ws};
-use fantooo_tests::{call, charge_event, Member, Stack, StatusCode};
+use fantooo_tests::{call, charge_event, Member, OwnApi, Stack, StatusCode};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -89,6 +89,11 @@ fn member_view_only(frame: &Value) -> Result<()> {
 async fn tickets_are_single_use_short_lived_and_refused_when_bad() -> Result<()> {
     let stack = Stack::connect().await?;
     let m = stack.register("rt_tk").await?;
+
+    // The browser page of docs/realtime.md is served from the API's own origin.
+    let page = stack.http.get(stack.url("/realtime-demo")).send().await?;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await?.contains("new WebSocket("), "the demo page");
 
     let (status, body) = call(&stack.http, &stack.api, "POST", "/realtime/ticket", None, None).await?;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
@@ -483,5 +488,76 @@ async fn an_eleventh_connection_ends_the_oldest_and_tickets_are_rate_limited() -
     }
     let (status, b) = api(&stack, "POST", "/realtime/ticket", &fresh.token, None).await?;
     assert_eq!((status, b["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")), "{b}");
+    Ok(())
+}
+
+/// The connection id the gateway gave `scope`'s only connection.
+async fn only_connection(stack: &Stack, scope: &str) -> Result<String> {
+    let conns = stack.store.connections_of(&[scope.to_string()], Utc::now()).await?;
+    let ids: Vec<String> = conns.get(scope).map(|c| c.iter().map(|c| c.id.clone()).collect()).unwrap_or_default();
+    anyhow::ensure!(ids.len() == 1, "one connection: {ids:?}");
+    Ok(ids[0].clone())
+}
+
+#[tokio::test]
+async fn the_local_gateway_speaks_the_management_protocol_and_keeps_api_gateways_limits() -> Result<()> {
+    let stack = Stack::connect().await?;
+    let m = stack.register("rt_gw").await?;
+    let mut ws = open(&stack, &m.token).await?;
+    let id = only_connection(&stack, &Principal::member(m.id.as_str()).scope()).await?;
+    assert!(id.len() == 16 && id.ends_with('='), "API Gateway's shape: {id}");
+    let at = |id: &str| stack.url(&format!("/@connections/{}", id.replace('=', "%3D")));
+
+    let gone = stack.http.post(at("NoSuchConnAbcd=")).body("{}").send().await?;
+    assert_eq!(gone.status(), StatusCode::GONE);
+    assert_eq!(gone.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()), Some("GoneException"));
+
+    let posted = stack.http.post(at(&id)).body(r#"{"type":"pong"}"#).send().await?;
+    assert_eq!(posted.status(), StatusCode::OK);
+    assert_eq!(expect(&mut ws, "pong").await?, json!({ "type": "pong" }));
+    let (status, described) = Stack::answer(stack.http.get(at(&id)).send().await?).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(described["connectedAt"].is_string() && described["identity"]["sourceIp"] == "127.0.0.1", "{described}");
+    let big = "x".repeat(fantooo::domain::realtime::MAX_FRAME_BYTES + 1);
+    let refused = stack.http.post(at(&id)).body(big.clone()).send().await?;
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        refused.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()),
+        Some("PayloadTooLargeException")
+    );
+    alive(&mut ws).await?;
+
+    // A client frame over 128 KB ends the connection, as API Gateway does.
+    ws.send(Message::Text(big.into())).await?;
+    assert!(closed_within(&mut ws, DELIVERY).await, "an oversized frame ends the socket");
+
+    // DELETE closes a socket; the connection is Gone after.
+    let mut ws = open(&stack, &m.token).await?;
+    let id = only_connection(&stack, &Principal::member(m.id.as_str()).scope()).await?;
+    assert_eq!(stack.http.delete(at(&id)).send().await?.status(), StatusCode::NO_CONTENT);
+    assert!(closed_within(&mut ws, DELIVERY).await, "DELETE @connections closes the socket");
+    assert_eq!(stack.http.get(at(&id)).send().await?.status(), StatusCode::GONE);
+
+    // The idle and age limits, on a server of its own with short ones.
+    let own = OwnApi::start_with_env("rtlimits", &[("FANTOOO_WS_IDLE_SECONDS", "1"), ("FANTOOO_WS_MAX_SECONDS", "3")])
+        .await?;
+    let own_stack = own.stack().await?;
+    let m = own_stack.register("rt_idle").await?;
+    let mut idle = open(&own_stack, &m.token).await?;
+    let started = std::time::Instant::now();
+    assert!(closed_within(&mut idle, Duration::from_secs(5)).await, "an idle socket is closed");
+    assert!(started.elapsed() >= Duration::from_millis(900), "not before its idle time");
+    let mut busy = open(&own_stack, &m.token).await?;
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(8) {
+        send_action(&mut busy, json!({ "action": "ping" })).await.ok();
+        if closed_within(&mut busy, Duration::from_millis(400)).await {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "a busy socket is closed at its age limit");
+    assert!(started.elapsed() >= Duration::from_millis(2_500), "not before its age limit: {:?}", started.elapsed());
     Ok(())
 }

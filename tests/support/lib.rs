@@ -473,15 +473,35 @@ pub async fn wait_healthy(http: &reqwest::Client, api: &str) -> Result<()> {
 
 impl OwnApi {
     pub async fn start(name: &str) -> Result<OwnApi> {
+        Self::start_with_env(name, &[]).await
+    }
+
+    /// `start` with more environment for the server (its limits, say).
+    pub async fn start_with_env(name: &str, env: &[(&str, &str)]) -> Result<OwnApi> {
         let endpoint = std::env::var("AWS_ENDPOINT_URL").context("AWS_ENDPOINT_URL not set")?;
         let table = format!("fantooo-{}", unique_username(name).replace('_', "-"));
         let resources = bootstrap(&endpoint, &table)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let server = server_command(&table, &resources, port)?.spawn()?;
+        let mut command = server_command(&table, &resources, port)?;
+        command.envs(env.iter().copied());
+        let server = command.spawn()?;
         let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
         let own = OwnApi { server, api: format!("http://127.0.0.1:{port}"), table, http };
         wait_healthy(&own.http, &own.api).await?;
         Ok(own)
+    }
+
+    /// A `Stack` on this server and its own table.
+    pub async fn stack(&self) -> Result<Stack> {
+        let shared = Stack::connect().await?;
+        Ok(Stack {
+            api: self.api.clone(),
+            emulator: shared.emulator.clone(),
+            http: self.http.clone(),
+            store: Store::new(shared.dynamo.clone(), self.table.clone()),
+            dynamo: shared.dynamo.clone(),
+            table: self.table.clone(),
+        })
     }
 }
 
