@@ -7,6 +7,6 @@ pub mod routes;
 
 pub use extract::{
     bearer_of as bearer, from_object, Caller, ClientIp, CurrentAdmin, DeviceId, IdempotencyKey, JsonBody, ListParams,
-    MemberAuth, MemberRightsAuth, Now, OperatorAuth, OptionalJson, Path, RawBody, RawJson, SessionId,
+    MemberAuth, MemberRightsAuth, Now, OperatorAuth, OptionalJson, Path, RawBody, RawJson, SessionId, NOW_HEADER,
 };
 pub use respond::{empty, json, list, status_of, Json};

@@ -7,13 +7,10 @@ pub use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWeb
 use chrono::{DateTime, Utc};
 
 use crate::error::ApiError;
-use crate::http::status_of;
+use crate::http::{status_of, NOW_HEADER};
 use crate::realtime::{decode, error_frame, frame};
 use crate::services::realtime;
 use crate::App;
-
-/// The header a local request may pin "now" with (only the local stack honours it).
-const NOW_HEADER: &str = "x-fantooo-now";
 
 /// Handles one WebSocket event. `$connect` answers 200 to accept the connection
 /// and the error's status (401 for a bad, used or expired ticket) to refuse it;
@@ -62,6 +59,34 @@ pub async fn handle(app: &App, event: ApiGatewayWebsocketProxyRequest) -> ApiGat
             }
         }
     }
+}
+
+/// Runs `handle` as the realtime Lambda, as `inbound::run_job` runs the event
+/// functions: the cold start marked, one log line per event with its route, status
+/// and time (never a ticket or a frame).
+pub async fn run(app: App) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+            let app = app.clone();
+            async move {
+                let cold_start = app.take_cold_start();
+                let started = std::time::Instant::now();
+                let route = event.payload.request_context.route_key.clone().unwrap_or_default();
+                let response = handle(&app, event.payload).await;
+                let ms = started.elapsed().as_millis() as u64;
+                tracing::info!(
+                    function = "realtime",
+                    route,
+                    status = response.status_code,
+                    ms,
+                    cold_start,
+                    "websocket event"
+                );
+                Ok::<_, lambda_runtime::Error>(response)
+            }
+        },
+    ))
+    .await
 }
 
 fn refused(e: &ApiError) -> ApiGatewayProxyResponse {
